@@ -56,6 +56,9 @@ class Cloud(Protocol):
     def service(self, name: str) -> Service:
         """Another running service by name (e.g. "bigquery" for the CloudAct API's datasets)."""
 
+    def mint_token(self, principal: str) -> str:
+        """An OAuth access token for a service account (what Scheduler's oauthToken carries)."""
+
     def client_env(self) -> dict[str, str]:
         """HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, GOOGLE_APPLICATION_CREDENTIALS..."""
 
