@@ -87,6 +87,10 @@ class Service:
     def handle(self, request: Request) -> Response:
         raise NotImplementedError
 
+    def handle_admin(self, request: Request, subpath: str) -> Response:
+        """Admin calls for this service: /_localcloud/<name>/<subpath> on the plain-HTTP port (tests, benchmarks)."""
+        return json_response({"error": f"no admin endpoint {subpath!r} for {self.name}"}, status=404)
+
     def reset(self) -> None:
         """Forget all state (make local-reset removes the state directory as well)."""
 

@@ -1,0 +1,6 @@
+"""The emulated APIs. The core constructs each class listed here, in order, at start.
+
+Each entry is "module:Class" under localcloud.services; add yours when its module exists.
+"""
+
+SERVICES: list[str] = []
