@@ -301,32 +301,26 @@ def _validate_entry(
 
 
 def _check_relations(jobs: list[Job], source: str) -> None:
-    seen: dict[str, str] = {}
-
-    def claim(word: str, owner: Job, fld: str) -> None:
-        if word in seen and seen[word] != owner.shortcut:
-            raise ToolkitError(
-                f"{source}: job {owner.shortcut!r} field {fld!r}: {word!r} is already used by job {seen[word]!r}"
-            )
-        if word in seen and fld in ("shortcut", "name"):
-            raise ToolkitError(f"{source}: job {owner.shortcut!r} field {fld!r}: duplicate {fld} {word!r}")
-        seen[word] = owner.shortcut
-
-    for job in jobs:
-        claim(job.shortcut, job, "shortcut")
-        claim(job.name, job, "name")
-    for job in jobs:
-        short = job.name.removeprefix(NAME_PREFIX)
-        if short in seen and seen[short] != job.shortcut:
-            raise ToolkitError(f"{source}: job {job.shortcut!r} field 'name': {short!r} is already used by job {seen[short]!r}")
-        seen.setdefault(short, job.shortcut)
-    for job in jobs:
-        for alias in job.aliases:
-            if alias in seen and seen[alias] != job.shortcut:
+    # Every word `resolve` accepts must point at exactly one job.
+    owner: dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        for fld, words in (
+            ("shortcut", [job.shortcut]),
+            ("name", [job.name, job.name.removeprefix(NAME_PREFIX)]),
+            ("aliases", list(job.aliases)),
+        ):
+            for word in words:
+                other = owner.setdefault(word, index)
+                if other == index:
+                    continue
+                what = "alias" if fld == "aliases" else fld
                 raise ToolkitError(
-                    f"{source}: job {job.shortcut!r} field 'aliases': alias {alias!r} collides with job {seen[alias]!r}"
+                    f"{source}: job {job.shortcut!r} field {fld!r}: {what} {word!r} collides with job "
+                    f"{jobs[other].shortcut!r} (index {other})"
+                    if fld == "aliases"
+                    else f"{source}: job {job.shortcut!r} field {fld!r}: duplicate {what} {word!r}, "
+                    f"already used by job {jobs[other].shortcut!r} (index {other})"
                 )
-            seen[alias] = job.shortcut
 
     shortcuts = {j.shortcut for j in jobs}
     orders: dict[int, str] = {}
