@@ -3,4 +3,7 @@
 Each entry is "module:Class" under localcloud.services; add yours when its module exists.
 """
 
-SERVICES: list[str] = []
+SERVICES: list[str] = [
+    "oauth2:OAuth2",
+    "bigquery:BigQueryService",
+]
