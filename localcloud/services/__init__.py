@@ -6,4 +6,5 @@ Each entry is "module:Class" under localcloud.services; add yours when its modul
 SERVICES: list[str] = [
     "oauth2:OAuth2",
     "bigquery:BigQueryService",
+    "supabase:SupabaseService",
 ]

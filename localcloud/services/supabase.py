@@ -1,0 +1,279 @@
+"""The Supabase Management API's `POST /v1/projects/{ref}/database/query` over a real PostgreSQL.
+
+PostgreSQL 16 comes from pgserver (PyPI): its data lives in `<state>/supabase/pgdata`; `start()` starts
+the postmaster (pgserver runs it as the `pgserver` user when we are root, listening on a unix socket
+only), `stop()` ends it by its pid with a fast shutdown and waits until it is gone. pgserver's own
+handle bookkeeping is bypassed (cleanup_mode=None) so that the server lives exactly as long as this
+service.
+
+Behaviour mirrored from Supabase (CONTRACTS.md): bearer token, project ref `local` (others 404), the
+query text runs on one connection as one implicit transaction (simple-query protocol, so CREATE INDEX
+CONCURRENTLY fails inside a multi-statement text), rows of the last statement that returned rows,
+`[]` otherwise, 201; SQL errors 400 with "Failed to run sql query: ERROR:  <SQLSTATE>: ...";
+120 requests a minute per token and project (configurable with the admin endpoint `rate-limit`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+import warnings
+from decimal import Decimal
+from typing import Any
+
+import psutil
+import psycopg
+from werkzeug.wrappers import Request, Response
+
+from localcloud.service import Service, json_response
+
+PROJECT_REF = "local"
+TOKEN_SECRET = "supabase-access-token-local"  # noqa: S105 - the secret's name, not its value
+DEFAULT_LIMIT = 120
+DEFAULT_WINDOW = 60.0
+STATEMENT_TIMEOUT_MS = 55_000  # Supabase cuts a query off after about 55 s
+STOP_TIMEOUT = 15.0
+
+
+def _message(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    return json_response({"message": message}, status=status, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def sql_error_message(err: psycopg.Error, query: str) -> str:
+    """Supabase's form: psql's verbose error with the SQLSTATE, the LINE and a caret, DETAIL/HINT."""
+    diag = err.diag
+    lines = [f"Failed to run sql query: ERROR:  {diag.sqlstate}: {diag.message_primary or str(err).strip()}"]
+    position = diag.statement_position
+    if position and position.isdigit():
+        offset = int(position) - 1
+        start = query.rfind("\n", 0, offset) + 1
+        end = query.find("\n", offset)
+        line_no = query.count("\n", 0, start) + 1
+        prefix = f"LINE {line_no}: "
+        lines.append(prefix + query[start : end if end >= 0 else None])
+        lines.append(" " * (len(prefix) + offset - start) + "^")
+    if diag.message_detail:
+        lines.append(f"DETAIL:  {diag.message_detail}")
+    if diag.message_hint:
+        lines.append(f"HINT:  {diag.message_hint}")
+    return "\n".join(lines) + "\n"
+
+
+class SupabaseService(Service):
+    name = "supabase"
+    hosts = ("api.supabase.com",)
+
+    def __init__(self, cloud):
+        super().__init__(cloud)
+        self._server: Any = None
+        self._pid: int | None = None
+        self._uri = ""
+        self._lock = threading.Lock()
+        self._limit = DEFAULT_LIMIT
+        self._window = DEFAULT_WINDOW
+        self._buckets: dict[tuple[str, str], tuple[float, int]] = {}  # (token hash, ref) -> (window start, n)
+
+    @property
+    def pgdata(self):
+        return self.state_dir / "pgdata"
+
+    @property
+    def postgres_pid(self) -> int | None:
+        return self._pid
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset on CI machines
+            import pgserver
+            from pgserver.postgres_server import PostgresServer
+
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        self._pid = self._server.get_pid()
+        self._uri = self._server.get_uri()
+        # We own the postmaster's lifetime from here: forget pgserver's per-process handle so a
+        # restart in the same process starts a fresh server instead of reusing a stopped one.
+        PostgresServer._instances.pop(self._server.pgdata, None)
+        self._server.global_process_id_list.get_and_remove(os.getpid())
+
+    def stop(self) -> None:
+        pid, self._pid, self._server = self._pid, None, None
+        if pid is None:
+            return
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown: roll back, close, exit
+        except psutil.NoSuchProcess:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and _alive(proc):
+            time.sleep(0.05)
+        if _alive(proc):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+                proc.wait(5)
+
+    def reset(self) -> None:
+        self.stop()
+        shutil.rmtree(self.pgdata, ignore_errors=True)
+        with self._lock:
+            self._buckets.clear()
+        self.start()
+
+    # --- admin --------------------------------------------------------------------------------------
+
+    def handle_admin(self, request: Request, subpath: str) -> Response:
+        if subpath == "rate-limit" and request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            limit, window = body.get("limit", DEFAULT_LIMIT), body.get("window_seconds", DEFAULT_WINDOW)
+            if not isinstance(limit, int) or limit < 1 or not isinstance(window, int | float) or window <= 0:
+                return json_response(
+                    {"error": f"bad rate limit {limit!r}/{window!r}s: limit >= 1, window_seconds > 0"}, 400
+                )
+            with self._lock:
+                self._limit, self._window = limit, float(window)
+                self._buckets.clear()
+            return json_response({"limit": limit, "window_seconds": window})
+        if subpath == "state" and request.method == "GET":
+            return json_response(
+                {
+                    "postgres_pid": self._pid,
+                    "running": self._pid is not None and psutil.pid_exists(self._pid),
+                    "pgdata": str(self.pgdata),
+                    "project_ref": PROJECT_REF,
+                    "rate_limit": {"limit": self._limit, "window_seconds": self._window},
+                }
+            )
+        return super().handle_admin(request, subpath)
+
+    # --- the Management API -------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        if len(parts) != 5 or parts[:2] != ["v1", "projects"] or parts[3:] != ["database", "query"]:
+            return json_response(
+                {
+                    "message": f"Cannot {request.method} {request.path}",
+                    "error": "Not Found",
+                    "statusCode": 404,
+                },
+                404,
+            )
+        if request.method != "POST":
+            return _message(405, f"Method {request.method} not allowed")
+        token = self._bearer(request)
+        expected = self.cloud.secret_value(TOKEN_SECRET)
+        if not token or expected is None or not hmac.compare_digest(token.encode(), expected.strip()):
+            return _message(401, "Unauthorized")
+        ref = parts[2]
+        allowed, headers = self._rate(token, ref)
+        if not allowed:
+            return _message(429, "Too many requests", headers)
+        if ref != PROJECT_REF:
+            return _message(404, f"Project {ref} not found", headers)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+            return _message(400, "query must be a non-empty string", headers)
+        params = body.get("parameters")
+        if params is not None and not isinstance(params, list):
+            return _message(400, "parameters must be an array", headers)
+        try:
+            rows = self._run(body["query"], params, bool(body.get("read_only")))
+        except psycopg.Error as err:
+            if err.diag.sqlstate is None:
+                return _message(500, f"Failed to run sql query: {str(err).strip()}", headers)
+            return _message(400, sql_error_message(err, body["query"]), headers)
+        return Response(json.dumps(rows), status=201, headers=headers, mimetype="application/json")
+
+    @staticmethod
+    def _bearer(request: Request) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""
+
+    def _rate(self, token: str, ref: str) -> tuple[bool, list[tuple[str, str]]]:
+        key = (hashlib.sha256(token.encode()).hexdigest(), ref)
+        now = time.monotonic()
+        with self._lock:
+            start, count = self._buckets.get(key, (now, 0))
+            if now - start >= self._window:
+                start, count = now, 0
+            allowed = count < self._limit
+            count += allowed
+            self._buckets[key] = (start, count)
+            reset = max(1, round(start + self._window - now))
+            headers = [
+                ("X-RateLimit-Limit", str(self._limit)),
+                ("X-RateLimit-Remaining", str(self._limit - count)),
+                ("X-RateLimit-Reset", str(reset)),
+            ]
+        if not allowed:
+            headers.append(("Retry-After", str(reset)))
+        return allowed, headers
+
+    def _run(self, query: str, params: list[Any] | None, read_only: bool) -> list[dict[str, Any]]:
+        if not self._uri or self._pid is None:
+            raise psycopg.OperationalError("the database is not running")
+        options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        if read_only:
+            options += " -c default_transaction_read_only=on"
+        # A connection per request, as Supabase's transaction-mode pooler gives: no session state leaks.
+        with psycopg.connect(self._uri, autocommit=True, options=options, connect_timeout=10) as conn:
+            if params is not None:
+                raw = psycopg.RawCursor(conn)  # PostgreSQL's own $1 placeholders, bound by the server
+                raw.execute(query, [_param(p) for p in params])
+                return _rows(raw) if raw.description else []
+            cur = conn.cursor()
+            cur.execute(query)  # no parameters: the simple-query protocol, one implicit transaction
+            rows: list[dict[str, Any]] = []
+            while True:
+                if cur.description:
+                    rows = _rows(cur)
+                if not cur.nextset():
+                    return rows
+
+
+def _param(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _rows(cur: psycopg.Cursor) -> list[dict[str, Any]]:
+    names = [d.name for d in cur.description or []]
+    return [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
