@@ -60,3 +60,25 @@ test-unit: $(STAMP) ## Only the unit tests (no localcloud)
 .PHONY: clean
 clean: ## Remove .venv and caches (keeps .localcloud state)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+##@ localcloud
+
+.PHONY: local-up
+local-up: $(STAMP) ## Start localcloud (the emulated cloud) in the background and wait until ready; idempotent
+	@$(BIN)/python -m localcloud up
+
+.PHONY: local-down
+local-down: $(STAMP) ## Stop the background localcloud by its pid
+	@$(BIN)/python -m localcloud down
+
+.PHONY: local-reset
+local-reset: $(STAMP) ## Stop localcloud and wipe its state (.localcloud/)
+	@$(BIN)/python -m localcloud reset
+
+.PHONY: local-env
+local-env: $(STAMP) ## Print the export lines that point clients at localcloud: eval "$(make -s local-env)"
+	@$(BIN)/python -m localcloud env --ensure-up
+
+.PHONY: local-status
+local-status: $(STAMP) ## Say whether localcloud is up, its pid, port, services and clock
+	@$(BIN)/python -m localcloud status

@@ -88,11 +88,14 @@ class Service:
         raise NotImplementedError
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
-        """Admin calls for this service: /_localcloud/<name>/<subpath> on the plain-HTTP port (tests, benchmarks)."""
+        """Admin calls: /_localcloud/<name>/<subpath> on the plain-HTTP listener (tests, benchmarks)."""
         return json_response({"error": f"no admin endpoint {subpath!r} for {self.name}"}, status=404)
 
     def reset(self) -> None:
         """Forget all state (make local-reset removes the state directory as well)."""
+
+    def clock_changed(self) -> None:
+        """Called after the emulated clock was set or advanced (admin API), e.g. to wake a ticker."""
 
 
 def json_response(body: Any, status: int = 200, headers: Iterable[tuple[str, str]] | None = None) -> Response:
@@ -101,6 +104,10 @@ def json_response(body: Any, status: int = 200, headers: Iterable[tuple[str, str
 
 def google_error(code: int, message: str, status: str | None = None, **extra: Any) -> Response:
     """An AIP-193 error body: {"error": {"code", "message", "status"}}."""
-    error: dict[str, Any] = {"code": code, "message": message, "status": status or STATUS_NAMES.get(code, "UNKNOWN")}
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "status": status or STATUS_NAMES.get(code, "UNKNOWN"),
+    }
     error.update(extra)
     return json_response({"error": error}, status=code)

@@ -1,0 +1,187 @@
+"""`python -m localcloud serve|up|down|reset|env|status`."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import shlex
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+from localcloud.client import (
+    AdminClient,
+    LocalCloudError,
+    log_tail,
+    pid_alive,
+    spawn_server,
+    stop_pid,
+    wait_ready,
+)
+from localcloud.config import ENV_NAMES, StateFiles, default_state_dir
+
+
+def _running_pid(files: StateFiles) -> int | None:
+    """The pid in the pid file if that process is alive and is a localcloud server."""
+    try:
+        pid = int(files.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid
+    return pid if b"localcloud" in cmdline else None  # a recycled pid is not ours
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return e.errno != errno.EADDRINUSE
+    return True
+
+
+def up(files: StateFiles, out=sys.stdout, timeout: float = 30) -> int:
+    pid = _running_pid(files)
+    if pid is not None:
+        port = files.port.read_text().strip() if files.port.exists() else "?"
+        print(
+            f"localcloud is already up (pid {pid}, proxy http://127.0.0.1:{port}, state {files.root})",
+            file=out,
+        )
+        return 0
+    port = 0
+    if files.port.exists():
+        saved = int(files.port.read_text().strip() or 0)
+        if saved and _port_free(saved):
+            port = saved
+        elif saved:
+            print(f"localcloud: saved port {saved} is taken; picking a free one", file=out)
+    started = time.monotonic()
+    proc = spawn_server(files.root, port, detach=True)
+    files.pid.write_text(f"{proc.pid}\n")
+    try:
+        ready = wait_ready(files, proc, proc.pid, timeout)
+    except LocalCloudError as e:
+        stop_pid(proc.pid, proc=proc)
+        files.pid.unlink(missing_ok=True)
+        print(f"localcloud failed to start: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"localcloud up: pid {proc.pid}, proxy {ready['proxy_url']}, "
+        f"ready in {time.monotonic() - started:.2f}s, state {files.root}, log {files.log}",
+        file=out,
+    )
+    return 0
+
+
+def down(files: StateFiles, out=sys.stdout) -> int:
+    pid = _running_pid(files)
+    if pid is None:
+        print("localcloud is not running", file=out)
+    else:
+        stop_pid(pid)
+        print(f"localcloud stopped (pid {pid})", file=out)
+    files.pid.unlink(missing_ok=True)
+    files.ready.unlink(missing_ok=True)
+    return 0
+
+
+def reset(files: StateFiles) -> int:
+    down(files)
+    root = files.root
+    if root.exists():
+        # Refuse to wipe a directory that does not look like localcloud's (a mistyped LOCALCLOUD_STATE_DIR).
+        markers = [files.ca_cert.parent, files.keys, files.client_env, files.log]
+        if any(root.iterdir()) and not any(m.exists() for m in markers):
+            print(
+                f"localcloud: {root} does not look like a localcloud state directory; not wiping it",
+                file=sys.stderr,
+            )
+            return 2
+        shutil.rmtree(root)
+    print(f"localcloud state wiped: {root}")
+    return 0
+
+
+def env(files: StateFiles, ensure_up: bool) -> int:
+    if ensure_up and _running_pid(files) is None:
+        status = up(files, out=sys.stderr)  # stdout stays eval-able
+        if status:
+            return status
+    if not files.client_env.exists():
+        print(
+            "localcloud has never started in this state directory; run `make local-up` first", file=sys.stderr
+        )
+        return 1
+    values = json.loads(files.client_env.read_text())
+    for name in ENV_NAMES:
+        print(f"export {name}={shlex.quote(values[name])}")
+    return 0
+
+
+def status(files: StateFiles) -> int:
+    pid = _running_pid(files)
+    if pid is None:
+        print(f"localcloud is down (state {files.root})")
+        return 1
+    port = files.port.read_text().strip()
+    try:
+        health = AdminClient(f"http://127.0.0.1:{port}", timeout=5).health()
+        clock = AdminClient(f"http://127.0.0.1:{port}", timeout=5).call("GET", "clock")
+    except (LocalCloudError, OSError) as e:
+        print(f"localcloud pid {pid} is not answering on port {port}: {e}\n{log_tail(files.log, 5)}")
+        return 1
+    print(f"localcloud is up: pid {pid}, proxy http://127.0.0.1:{port}, state {files.root}")
+    print(f"  services: {', '.join(health['services'])}")
+    print(f"  clock: {clock['now']} (offset {clock['offset_seconds']:.0f}s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description="The emulated Google cloud.")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory (default $LOCALCLOUD_STATE_DIR or .localcloud)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="run in the foreground")
+    serve_p.add_argument("--state-dir", type=Path, default=None, dest="serve_state_dir")
+    serve_p.add_argument("--port", type=int, default=0, help="listen port on 127.0.0.1 (0: a free one)")
+    serve_p.add_argument(
+        "--ready-file", type=Path, default=None, help="written (JSON) once every service started"
+    )
+    sub.add_parser("up", help="start in the background and wait until ready (idempotent)")
+    sub.add_parser("down", help="stop the background server by its pid")
+    sub.add_parser("reset", help="stop and wipe the state directory")
+    env_p = sub.add_parser("env", help="print eval-able `export NAME=value` lines for clients")
+    env_p.add_argument("--ensure-up", action="store_true", help="start localcloud first if it is not up")
+    sub.add_parser("status", help="say whether it is up and what it serves")
+    args = parser.parse_args(argv)
+    state_dir = getattr(args, "serve_state_dir", None) or args.state_dir or default_state_dir()
+    files = StateFiles(Path(state_dir).expanduser().resolve())
+    if args.command == "serve":
+        if not 0 <= args.port <= 65535:
+            parser.error(f"--port {args.port}: expected 0 (any free port) or 1..65535")
+        from localcloud.server import serve
+
+        return serve(files.root, args.port, args.ready_file)
+    if args.command == "up":
+        return up(files)
+    if args.command == "down":
+        return down(files)
+    if args.command == "reset":
+        return reset(files)
+    if args.command == "env":
+        return env(files, args.ensure_up)
+    return status(files)

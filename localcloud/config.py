@@ -1,0 +1,38 @@
+"""Fixed facts of the emulated project and where localcloud keeps its state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "cloudact-local"
+REGION = "us-central1"
+SERVICE_ACCOUNT = f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"
+KEY_FILE_NAME = "cloudact-jobs-local.json"
+TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+NO_PROXY = "127.0.0.1,localhost"
+
+# The names `localcloud env` prints and client-env.json holds, in this order.
+ENV_NAMES = ("HTTPS_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "GCP_SERVICE_ACCOUNT_FILE")
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("LOCALCLOUD_STATE_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / ".localcloud"
+
+
+class StateFiles:
+    """The well-known files of a state directory (shared by the server, the CLI and the client)."""
+
+    def __init__(self, state_dir: Path):
+        self.root = Path(state_dir)
+        self.pid = self.root / "localcloud.pid"
+        self.log = self.root / "localcloud.log"
+        self.port = self.root / "port"
+        self.ready = self.root / "ready.json"
+        self.client_env = self.root / "client-env.json"
+        self.ca_cert = self.root / "ca" / "ca.pem"
+        self.ca_key = self.root / "ca" / "ca-key.pem"
+        self.keys = self.root / "keys"
+        self.key_file = self.keys / KEY_FILE_NAME

@@ -1,0 +1,535 @@
+"""localcloud's core: the HTTPS CONNECT proxy, the admin API and the running Cloud services use.
+
+One TCP listener on 127.0.0.1. `CONNECT host:443` to an emulated host gets 200, then TLS is
+terminated with a leaf certificate for that host and each HTTP/1.1 request inside the tunnel is
+handed to the service answering for the host (as a werkzeug Request). Plain-HTTP requests are
+the admin API under /_localcloud/. Nothing is ever forwarded off this machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import signal
+import ssl
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from socketserver import _SocketWriter  # type: ignore[attr-defined]
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.wrappers import Request, Response
+
+from localcloud import config
+from localcloud.auth import Auth
+from localcloud.clock import Clock, parse_duration, parse_time
+from localcloud.faults import Faults, RequestCounter
+from localcloud.service import STATUS_NAMES, Service, Unauthenticated, google_error, json_response
+from localcloud.services import SERVICES
+from localcloud.tls import CertStore
+
+log = logging.getLogger("localcloud")
+
+MAX_BODY = 64 * 1024 * 1024  # refuse absurd bodies instead of reading them into memory
+
+
+class LocalCloud:
+    """The running emulated cloud: what services see as `Cloud` (see localcloud/service.py)."""
+
+    def __init__(self, state_dir: Path, port: int = 0, service_specs: list[str] | None = None):
+        self.state_dir = Path(state_dir).resolve()
+        self.files = config.StateFiles(self.state_dir)
+        self.project = config.PROJECT
+        self.region = config.REGION
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        first_start = not self.files.key_file.exists()
+        self.tls = CertStore(self.files.ca_cert, self.files.ca_key)
+        self.ca_file = self.files.ca_cert
+        self.auth = Auth(self.files.keys, self.state_dir / "auth", self.project)
+        if first_start:
+            self.auth.issue_key(config.SERVICE_ACCOUNT, self.files.key_file)
+        self.key_file = self.files.key_file
+        self.clock = Clock(self.state_dir / "clock.json")
+        self.faults = Faults()
+        self.counter = RequestCounter()
+        self.ready = threading.Event()
+        # Bind before the services are built: they may need proxy_url (executions get it in their env).
+        self.server = ProxyServer(("127.0.0.1", port), ProxyHandler, self)
+        self.port = self.server.server_address[1]
+        self.proxy_url = f"http://127.0.0.1:{self.port}"
+        self.services: list[Service] = []
+        self._by_name: dict[str, Service] = {}
+        self._by_host: dict[str, Service] = {}
+        for spec in SERVICES if service_specs is None else service_specs:
+            module_name, _, class_name = spec.partition(":")
+            cls = getattr(importlib.import_module(f"localcloud.services.{module_name}"), class_name)
+            svc = cls(self)
+            if not svc.name or svc.name in self._by_name:
+                raise RuntimeError(f"service {spec}: name {svc.name!r} is empty or already taken")
+            for host in svc.hosts:
+                if host in self._by_host:
+                    raise RuntimeError(
+                        f"service {spec}: host {host} already served by {self._by_host[host].name}"
+                    )
+                self._by_host[host] = svc
+            self.services.append(svc)
+            self._by_name[svc.name] = svc
+
+    # ---- Cloud protocol ------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def authenticate(self, request: Request) -> str:
+        return self.auth.authenticate(request.headers.get("Authorization"), request.host.split(":")[0])
+
+    def mint_token(self, principal: str) -> str:
+        return self.auth.mint(principal)
+
+    def secret_value(self, secret: str, version: str = "latest", project: str | None = None) -> bytes | None:
+        return self.service("secretmanager").value(secret, version, project)  # type: ignore[attr-defined]
+
+    def service(self, name: str) -> Service:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(
+                f"no localcloud service named {name!r}; running: {sorted(self._by_name)}"
+            ) from None
+
+    def service_for_host(self, host: str) -> Service | None:
+        return self._by_host.get(host.lower())
+
+    def shell_env(self) -> dict[str, str]:
+        """What `localcloud env` prints: point a shell's clients at this cloud."""
+        ca = str(self.ca_file)
+        return {
+            "HTTPS_PROXY": self.proxy_url,
+            "NO_PROXY": config.NO_PROXY,
+            "REQUESTS_CA_BUNDLE": ca,
+            "SSL_CERT_FILE": ca,
+            "GCP_SERVICE_ACCOUNT_FILE": str(self.key_file),
+        }
+
+    def client_env(self) -> dict[str, str]:
+        return {**self.shell_env(), "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)}
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        for svc in self.services:
+            svc.start()
+        _write_json(self.files.client_env, self.shell_env())
+        self.files.port.write_text(f"{self.port}\n")
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="localcloud-proxy", daemon=True
+        )
+        self._thread.start()
+        self.ready.set()
+        log.info(
+            "localcloud ready on %s (%d services, %.2fs)",
+            self.proxy_url,
+            len(self.services),
+            time.monotonic() - started,
+        )
+
+    def stop(self) -> None:
+        self.ready.clear()
+        self.server.shutdown()
+        for svc in reversed(self.services):
+            try:
+                svc.stop()
+            except Exception:
+                log.exception("stopping service %s failed", svc.name)
+        self.server.server_close()
+
+    def reset(self) -> None:
+        """Forget every service's state in place (keys and CA stay, so clients keep working)."""
+        for svc in self.services:
+            svc.reset()
+        self.faults.clear()
+        self.counter.reset()
+        self.clock.reset()
+
+    # ---- admin API -----------------------------------------------------------------------------------
+
+    def handle_admin(self, request: Request) -> Response:
+        parts = request.path.removeprefix("/_localcloud/").split("/", 1)
+        name, subpath = parts[0], parts[1] if len(parts) > 1 else ""
+        method = request.method
+        try:
+            if name == "health" and method == "GET":
+                return json_response(
+                    {
+                        "ready": self.ready.is_set(),
+                        "pid": _pid(),
+                        "proxy_url": self.proxy_url,
+                        "services": [s.name for s in self.services],
+                        "hosts": sorted(self._by_host),
+                    },
+                    status=200 if self.ready.is_set() else 503,
+                )
+            if name == "env" and method == "GET":
+                return json_response(self.client_env())
+            if name == "clock":
+                if method == "GET":
+                    return json_response(self.clock.describe())
+                if method == "POST":
+                    body = _json_body(request)
+                    if not isinstance(body, dict) or len(set(body) & {"set", "advance"}) != 1:
+                        raise ValueError('clock: expected {"set": "<RFC 3339 time>"} or {"advance": "<n>s"}')
+                    if "set" in body:
+                        self.clock.set(parse_time(body["set"]))
+                    else:
+                        self.clock.advance(parse_duration(body["advance"]))
+                    self._clock_changed()
+                    return json_response(self.clock.describe())
+            if name == "faults" and not subpath:
+                if method == "GET":
+                    return json_response({"faults": self.faults.list()})
+                if method == "POST":
+                    fault = self.faults.add(_json_body(request))
+                    return json_response({"id": fault.id}, status=201)
+                if method == "DELETE":
+                    return json_response({"cleared": self.faults.clear()})
+            if name == "requests" and not subpath:
+                if method == "GET":
+                    return json_response(self.counter.summary())
+                if method == "DELETE":
+                    self.counter.reset()
+                    return json_response({})
+            if name == "reset" and method == "POST":
+                self.reset()
+                return json_response({"reset": [s.name for s in self.services]})
+            if name in self._by_name:
+                return self._by_name[name].handle_admin(request, subpath)
+        except ValueError as e:
+            return json_response({"error": str(e)}, status=400)
+        return json_response(
+            {
+                "error": f"no admin endpoint {method} {request.path}; see health, env, clock, faults, "
+                f"requests, reset, or /_localcloud/<service>/... with a service of {sorted(self._by_name)}"
+            },
+            status=404,
+        )
+
+    def _clock_changed(self) -> None:
+        for svc in self.services:
+            svc.clock_changed()
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _json_body(request: Request) -> Any:
+    data = request.get_data()
+    if not data:
+        return {}
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ValueError(f"request body is not JSON: {data[:80]!r}") from None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+class ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, handler, cloud: LocalCloud):
+        self.cloud = cloud
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # Skip HTTPServer.server_bind's getfqdn(), which can stall on a machine without DNS.
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address) -> None:
+        log.warning("connection from %s failed:\n%s", client_address, traceback.format_exc().rstrip())
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ProxyServer
+    timeout = 120  # idle keep-alive connections are closed after this many seconds
+    server_version = "localcloud"
+
+    def setup(self) -> None:
+        super().setup()
+        self.tunnel_host: str | None = None
+        self.tunnel_port = 443
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self.tunnel_host is not None:
+                self.connection.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # ---- CONNECT -------------------------------------------------------------------------------------
+
+    def do_CONNECT(self) -> None:
+        cloud = self.server.cloud
+        host, _, port = self.path.rpartition(":")
+        host = host.strip("[]").lower()
+        if self.tunnel_host is not None:
+            self._plain(400, "localcloud: CONNECT inside a tunnel is not supported\n")
+            return
+        if not host or not port.isdigit():
+            self._plain(400, f"localcloud: bad CONNECT target {self.path!r}: expected host:port\n")
+            return
+        if cloud.service_for_host(host) is None:
+            self._plain(
+                502, f"localcloud: no emulated service for host {host}; nothing leaves this machine\n"
+            )
+            return
+        self.send_response_only(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            tls = cloud.tls.context_for(host).wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            # Most often a client that does not trust the CA: say which file it should trust.
+            log.warning("TLS handshake for %s failed (%s); clients must trust %s", host, e, cloud.ca_file)
+            self.close_connection = True
+            return
+        tls.settimeout(self.timeout)
+        self.connection = self.request = tls
+        self.rfile = tls.makefile("rb", self.rbufsize)
+        self.wfile = _SocketWriter(tls)
+        self.tunnel_host = host
+        self.tunnel_port = int(port)
+        self.close_connection = False
+
+    # ---- requests ------------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        if self.tunnel_host is None:
+            self._admin()
+            return
+        cloud = self.server.cloud
+        target = self.path
+        if target.startswith(("https://", "http://")):  # absolute-form inside the tunnel
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path = target.partition("?")[0]
+        host = self.tunnel_host
+        try:
+            body = self._read_body()
+        except ValueError as e:
+            self.close_connection = True
+            self._send(Response(f"localcloud: {e}\n", status=400, mimetype="text/plain"))
+            return
+        cloud.counter.count(host, self.command, path)
+        fault = cloud.faults.take(host, self.command, path)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                log.info("fault %d: dropping %s %s%s", fault.id, self.command, host, path)
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault.status is not None:
+                headers = [("Retry-After", str(fault.retry_after))] if fault.retry_after is not None else []
+                resp = google_error(
+                    fault.status,
+                    f"localcloud: injected fault {fault.id} ({fault.status} for {host}{fault.path})",
+                    STATUS_NAMES.get(fault.status, "UNKNOWN"),
+                )
+                resp.headers.extend(headers)
+                self._send(resp)
+                return
+        environ = self._environ(target, body, host)
+        request = Request(environ)
+        service = cloud.service_for_host(host)
+        assert service is not None  # checked at CONNECT
+        try:
+            response = service.handle(request)
+        except Unauthenticated as e:
+            response = google_error(401, str(e), "UNAUTHENTICATED")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'
+        except Exception as e:
+            log.exception("%s failed on %s %s", service.name, self.command, target)
+            response = google_error(
+                500, f"localcloud: internal error in {service.name}: {type(e).__name__}: {e}"
+            )
+        self._send(response, environ)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def _admin(self) -> None:
+        cloud = self.server.cloud
+        if not self.path.startswith("/_localcloud/"):
+            self.close_connection = True
+            if self.path.startswith(("http://", "https://")):
+                msg = (
+                    f"localcloud: plain-HTTP proxying of {self.path} is refused; localcloud is an HTTPS "
+                    "CONNECT proxy for the emulated Google hosts and nothing leaves this machine\n"
+                )
+            else:
+                msg = (
+                    f"localcloud: {self.path} is not an admin path; the admin API lives under /_localcloud/\n"
+                )
+            self._send(Response(msg, status=400, mimetype="text/plain"))
+            return
+        try:
+            body = self._read_body()
+        except ValueError as e:
+            self.close_connection = True
+            self._send(Response(f"localcloud: {e}\n", status=400, mimetype="text/plain"))
+            return
+        environ = self._environ(self.path, body, "127.0.0.1", scheme="http")
+        try:
+            response = cloud.handle_admin(Request(environ))
+        except Exception as e:
+            log.exception("admin %s %s failed", self.command, self.path)
+            response = json_response({"error": f"localcloud admin: {type(e).__name__}: {e}"}, status=500)
+        self._send(response, environ)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            total = 0
+            while True:
+                line = self.rfile.readline(65537)
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ValueError(f"bad chunk size line {line[:40]!r}") from None
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers, ignored
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError(f"request body larger than {MAX_BODY} bytes")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.strip().isdigit() or int(length) > MAX_BODY:
+            raise ValueError(f"bad Content-Length {length!r}: expected 0..{MAX_BODY}")
+        return self.rfile.read(int(length))
+
+    def _environ(self, target: str, body: bytes, host: str, scheme: str = "https") -> dict[str, Any]:
+        path, _, query = target.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "REQUEST_URI": target,
+            "RAW_URI": target,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(self.tunnel_port if scheme == "https" else self.server.server_port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": str(self.client_address[1]),
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "localcloud.host": host,
+        }
+        for name, value in self.headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING", "PROXY_AUTHORIZATION"):
+                continue
+            if key == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+                continue
+            key = "HTTP_" + key
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        environ.setdefault("HTTP_HOST", host)
+        return environ
+
+    def _send(self, response: Response, environ: dict[str, Any] | None = None) -> None:
+        if environ is None:
+            environ = {"REQUEST_METHOD": self.command, "SERVER_PROTOCOL": "HTTP/1.1"}
+        app_iter, status, headers = response.get_wsgi_response(environ)
+        try:
+            body = b"".join(app_iter)
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+        code = int(status.split(" ", 1)[0])
+        self.send_response_only(code)  # standard reason phrase ("Bad Gateway")
+        seen_date = False
+        for name, value in headers:
+            lname = name.lower()
+            if lname in ("content-length", "transfer-encoding", "connection"):
+                continue
+            seen_date = seen_date or lname == "date"
+            self.send_header(name, value)
+        if not seen_date:
+            self.send_header("Date", formatdate(usegmt=True))
+        if code not in (204, 304) and not 100 <= code < 200:
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code not in (204, 304):
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _plain(self, code: int, text: str) -> None:
+        self.close_connection = True
+        self._send(Response(text, status=code, mimetype="text/plain"))
+
+
+def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int:
+    """Run localcloud in the foreground until SIGTERM or SIGINT; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    started = time.monotonic()
+    try:
+        cloud = LocalCloud(state_dir, port)
+    except OSError as e:
+        log.error("localcloud cannot listen on 127.0.0.1:%d: %s", port, e)
+        return 1
+    cloud.start()
+    if ready_file is not None:
+        _write_json(
+            Path(ready_file),
+            {
+                "pid": _pid(),
+                "port": cloud.port,
+                "proxy_url": cloud.proxy_url,
+                "seconds": time.monotonic() - started,
+            },
+        )
+    stop.wait()
+    log.info("localcloud stopping")
+    cloud.stop()
+    return 0

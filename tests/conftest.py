@@ -1,0 +1,64 @@
+"""Shared fixtures: one localcloud server per test session, started in a tmp state dir, stopped by pid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from localcloud.client import AdminClient, LocalCloudProcess
+
+LOCALCLOUD_FIXTURES = {"localcloud", "localcloud_env"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test that uses localcloud is marked so, so `-m "not localcloud"` leaves it out.
+    for item in items:
+        if LOCALCLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.localcloud)
+
+
+@dataclass(frozen=True)
+class LocalCloud:
+    """What a test needs of the running localcloud."""
+
+    proxy_url: str
+    ca_file: Path
+    key_file: Path
+    state_dir: Path
+    client_env: dict[str, str]  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, GCP_/GOOGLE_ keys
+    admin: AdminClient
+    pid: int
+    process: LocalCloudProcess
+
+
+@pytest.fixture(scope="session")
+def localcloud(tmp_path_factory: pytest.TempPathFactory):
+    proc = LocalCloudProcess(tmp_path_factory.mktemp("localcloud") / "state")
+    proc.start()
+    try:
+        assert proc.admin is not None and proc.pid is not None
+        yield LocalCloud(
+            proxy_url=proc.proxy_url,
+            ca_file=proc.ca_file,
+            key_file=proc.key_file,
+            state_dir=proc.state_dir,
+            client_env=proc.client_env,
+            admin=proc.admin,
+            pid=proc.pid,
+            process=proc,
+        )
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def localcloud_env(localcloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> LocalCloud:
+    """os.environ pointed at localcloud for in-process Google clients (undone after the test)."""
+    for name, value in localcloud.client_env.items():
+        monkeypatch.setenv(name, value)
+    # Lower-case proxy variables win in some clients: keep them from pointing elsewhere.
+    for name in ("https_proxy", "http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return localcloud
