@@ -1,0 +1,38 @@
+"""cloudact-daily-quota-reset: create today's usage-quota rows for every organization (00:00 UTC).
+
+POST /api/v1/admin/quota/reset-daily. The endpoint is idempotent for a day, so a retry after a
+timeout cannot double-count. Ends with `Daily quota reset complete for N orgs`.
+"""
+
+import os
+import sys
+
+# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from jobs import runtime
+
+ENDPOINT = "/api/v1/admin/quota/reset-daily"
+HTTP = runtime.HttpSettings(read_timeout=300, deadline=720)  # task timeout 15m
+
+
+def run(args, ctx: runtime.Context) -> str:
+    data = runtime.obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
+    processed = runtime.integer(data, "orgs_processed")
+    runtime.log.info(
+        "created %s, skipped %s: %s",
+        data.get("orgs_created", "?"),
+        data.get("orgs_skipped", "?"),
+        data.get("message", ""),
+    )
+    if data.get("success") is not True:
+        raise runtime.JobFailed(f"daily quota reset reported failure: {data.get('message') or data}")
+    return f"Daily quota reset complete for {processed} orgs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runtime.parser("Create today's usage-quota rows for every organization.")
+    return runtime.main(parser, run, argv, endpoint=ENDPOINT, http=HTTP)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""cloudact-daily-stale-cleanup: fix stale concurrent-run counters (02:00 UTC).
+
+POST /api/v1/admin/quota/cleanup-stale (idempotent: it resets counters to their true value).
+Ends with `Cleaned up N stale concurrent counters`.
+"""
+
+import os
+import sys
+
+# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from jobs import runtime
+
+ENDPOINT = "/api/v1/admin/quota/cleanup-stale"
+HTTP = runtime.HttpSettings(read_timeout=240, deadline=480)  # task timeout 10m
+
+
+def run(args, ctx: runtime.Context) -> str:
+    data = runtime.obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
+    fixed = runtime.integer(data, "orgs_created")  # the contract: counts counters fixed
+    runtime.log.info("checked %s orgs: %s", data.get("orgs_processed", "?"), data.get("message", ""))
+    if data.get("success") is not True:
+        raise runtime.JobFailed(f"stale counter cleanup reported failure: {data.get('message') or data}")
+    return f"Cleaned up {fixed} stale concurrent counters"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runtime.parser("Fix stale concurrent-run counters of every organization.")
+    return runtime.main(parser, run, argv, endpoint=ENDPOINT, http=HTTP)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
