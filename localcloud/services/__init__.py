@@ -5,6 +5,10 @@ Each entry is "module:Class" under localcloud.services; add yours when its modul
 
 SERVICES: list[str] = [
     "oauth2:OAuth2",
+    "secretmanager:SecretManager",
+    "logging_v2:Logging",
     "bigquery:BigQueryService",
     "supabase:SupabaseService",
+    "run:RunService",
+    "scheduler:SchedulerService",
 ]

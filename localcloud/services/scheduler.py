@@ -1,0 +1,638 @@
+"""Cloud Scheduler v1 (GCP_REST.md section 2) with a ticker that fires due jobs by the emulated clock.
+
+Jobs persist in `<state_dir>/state.json`. Stored defaults echoed back as real Scheduler does:
+timeZone "Etc/UTC", attemptDeadline "180s", httpTarget.httpMethod "POST", the retryConfig
+defaults, oauthToken.scope cloud-platform, oidcToken.audience = the target URI, and the headers
+Scheduler adds (`User-Agent: Google-Cloud-Scheduler`; `Content-Type: application/octet-stream`
+when a body is sent without one). A PATCH without updateMask updates every field present in
+the body (AIP-134's implied mask), which is what google.cloud's gcp_cloudscheduler_job sends.
+
+The ticker polls every 0.2 s. When a job's `scheduleTime` has passed it fires once, for the most
+recent due time it passed (after the clock jumps, missed runs are not replayed one by one).
+Only httpTarget jobs are dispatched: pubsubTarget and appEngineHttpTarget get 501 UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import os
+import re
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from cronsim import CronSim, CronSimError
+from werkzeug.wrappers import Request, Response
+
+from localcloud.service import Service, Unauthenticated, google_error, json_response
+from localcloud.services.run_errors import ApiError
+
+_L = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+_JOB = _L + r"/jobs/(?P<job>[^/:]+)"
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+_DURATION = re.compile(r"^(\d+)(?:\.(\d{1,9}))?s$")
+TICK_S = 0.2
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+HTTP_METHODS = {
+    0: "HTTP_METHOD_UNSPECIFIED",
+    1: "POST",
+    2: "GET",
+    3: "HEAD",
+    4: "PUT",
+    5: "DELETE",
+    6: "PATCH",
+    7: "OPTIONS",
+}
+RETRY_DEFAULTS = {
+    "maxRetryDuration": "0s",
+    "minBackoffDuration": "5s",
+    "maxBackoffDuration": "3600s",
+    "maxDoublings": 5,
+}
+USER_FIELDS = (
+    "description",
+    "schedule",
+    "timeZone",
+    "retryConfig",
+    "attemptDeadline",
+    "pubsubTarget",
+    "appEngineHttpTarget",
+    "httpTarget",
+)
+OUTPUT_FIELDS = ("name", "userUpdateTime", "state", "status", "scheduleTime", "lastAttemptTime")
+# google.rpc.Code of an HTTP status, for the job's `status` after an attempt.
+RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 429: 8, 499: 1, 501: 12, 503: 14, 504: 4}
+UNAUTHENTICATED = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_ts(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _seconds(value: Any, field: str) -> float:
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ApiError(400, f"Invalid value at '{field}': {value!r} is not a duration; valid: e.g. \"180s\"")
+    return int(match.group(1)) + (int(match.group(2).ljust(9, "0")) / 1e9 if match.group(2) else 0.0)
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds:.9f}".rstrip("0") + "s"
+
+
+def validate_schedule(schedule: Any, time_zone: str) -> ZoneInfo:
+    """The job's ZoneInfo, or 400 naming a bad cron expression or time zone."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(
+            400,
+            f"Invalid time zone {time_zone!r}: use an IANA tz database name, e.g. Etc/UTC or Europe/Berlin",
+        ) from None
+    if not isinstance(schedule, str) or not schedule.strip():
+        raise ApiError(
+            400, "Invalid value at 'job.schedule': a unix-cron schedule is required, e.g. \"0 0 * * *\""
+        )
+    try:
+        CronSim(schedule, datetime.now(zone))
+    except CronSimError as exc:
+        raise ApiError(
+            400, f'Invalid schedule {schedule!r}: {exc}; expected unix-cron with 5 fields, e.g. "0 0 * * *"'
+        ) from None
+    return zone
+
+
+def next_run(schedule: str, time_zone: str, after: datetime) -> datetime:
+    return next(CronSim(schedule, after.astimezone(ZoneInfo(time_zone)))).astimezone(UTC)
+
+
+def last_due(schedule: str, time_zone: str, now: datetime) -> datetime:
+    """The most recent due time at or before `now`."""
+    return next(CronSim(schedule, now.astimezone(ZoneInfo(time_zone)), reverse=True)).astimezone(UTC)
+
+
+def _http_target(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ApiError(400, "Invalid value at 'job.http_target': expected an object")
+    allowed = {"uri", "httpMethod", "headers", "body", "oauthToken", "oidcToken"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ApiError(
+            400,
+            f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}" at '
+            "'job.http_target': Cannot find field.",
+        )
+    uri = raw.get("uri")
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.netloc or len(uri) > 2083:
+        raise ApiError(
+            400, f"Invalid value at 'job.http_target.uri': {uri!r}; an absolute http(s) URL is required"
+        )
+    method = raw.get("httpMethod", 0)
+    if isinstance(method, int) and not isinstance(method, bool) and method in HTTP_METHODS:
+        method = HTTP_METHODS[method]
+    if method not in HTTP_METHODS.values():
+        raise ApiError(
+            400,
+            f"Invalid value at 'job.http_target.http_method': {method!r}; valid: "
+            f"{', '.join(list(HTTP_METHODS.values())[1:])}",
+        )
+    if method == "HTTP_METHOD_UNSPECIFIED":
+        method = "POST"
+    out: dict[str, Any] = {"uri": uri, "httpMethod": method}
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ApiError(400, "Invalid value at 'job.http_target.headers': expected a map of strings")
+    headers = {k: v for k, v in headers.items() if k.lower() != "user-agent"}
+    headers["User-Agent"] = "Google-Cloud-Scheduler"
+    body = raw.get("body")
+    if body:
+        if method not in ("POST", "PUT", "PATCH"):
+            raise ApiError(
+                400,
+                f"Invalid value at 'job.http_target.body': a body is allowed only with POST, PUT or "
+                f"PATCH, not {method}",
+            )
+        try:
+            base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ApiError(400, "Invalid value at 'job.http_target.body': not base64") from None
+        out["body"] = body
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/octet-stream"
+    out["headers"] = headers
+    if raw.get("oauthToken") and raw.get("oidcToken"):
+        raise ApiError(400, "Invalid value at 'job.http_target': set oauthToken or oidcToken, not both")
+    for key, extra, default in (("oauthToken", "scope", SCOPE), ("oidcToken", "audience", uri)):
+        token = raw.get(key)
+        if token:
+            email = token.get("serviceAccountEmail") if isinstance(token, dict) else None
+            if not isinstance(email, str) or "@" not in email:
+                raise ApiError(
+                    400,
+                    f"Invalid value at 'job.http_target.{key}.service_account_email': "
+                    f"{email!r}; a service account email is required",
+                )
+            out[key] = {"serviceAccountEmail": email, extra: token.get(extra) or default}
+    return out
+
+
+def _retry_config(raw: Any) -> dict[str, Any]:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, "Invalid value at 'job.retry_config': expected an object")
+    out: dict[str, Any] = {}
+    count = raw.get("retryCount", 0)
+    try:
+        count = int(count)
+    except (TypeError, ValueError):
+        count = -1
+    if not 0 <= count <= 5:
+        raise ApiError(
+            400, f"Invalid value at 'job.retry_config.retry_count': {raw.get('retryCount')!r}; valid: 0..5"
+        )
+    if count:
+        out["retryCount"] = count
+    for key in ("maxRetryDuration", "minBackoffDuration", "maxBackoffDuration"):
+        out[key] = _duration(_seconds(raw.get(key) or RETRY_DEFAULTS[key], f"job.retry_config.{key}"))
+    doublings = raw.get("maxDoublings", RETRY_DEFAULTS["maxDoublings"])
+    if isinstance(doublings, bool) or not isinstance(doublings, int) or doublings < 0:
+        raise ApiError(400, f"Invalid value at 'job.retry_config.max_doublings': {doublings!r}")
+    out["maxDoublings"] = doublings
+    return out
+
+
+def normalize(body: dict[str, Any]) -> dict[str, Any]:
+    """The user fields of a Scheduler job, validated, with the stored defaults."""
+    unknown = set(body) - set(USER_FIELDS) - set(OUTPUT_FIELDS)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at 'job': "
+            "Cannot find field.",
+        )
+    targets = [key for key in ("pubsubTarget", "appEngineHttpTarget", "httpTarget") if body.get(key)]
+    if len(targets) != 1:
+        raise ApiError(
+            400,
+            "Invalid job: exactly one target is required (httpTarget, pubsubTarget or "
+            f"appEngineHttpTarget), got {targets or 'none'}",
+        )
+    if targets[0] != "httpTarget":
+        raise ApiError(501, f"localcloud dispatches only httpTarget jobs, not {targets[0]}", "UNIMPLEMENTED")
+    out: dict[str, Any] = {}
+    description = body.get("description") or ""
+    if not isinstance(description, str) or len(description) > 500:
+        raise ApiError(400, "Invalid value at 'job.description': a string of up to 500 characters")
+    if description:
+        out["description"] = description
+    time_zone = body.get("timeZone") or "Etc/UTC"
+    validate_schedule(body.get("schedule"), time_zone)
+    out["schedule"] = body["schedule"]
+    out["timeZone"] = time_zone
+    out["httpTarget"] = _http_target(body["httpTarget"])
+    out["retryConfig"] = _retry_config(body.get("retryConfig"))
+    deadline = _seconds(body.get("attemptDeadline") or "180s", "job.attempt_deadline")
+    if not 15 <= deadline <= 1800:
+        raise ApiError(
+            400,
+            f"Invalid value at 'job.attempt_deadline': {body.get('attemptDeadline')}; valid for "
+            "HTTP targets: 15s to 1800s",
+        )
+    out["attemptDeadline"] = _duration(deadline)
+    return out
+
+
+def _set_path(target: dict[str, Any], path: list[str], source: dict[str, Any]) -> None:
+    """Copy the field at `path` from source into target (removing it when source lacks it)."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        if head in source:
+            target[head] = copy.deepcopy(source[head])
+        else:
+            target.pop(head, None)
+        return
+    sub_source = source.get(head) if isinstance(source.get(head), dict) else {}
+    sub_target = target.setdefault(head, {})
+    if not isinstance(sub_target, dict):
+        sub_target = target[head] = {}
+    _set_path(sub_target, rest, sub_source)
+
+
+class SchedulerService(Service):
+    name = "scheduler"
+    hosts = ("cloudscheduler.googleapis.com",)
+
+    def __init__(self, cloud):
+        super().__init__(cloud)
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._state_file = self.state_dir / "state.json"
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._ticker: threading.Thread | None = None
+        self._dispatches: set[threading.Thread] = set()
+        routes = [
+            ("GET", _L + r"/jobs", self._list),
+            ("POST", _L + r"/jobs", self._create),
+            ("GET", _JOB, self._get),
+            ("PATCH", _JOB, self._patch),
+            ("DELETE", _JOB, self._delete),
+            ("POST", _JOB + r":pause", self._pause),
+            ("POST", _JOB + r":resume", self._resume),
+            ("POST", _JOB + r":run", self._run),
+        ]
+        self._routes = [(method, re.compile(pattern + "$"), fn) for method, pattern, fn in routes]
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._state_file.exists():
+                self._jobs = json.loads(self._state_file.read_text())
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._tick_loop, name="scheduler-ticker", daemon=True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        for thread in list(self._dispatches):
+            thread.join(5)
+        with self._lock:
+            self._save()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs = {}
+            self._save()
+
+    def clock_changed(self) -> None:
+        self._wake.set()
+
+    def _save(self) -> None:
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._jobs))
+        os.replace(tmp, self._state_file)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        try:
+            self.cloud.authenticate(request)
+        except Unauthenticated:
+            return google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
+        for method, pattern, fn in self._routes:
+            match = pattern.match(request.path)
+            if match and request.method == method:
+                try:
+                    params = match.groupdict()
+                    if params["project"] != self.cloud.project:
+                        raise ApiError(
+                            403,
+                            f"Permission denied on resource project {params['project']} (localcloud "
+                            f"serves only {self.cloud.project}).",
+                        )
+                    return json_response(fn(request, self._body(request), **params))
+                except ApiError as err:
+                    return google_error(err.code, err.message, err.status)
+        return google_error(
+            404, f"The requested URL {request.path} was not found on this server (method {request.method})."
+        )
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received. The request body is not JSON.") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
+        return body
+
+    def _require(self, name: str) -> dict[str, Any]:
+        job = self._jobs.get(name)
+        if job is None:
+            raise ApiError(404, f"Job not found: {name}.")
+        return job
+
+    def _schedule(self, job: dict[str, Any]) -> None:
+        if job["state"] == "ENABLED":
+            job["scheduleTime"] = _ts(next_run(job["schedule"], job["timeZone"], self.cloud.now()))
+        else:
+            job.pop("scheduleTime", None)
+
+    @staticmethod
+    def _ordered(job: dict[str, Any]) -> dict[str, Any]:
+        order = (
+            "name",
+            "description",
+            "httpTarget",
+            "pubsubTarget",
+            "appEngineHttpTarget",
+            "userUpdateTime",
+            "state",
+            "status",
+            "scheduleTime",
+            "lastAttemptTime",
+            "retryConfig",
+            "schedule",
+            "timeZone",
+            "attemptDeadline",
+        )
+        return {key: job[key] for key in order if key in job}
+
+    def _list(self, request, body, project, location):
+        prefix = f"projects/{project}/locations/{location}/jobs/"
+        try:
+            size = int(request.args.get("pageSize") or 0) or 500
+            offset = int(base64.urlsafe_b64decode((request.args.get("pageToken") or "") + "==").decode() or 0)
+        except ValueError:
+            raise ApiError(
+                400, "Invalid pageSize or pageToken: pageSize is 1..500, pageToken a nextPageToken"
+            ) from None
+        if not 0 < size <= 500:
+            raise ApiError(400, f"Invalid pageSize {size}: valid 1..500")
+        with self._lock:
+            jobs = [job for name, job in sorted(self._jobs.items()) if name.startswith(prefix)]
+        page = jobs[offset : offset + size]
+        out: dict[str, Any] = {"jobs": page} if page else {}
+        if offset + size < len(jobs):
+            out["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+        return out
+
+    def _create(self, request, body, project, location):
+        parent = f"projects/{project}/locations/{location}"
+        name = body.get("name") or f"{parent}/jobs/{secrets.token_hex(10)}"
+        match = re.fullmatch(re.escape(parent) + r"/jobs/(.+)", name) if isinstance(name, str) else None
+        if not match or not _JOB_ID.match(match.group(1)):
+            raise ApiError(
+                400,
+                f"Invalid value at 'job.name': {name!r}; expected {parent}/jobs/ID with ID of "
+                "letters, digits, '-' or '_' (up to 500)",
+            )
+        job = normalize(body)
+        with self._lock:
+            if name in self._jobs:
+                raise ApiError(409, f"Job {name} already exists.", "ALREADY_EXISTS")
+            job.update(name=name, userUpdateTime=_ts(self.cloud.now()), state="ENABLED")
+            self._schedule(job)
+            job = self._jobs[name] = self._ordered(job)
+            self._save()
+        self._wake.set()
+        return job
+
+    def _get(self, request, body, project, location, job):
+        with self._lock:
+            return self._require(f"projects/{project}/locations/{location}/jobs/{job}")
+
+    def _patch(self, request, body, project, location, job):
+        name = f"projects/{project}/locations/{location}/jobs/{job}"
+        if body.get("name") and body["name"] != name:
+            raise ApiError(
+                400, f"Invalid value at 'job.name': {body['name']!r} does not match the URL ({name})"
+            )
+        mask = [path for path in (request.args.get("updateMask") or "").split(",") if path]
+        if not mask:
+            mask = [key for key in USER_FIELDS if body.get(key) not in (None, "", {}, [])]
+        with self._lock:
+            current = self._require(name)
+            merged = {key: copy.deepcopy(current[key]) for key in USER_FIELDS if key in current}
+            for path in mask:
+                parts = [_camel(part) for part in path.split(".")]
+                if parts[0] not in USER_FIELDS:
+                    raise ApiError(
+                        400,
+                        f"Invalid update mask path {path!r}; valid: {', '.join(USER_FIELDS)} "
+                        "and their sub-fields",
+                    )
+                _set_path(merged, parts, body)
+            targets = {"pubsubTarget", "appEngineHttpTarget", "httpTarget"}
+            touched = {_camel(path.split(".")[0]) for path in mask} & targets
+            if touched:
+                for key in targets - touched:
+                    merged.pop(key, None)  # a oneof: setting one target clears the others
+            new = normalize(merged)
+            new.update(
+                {
+                    key: current[key]
+                    for key in ("name", "state", "status", "lastAttemptTime")
+                    if key in current
+                }
+            )
+            new["userUpdateTime"] = _ts(self.cloud.now())
+            self._schedule(new)
+            new = self._jobs[name] = self._ordered(new)
+            self._save()
+        self._wake.set()
+        return new
+
+    def _delete(self, request, body, project, location, job):
+        name = f"projects/{project}/locations/{location}/jobs/{job}"
+        with self._lock:
+            self._require(name)
+            del self._jobs[name]
+            self._save()
+        return {}
+
+    def _set_state(self, name: str, want_from: str, to: str, verb: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._require(name)
+            if job["state"] != want_from:
+                raise ApiError(
+                    400,
+                    f"Job {name} is {job['state']}; only a {want_from} job can be {verb}.",
+                    "FAILED_PRECONDITION",
+                )
+            job["state"] = to
+            job["userUpdateTime"] = _ts(self.cloud.now())
+            self._schedule(job)
+            job = self._jobs[name] = self._ordered(job)
+            self._save()
+        self._wake.set()
+        return job
+
+    def _pause(self, request, body, project, location, job):
+        return self._set_state(
+            f"projects/{project}/locations/{location}/jobs/{job}", "ENABLED", "PAUSED", "paused"
+        )
+
+    def _resume(self, request, body, project, location, job):
+        return self._set_state(
+            f"projects/{project}/locations/{location}/jobs/{job}", "PAUSED", "ENABLED", "resumed"
+        )
+
+    def _run(self, request, body, project, location, job):
+        name = f"projects/{project}/locations/{location}/jobs/{job}"
+        with self._lock:
+            current = self._require(name)
+            self._dispatch(name, self.cloud.now())
+            return current
+
+    # --- ticker and dispatch -------------------------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - the ticker must survive one bad job
+                print(f"localcloud scheduler: tick failed: {exc!r}", flush=True)
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        now = self.cloud.now()
+        with self._lock:
+            for name, job in self._jobs.items():
+                if job["state"] != "ENABLED" or "scheduleTime" not in job:
+                    continue
+                if _parse_ts(job["scheduleTime"]) > now:
+                    continue
+                due = last_due(job["schedule"], job["timeZone"], now)
+                job["scheduleTime"] = _ts(next_run(job["schedule"], job["timeZone"], now))
+                self._dispatch(name, due)
+            self._save()
+
+    def _dispatch(self, name: str, schedule_time: datetime) -> None:
+        job = copy.deepcopy(self._jobs[name])
+        thread = threading.Thread(target=self._attempts, args=(job, schedule_time), daemon=True)
+        self._dispatches.add(thread)
+        thread.start()
+
+    def _attempts(self, job: dict[str, Any], schedule_time: datetime) -> None:
+        """One dispatch with the job's retries (backoff doubling from minBackoffDuration)."""
+        try:
+            retry = job["retryConfig"]
+            backoff = _seconds(retry["minBackoffDuration"], "minBackoffDuration")
+            max_backoff = _seconds(retry["maxBackoffDuration"], "maxBackoffDuration")
+            for attempt in range(retry.get("retryCount", 0) + 1):
+                if attempt:
+                    if self._stop.wait(backoff):
+                        return
+                    if attempt < retry["maxDoublings"]:
+                        backoff = min(backoff * 2, max_backoff)
+                if self._attempt(job, schedule_time):
+                    return
+        finally:
+            self._dispatches.discard(threading.current_thread())
+
+    def _attempt(self, job: dict[str, Any], schedule_time: datetime) -> bool:
+        target = job["httpTarget"]
+        headers = dict(target.get("headers", {}))
+        job_id = job["name"].rsplit("/", 1)[1]
+        headers.update(
+            {
+                "User-Agent": "Google-Cloud-Scheduler",
+                "X-CloudScheduler": "true",
+                "X-CloudScheduler-JobName": job_id,
+                "X-CloudScheduler-ScheduleTime": _ts(schedule_time),
+            }
+        )
+        token = target.get("oauthToken") or target.get("oidcToken")
+        if token:
+            headers["Authorization"] = f"Bearer {self.cloud.mint_token(token['serviceAccountEmail'])}"
+        body = base64.b64decode(target["body"]) if target.get("body") else None
+        attempt_time = self.cloud.now()
+        try:
+            response = requests.request(
+                target["httpMethod"],
+                target["uri"],
+                headers=headers,
+                data=body,
+                proxies={"https": self.cloud.proxy_url, "http": self.cloud.proxy_url},
+                verify=str(self.cloud.ca_file),
+                timeout=_seconds(job["attemptDeadline"], "attemptDeadline"),
+            )
+            ok = 200 <= response.status_code < 300
+            status = (
+                {}
+                if ok
+                else {
+                    "code": RPC_CODES.get(response.status_code, 13 if response.status_code >= 500 else 2),
+                    "message": f"HTTP {response.status_code} from {target['uri']}",
+                }
+            )
+        except requests.RequestException as exc:
+            ok, status = (
+                False,
+                {"code": 14, "message": f"could not reach {target['uri']}: {type(exc).__name__}"},
+            )
+        with self._lock:
+            current = self._jobs.get(job["name"])
+            if current is not None:
+                current["lastAttemptTime"] = _ts(attempt_time)
+                current["status"] = status
+                self._jobs[job["name"]] = self._ordered(current)
+                self._save()
+        return ok
+
+    def wait_dispatched(self, timeout: float = 10.0) -> bool:
+        """True once no dispatch is in flight (tests and benchmarks)."""
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        for thread in list(self._dispatches):
+            thread.join(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+        return not self._dispatches
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
