@@ -45,6 +45,7 @@ class Translated:
     sql: str
     statement_type: str  # BigQuery's statistics.query.statementType
     tables: list[tuple[str, str, str]]  # (project, dataset, table) referenced
+    uses_clock: bool = False  # CURRENT_DATE()/CURRENT_TIMESTAMP() were replaced by the clock's value
 
 
 # sqlglot node -> BigQuery statementType
@@ -82,6 +83,7 @@ def _translate_one(tree: exp.Expression, project: str, now: dt.datetime) -> Tran
         stype = "CREATE_SCHEMA"
     tables: list[tuple[str, str, str]] = []
     cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    uses_clock = any(True for _ in tree.find_all(exp.CurrentDate, exp.CurrentTimestamp))
 
     def rename(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.name and node.name not in cte_names and node.db:
@@ -105,7 +107,7 @@ def _translate_one(tree: exp.Expression, project: str, now: dt.datetime) -> Tran
         return node
 
     tree = tree.transform(rename).transform(date_arith)
-    return Translated(tree.sql(dialect="duckdb"), stype, tables)
+    return Translated(tree.sql(dialect="duckdb"), stype, tables, uses_clock)
 
 
 # --- parameters -------------------------------------------------------------------------------------

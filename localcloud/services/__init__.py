@@ -9,6 +9,7 @@ SERVICES: list[str] = [
     "logging_v2:Logging",
     "bigquery:BigQueryService",
     "supabase:SupabaseService",
+    "cloudact_api:CloudActApiService",
     "run:RunService",
     "scheduler:SchedulerService",
 ]

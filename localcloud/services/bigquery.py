@@ -28,6 +28,7 @@ from localcloud.service import Service, Unauthenticated, google_error, json_resp
 
 META = "_localcloud"
 MAX_JOBS = 2000
+MAX_TRANSLATIONS = 500
 PAGE_ROWS = 10_000  # rows in one page when the client sets no maxResults
 DEFAULT_LOCATION = "US"
 # BigQuery IDs: datasets and tables are letters, digits and underscores (tables also dashes and spaces,
@@ -68,6 +69,7 @@ class BigQueryService(Service):
         self._lock = threading.RLock()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._jobs: OrderedDict[tuple[str, str], Job] = OrderedDict()
+        self._translations: OrderedDict[tuple[str, str], list[bq_sql.Translated]] = OrderedDict()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -219,7 +221,14 @@ class BigQueryService(Service):
     ) -> QueryResult:
         """Run BigQuery Standard SQL with bound parameters (Python values); raises QueryError."""
         project = project or self.cloud.project
-        statements = bq_sql.translate(sql, project, self.cloud.now())
+        statements = self._translations.get((sql, project))
+        if statements is None:
+            statements = bq_sql.translate(sql, project, self.cloud.now())
+            if not any(s.uses_clock for s in statements):  # the same text translates the same way
+                with self._lock:
+                    self._translations[(sql, project)] = statements
+                    if len(self._translations) > MAX_TRANSLATIONS:
+                        self._translations.popitem(last=False)
         result: QueryResult | None = None
         with self._lock:
             db = self._conn()
