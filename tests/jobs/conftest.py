@@ -81,6 +81,16 @@ def api(httpserver):
 
 
 @pytest.fixture
+def job_environment(api):
+    """job_environment(**overrides): the environment run_job uses, for tests that start python themselves."""
+
+    def make(**env: str | None) -> dict[str, str]:
+        return job_env(api.api_url, **env)
+
+    return make
+
+
+@pytest.fixture
 def run_job(api):
     """run_job(script, *args, **env_overrides) against the `api` server."""
 

@@ -1,0 +1,56 @@
+"""Imports stay light: the API-only scripts never load BigQuery, grpc or (key in env) google.auth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("google.cloud", "grpc", "google.auth", "google.api_core", "proto", "httpx")
+# Runs the script as __main__, as `python script` does, then reports what got imported.
+WRAPPER = """
+import json, runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
+"""
+OK = {"success": True, "orgs_processed": 1, "orgs_synced": 1, "orgs_created": 1, "failed_orgs": []}
+SCRIPTS = [
+    ("jobs/manual/org_sync_all.py", "/api/v1/admin/org-sync-all", []),
+    ("jobs/daily/quota_reset_daily.py", "/api/v1/admin/quota/reset-daily", []),
+    ("jobs/daily/stale_cleanup.py", "/api/v1/admin/quota/cleanup-stale", []),
+    ("jobs/daily/alerts_daily.py", "/api/v1/admin/alerts/process-all", ["--dry-run"]),
+    ("jobs/monthly/quota_reset_monthly.py", "/api/v1/admin/quota/reset-monthly", ["--force"]),
+    ("jobs/manual/bootstrap_smart.py", "/api/v1/admin/bootstrap/sync", ["--force-sync"]),
+]
+
+
+@pytest.mark.parametrize(("script", "path", "args"), SCRIPTS, ids=[s[0].split("/")[-1] for s in SCRIPTS])
+def test_api_scripts_load_no_heavy_client(api, job_environment, script, path, args):
+    api.expect_request(path).respond_with_json({**OK, "errors": []})
+    api.expect_request("/api/v1/admin/bootstrap/status").respond_with_json(
+        {"status": "SYNCED", "tables_existing": ["a"], "tables_missing": []}
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, script, *args],
+        cwd=ROOT,
+        env=job_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["exit"] == 0, proc.stderr
+    assert len(api.log) >= 1  # main ran through its request, so every lazy import has happened
+    heavy = [m for m in report["modules"] if m.startswith(HEAVY)]
+    assert heavy == []
+    assert "requests" in report["modules"]
