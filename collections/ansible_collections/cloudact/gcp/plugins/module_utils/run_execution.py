@@ -1,0 +1,203 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cloud Run Admin API v2 executions: URLs, overrides, and the flat summary both execution modules return.
+
+The summary is what operators and the toolkit's status code need from an Execution resource:
+a state word (PENDING, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED), task counts, times,
+the elapsed seconds and the Completed condition's message. Enums arrive as names from plain
+REST calls and as integers from GAPIC clients (`enum-encoding=int`); both are understood.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
+
+BASE = "https://run.googleapis.com/v2"
+PRODUCT = "cloudact-cloud-run"
+
+# Overrides env marking a run the toolkit started by hand; executions without it were started
+# by a Cloud Scheduler trigger or by someone else (console, gcloud).
+TRIGGER_ENV = "CLOUDACT_TRIGGER"
+
+_CONDITION_STATES = {
+    0: "STATE_UNSPECIFIED",
+    1: "CONDITION_PENDING",
+    2: "CONDITION_RECONCILING",
+    3: "CONDITION_FAILED",
+    4: "CONDITION_SUCCEEDED",
+}
+_EXECUTION_REASONS = {
+    0: "EXECUTION_REASON_UNDEFINED",
+    1: "JOB_STATUS_SERVICE_POLLING_ERROR",
+    2: "NON_ZERO_EXIT_CODE",
+    3: "CANCELLED",
+    4: "CANCELLING",
+    5: "DELETED",
+}
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def job_url(project, location, job):
+    return "%s/projects/%s/locations/%s/jobs/%s" % (BASE, project, location, job)
+
+
+def executions_url(project, location, job):
+    return job_url(project, location, job) + "/executions"
+
+
+def execution_url(project, location, job, execution):
+    return "%s/%s" % (executions_url(project, location, job), execution)
+
+
+def operations_base():
+    return BASE
+
+
+def overrides(args=None, env=None, task_count=None, timeout=None, clear_args=False, trigger="manual"):
+    """RunJobRequest.overrides; `args` replace the job's, `env` merges over it."""
+    container = {}
+    if args:
+        container["args"] = [str(a) for a in args]
+    elif clear_args:
+        container["clearArgs"] = True
+    items = dict(env or {})
+    if trigger:
+        items.setdefault(TRIGGER_ENV, trigger)
+    if items:
+        container["env"] = [{"name": str(k), "value": str(v)} for k, v in sorted(items.items())]
+    body = {}
+    if container:
+        body["containerOverrides"] = [container]
+    if task_count:
+        body["taskCount"] = int(task_count)
+    if timeout:
+        body["timeout"] = duration(timeout)
+    return body
+
+
+def _enum(value, names):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return names.get(value, str(value))
+    return value or ""
+
+
+def parse_time(value):
+    """An RFC 3339 timestamp -> aware datetime; None for empty."""
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    # Python 3.11 accepts up to 6 fractional digits; the API may send 9.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits) :]
+        text = "%s.%s%s" % (head, (digits + "000000")[:6], tz)
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def completed_condition(execution):
+    for cond in execution.get("conditions") or []:
+        if cond.get("type") == "Completed":
+            return cond
+    return {}
+
+
+def state(execution):
+    """One word for an Execution resource."""
+    cond = completed_condition(execution)
+    cond_state = _enum(cond.get("state"), _CONDITION_STATES)
+    reason = _enum(cond.get("executionReason"), _EXECUTION_REASONS)
+    counts = {k: int(execution.get(k) or 0) for k in ("runningCount", "cancelledCount", "failedCount")}
+    if execution.get("completionTime") or cond_state in ("CONDITION_FAILED", "CONDITION_SUCCEEDED"):
+        if reason == "CANCELLED" or counts["cancelledCount"]:
+            return "CANCELLED"
+        if cond_state == "CONDITION_FAILED" or counts["failedCount"]:
+            return "FAILED"
+        return "SUCCEEDED"
+    if reason == "CANCELLING":
+        return "CANCELLING"
+    if counts["runningCount"] or execution.get("startTime"):
+        return "RUNNING"
+    return "PENDING"
+
+
+def trigger(execution):
+    """'manual' when the toolkit started it (its overrides mark), else 'scheduler-or-other'."""
+    template = execution.get("template") or {}
+    for box in template.get("containers") or []:
+        for item in box.get("env") or []:
+            if item.get("name") == TRIGGER_ENV and item.get("value"):
+                return item["value"]
+    return ""
+
+
+def summary(execution, now=None):
+    """The flat view of an Execution both modules return."""
+    now = now or datetime.now(UTC)
+    created = parse_time(execution.get("createTime"))
+    started = parse_time(execution.get("startTime")) or created
+    completed = parse_time(execution.get("completionTime"))
+    elapsed = None
+    if started:
+        elapsed = max(0.0, ((completed or now) - started).total_seconds())
+    cond = completed_condition(execution)
+    template = execution.get("template") or {}
+    return {
+        "name": short_name(execution.get("name")),
+        "resource_name": execution.get("name"),
+        "job": execution.get("job") or _job_of(execution.get("name")),
+        "state": state(execution),
+        "task_count": int(execution.get("taskCount") or 1),
+        "running": int(execution.get("runningCount") or 0),
+        "succeeded": int(execution.get("succeededCount") or 0),
+        "failed": int(execution.get("failedCount") or 0),
+        "cancelled": int(execution.get("cancelledCount") or 0),
+        "retried": int(execution.get("retriedCount") or 0),
+        "create_time": execution.get("createTime"),
+        "start_time": execution.get("startTime"),
+        "completion_time": execution.get("completionTime"),
+        "elapsed_seconds": round(elapsed, 1) if elapsed is not None else None,
+        "timeout": template.get("timeout"),
+        "max_retries": template.get("maxRetries"),
+        "message": cond.get("message", ""),
+        "reason": _enum(cond.get("executionReason"), _EXECUTION_REASONS),
+        "trigger": trigger(execution),
+        "log_uri": execution.get("logUri", ""),
+    }
+
+
+def _job_of(name):
+    parts = (name or "").split("/")
+    return parts[parts.index("jobs") + 1] if "jobs" in parts[:-1] else ""
+
+
+def track_server_time(api):
+    """Record each reply's Date header on `api.server_date`: "now" as the cloud sees it.
+
+    Elapsed times and overdue checks compare against the API's timestamps, so they use the
+    server's clock rather than this machine's (which may be skewed).
+    """
+    api.server_date = None
+    send = api.session.request
+
+    def request(*args, **kwargs):
+        response = send(*args, **kwargs)
+        api.server_date = response.headers.get("Date") or api.server_date
+        return response
+
+    api.session.request = request
+
+
+def server_now(api):
+    """The last reply's Date as an aware datetime, else this machine's clock."""
+    from email.utils import parsedate_to_datetime
+
+    value = getattr(api, "server_date", None)
+    if value:
+        try:
+            return parsedate_to_datetime(value).astimezone(UTC)
+        except (TypeError, ValueError):
+            pass
+    return datetime.now(UTC)

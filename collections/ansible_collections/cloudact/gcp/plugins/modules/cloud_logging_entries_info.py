@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the log entries of a Cloud Run job (or one execution) from Cloud Logging."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cloud_logging_entries_info
+short_description: Read Cloud Run job log entries from Cloud Logging
+description:
+  - Lists log entries (C(entries:list)) of a Cloud Run job, optionally of one execution, since a
+    time, at or above a severity, oldest first, and returns them as plain lines.
+version_added: 0.1.0
+author: CloudAct platform team
+options:
+  job:
+    description: The Cloud Run job ID.
+    type: str
+    required: true
+  execution:
+    description: Only this execution's entries (its ID, C(<job>-xxxxx)).
+    type: str
+  since:
+    description:
+      - Only entries at or after this time, an RFC 3339 time or a duration back from now
+        (C(90s), C(30m), C(1h), C(2d)).
+    type: str
+  min_severity:
+    description: Only entries at or above this severity.
+    type: str
+    choices: [DEFAULT, DEBUG, INFO, NOTICE, WARNING, ERROR, CRITICAL, ALERT, EMERGENCY]
+  limit:
+    description: At most this many entries (the newest when O(newest_first), else the oldest).
+    type: int
+    default: 1000
+  newest_first:
+    description: Order newest first (the limit then keeps the newest); the result is still oldest first.
+    type: bool
+    default: false
+notes:
+  - Authentication options are those of google.cloud's modules.
+  - Read-only; supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: The log lines of one execution
+  cloudact.gcp.cloud_logging_entries_info:
+    job: cloudact-manual-bootstrap
+    execution: cloudact-manual-bootstrap-x7k2p
+  register: logs
+"""
+
+RETURN = r"""
+entries:
+  description: Entries, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    timestamp: {description: RFC 3339 time., type: str, returned: always}
+    severity: {description: Severity name (DEFAULT when unset)., type: str, returned: always}
+    message:
+      description: The text, or jsonPayload.message, or the JSON payload.
+      type: str
+      returned: always
+    execution: {description: Execution ID., type: str, returned: always}
+    task_index: {description: Task index., type: str, returned: always}
+    attempt: {description: Task attempt., type: str, returned: always}
+lines:
+  description: One "time severity message" line per entry, oldest first.
+  returned: always
+  type: list
+  elements: str
+filter:
+  description: The Logging filter used.
+  returned: always
+  type: str
+"""
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, module
+
+URL = "https://logging.googleapis.com/v2/entries:list"
+PAGE = 1000
+_AGO = re.compile(r"^([0-9]+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(value, now=None):
+    """RFC 3339 text for `since`: a duration back from now, or an RFC 3339 time as given."""
+    value = (value or "").strip()
+    match = _AGO.match(value)
+    if match:
+        now = now or datetime.now(UTC)
+        then = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        return then.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "since %r: expected a duration like 30m, 1h, 2d or an RFC 3339 time" % value
+        ) from None
+    return value
+
+
+def build_filter(p):
+    terms = ['resource.type="cloud_run_job"', 'resource.labels.job_name="%s"' % p["job"]]
+    if p["execution"]:
+        terms.append('labels."run.googleapis.com/execution_name"="%s"' % p["execution"])
+    if p["since"]:
+        terms.append('timestamp>="%s"' % p["since"])
+    if p["min_severity"]:
+        terms.append("severity>=%s" % p["min_severity"])
+    return " AND ".join(terms)
+
+
+def message(entry):
+    if "textPayload" in entry:
+        return entry["textPayload"]
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict):
+        if isinstance(payload.get("message"), str):
+            return payload["message"]
+        return json.dumps(payload, sort_keys=True)
+    return ""
+
+
+def flatten(entry):
+    labels = entry.get("labels") or {}
+    return {
+        "timestamp": entry.get("timestamp", ""),
+        "severity": entry.get("severity") or "DEFAULT",
+        "message": message(entry),
+        "execution": labels.get("run.googleapis.com/execution_name", ""),
+        "task_index": labels.get("run.googleapis.com/task_index", ""),
+        "attempt": labels.get("run.googleapis.com/task_attempt", ""),
+    }
+
+
+def list_entries(api, p, log_filter):
+    body = {
+        "resourceNames": ["projects/%s" % p["project"]],
+        "filter": log_filter,
+        "orderBy": "timestamp desc" if p["newest_first"] else "timestamp asc",
+        "pageSize": min(PAGE, p["limit"]),
+    }
+    entries = []
+    while len(entries) < p["limit"]:
+        page = api.request("POST", URL, "log entries of %s" % p["job"], json=body) or {}
+        entries.extend(page.get("entries") or [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+        body["pageToken"] = token
+    entries = entries[: p["limit"]]
+    if p["newest_first"]:
+        entries.reverse()
+    return entries
+
+
+def main():
+    mod = module(
+        argument_spec=dict(
+            job=dict(type="str", required=True),
+            execution=dict(type="str"),
+            since=dict(type="str"),
+            min_severity=dict(
+                type="str",
+                choices=[
+                    "DEFAULT",
+                    "DEBUG",
+                    "INFO",
+                    "NOTICE",
+                    "WARNING",
+                    "ERROR",
+                    "CRITICAL",
+                    "ALERT",
+                    "EMERGENCY",
+                ],
+            ),
+            limit=dict(type="int", default=1000),
+            newest_first=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = mod.params
+    if p["limit"] < 1:
+        mod.fail_json(msg="limit %r: expected a positive number" % p["limit"])
+    for key in ("job", "execution"):
+        if p[key] and '"' in p[key]:
+            mod.fail_json(msg="%s %r: a name cannot contain a double quote" % (key, p[key]))
+    if p["since"]:
+        try:
+            p["since"] = since_time(p["since"])
+        except ValueError as exc:
+            mod.fail_json(msg=str(exc))
+    log_filter = build_filter(p)
+    api = GcpApi(mod, "cloudact-logging")
+    try:
+        entries = [flatten(e) for e in list_entries(api, p, log_filter)]
+    except ApiError as exc:
+        mod.fail_json(msg=str(exc), status=exc.status)
+    lines = [
+        "%s %-7s %s" % (e["timestamp"][:19].replace("T", " "), e["severity"], e["message"]) for e in entries
+    ]
+    mod.exit_json(changed=False, entries=entries, lines=lines, filter=log_filter)
+
+
+if __name__ == "__main__":
+    main()

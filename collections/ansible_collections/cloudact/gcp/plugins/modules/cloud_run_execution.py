@@ -1,0 +1,295 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start, wait for or cancel one Cloud Run job execution."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cloud_run_execution
+short_description: Start, wait for or cancel a Cloud Run job execution
+description:
+  - Starts a new execution of a Cloud Run job (C(jobs.run)) with optional overrides, or finds an
+    existing one by name; optionally waits for it to finish, up to O(wait_timeout) seconds per call
+    so that a play can loop and print progress; or cancels it.
+  - Starting is an action, never idempotent: each call with O(state=present) and no O(name) starts
+    one execution (in check mode it reports C(changed) and starts nothing).
+  - Cancelling an execution that has already finished changes nothing.
+  - The Cloud Run API has no command override; O(command) is accepted only to refuse it clearly.
+version_added: 0.1.0
+author: CloudAct platform team
+options:
+  job:
+    description: The Cloud Run job's ID (not the full resource name).
+    type: str
+    required: true
+  name:
+    description:
+      - The execution's ID (C(<job>-xxxxx)); required for O(state=cancelled).
+      - With O(state=present), the existing execution to report on or wait for.
+    type: str
+  state:
+    description:
+      - C(present) starts an execution (or reads O(name)); C(cancelled) cancels O(name).
+    type: str
+    choices: [present, cancelled]
+    default: present
+  location:
+    description: The region of the job.
+    type: str
+    default: us-central1
+  args:
+    description: Replace the container's arguments for this execution.
+    type: list
+    elements: str
+  clear_args:
+    description: Run without the job's arguments.
+    type: bool
+    default: false
+  env:
+    description: Environment variables merged over the job's for this execution (plain values, never secrets).
+    type: dict
+  task_count:
+    description: Number of tasks of this execution.
+    type: int
+  timeout:
+    description: Task timeout of this execution, as seconds or C(600s), C(15m), C(1h).
+    type: str
+  command:
+    description: Not supported by the Cloud Run API; any value is refused with an explanation.
+    type: list
+    elements: str
+  wait:
+    description: Wait until the execution has finished, at most O(wait_timeout) seconds in this call.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait in this call. When they pass the module returns RV(done=false) without
+        failing, so a task can loop with C(until) and show progress between calls.
+    type: float
+    default: 600
+  poll_interval:
+    description: Seconds between polls while waiting.
+    type: float
+    default: 2
+extends_documentation_fragment: []
+notes:
+  - Authentication options (O(auth_kind), O(service_account_file), O(project)...) are those of
+    google.cloud's modules, with the same C(GCP_*) environment fallbacks.
+  - Supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: Start bootstrap and return at once
+  cloudact.gcp.cloud_run_execution:
+    project: cloudact-testing-1
+    auth_kind: serviceaccount
+    service_account_file: ~/keys/cloudact-jobs.json
+    job: cloudact-manual-bootstrap
+  register: started
+
+- name: Wait for it, printing progress between polls
+  cloudact.gcp.cloud_run_execution:
+    job: cloudact-manual-bootstrap
+    name: "{{ started.execution.name }}"
+    wait: true
+    wait_timeout: 10
+  register: waited
+  until: waited.done
+  retries: 200
+  delay: 0
+
+- name: Cancel it
+  cloudact.gcp.cloud_run_execution:
+    job: cloudact-manual-bootstrap
+    name: "{{ started.execution.name }}"
+    state: cancelled
+"""
+
+RETURN = r"""
+execution:
+  description: The execution (absent in check mode when it would have been started).
+  returned: success
+  type: dict
+  contains:
+    name: {description: The execution ID., type: str, returned: always}
+    job: {description: The job ID., type: str, returned: always}
+    state:
+      description: PENDING, RUNNING, CANCELLING, SUCCEEDED, FAILED or CANCELLED.
+      type: str
+      returned: always
+    task_count: {description: Tasks of the execution., type: int, returned: always}
+    running: {description: Tasks running., type: int, returned: always}
+    succeeded: {description: Tasks that succeeded., type: int, returned: always}
+    failed: {description: Tasks that failed (after their retries)., type: int, returned: always}
+    cancelled: {description: Tasks cancelled., type: int, returned: always}
+    retried: {description: Task attempts that were retried., type: int, returned: always}
+    create_time: {description: RFC 3339 creation time., type: str, returned: always}
+    start_time: {description: RFC 3339 start time., type: str, returned: when started}
+    completion_time: {description: RFC 3339 completion time., type: str, returned: when finished}
+    elapsed_seconds:
+      description: Seconds since start (to completion when finished).
+      type: float
+      returned: always
+    timeout: {description: The task timeout of this execution (C(600s))., type: str, returned: always}
+    max_retries: {description: Retries per task., type: int, returned: always}
+    message: {description: The Completed condition's message (why it failed)., type: str, returned: always}
+    reason: {description: The Completed condition's execution reason., type: str, returned: always}
+    trigger: {description: C(manual) when started by this module, else empty., type: str, returned: always}
+done:
+  description: Whether the execution has finished (always true after a cancel).
+  returned: success
+  type: bool
+server_time:
+  description: The API's clock (its Date header) at the last reply, RFC 3339.
+  returned: success
+  type: str
+"""
+
+import time
+
+from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, duration, module
+
+
+def get_execution(api, p, name, allow_missing=False):
+    return api.request(
+        "GET",
+        rx.execution_url(p["project"], p["location"], p["job"], name),
+        "Cloud Run execution %s" % name,
+        allow_missing=allow_missing,
+    )
+
+
+def start_execution(api, p):
+    body = {
+        "overrides": rx.overrides(
+            args=p["args"],
+            env=p["env"],
+            task_count=p["task_count"],
+            timeout=p["timeout"],
+            clear_args=p["clear_args"],
+        )
+    }
+    operation = api.request(
+        "POST",
+        rx.job_url(p["project"], p["location"], p["job"]) + ":run",
+        "Cloud Run job %s" % p["job"],
+        json=body,
+    )
+    # The run operation stays open until the execution ends; its metadata names the execution.
+    metadata = operation.get("metadata") or {}
+    name = metadata.get("name") or (operation.get("response") or {}).get("name")
+    if not name:
+        raise ApiError(
+            "Cloud Run job %s: the run operation names no execution: %s" % (p["job"], operation.get("name"))
+        )
+    return get_execution(api, p, name.rsplit("/", 1)[-1])
+
+
+def cancel_execution(api, p, name):
+    url = rx.execution_url(p["project"], p["location"], p["job"], name) + ":cancel"
+    try:
+        api.request("POST", url, "Cloud Run execution %s" % name, json={})
+    except ApiError as exc:
+        if exc.status not in (400, 409, 412):  # it finished meanwhile: nothing to cancel
+            raise
+    return get_execution(api, p, name)
+
+
+def wait_execution(api, p, execution, clock=time.monotonic, sleep=time.sleep):
+    """Poll until finished or wait_timeout passes; the latest resource."""
+    give_up = clock() + p["wait_timeout"]
+    name = execution["name"].rsplit("/", 1)[-1]
+    while rx.state(execution) not in rx.FINISHED:
+        left = give_up - clock()
+        if left <= 0:
+            break
+        sleep(min(p["poll_interval"], left))
+        execution = get_execution(api, p, name)
+    return execution
+
+
+def main():
+    mod = module(
+        argument_spec=dict(
+            job=dict(type="str", required=True),
+            name=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "cancelled"]),
+            location=dict(type="str", default="us-central1"),
+            args=dict(type="list", elements="str"),
+            clear_args=dict(type="bool", default=False),
+            env=dict(type="dict"),
+            task_count=dict(type="int"),
+            timeout=dict(type="str"),
+            command=dict(type="list", elements="str"),
+            wait=dict(type="bool", default=False),
+            wait_timeout=dict(type="float", default=600.0),
+            poll_interval=dict(type="float", default=2.0),
+        ),
+        required_if=[("state", "cancelled", ["name"])],
+        mutually_exclusive=[("args", "clear_args")],
+        supports_check_mode=True,
+    )
+    p = mod.params
+    if p["command"]:
+        mod.fail_json(
+            msg="command override %r refused: Cloud Run runs the job's own command; pass arguments with args "
+            "(ARGS=...) or change the job's command in the catalog" % " ".join(p["command"])
+        )
+    if p["task_count"] is not None and not 1 <= p["task_count"] <= 10000:
+        mod.fail_json(msg="task_count %r: expected 1..10000" % p["task_count"])
+    if p["timeout"]:
+        try:
+            duration(p["timeout"])
+        except ValueError as exc:
+            mod.fail_json(msg=str(exc))
+    if p["wait_timeout"] < 0 or p["poll_interval"] <= 0:
+        mod.fail_json(msg="wait_timeout must be >= 0 and poll_interval > 0")
+    if p["state"] == "present" and p["name"] and (p["args"] or p["env"] or p["task_count"] or p["timeout"]):
+        mod.fail_json(msg="overrides apply only when starting an execution; remove name to start a new one")
+
+    api = GcpApi(mod, rx.PRODUCT)
+    rx.track_server_time(api)
+    changed = False
+    try:
+        if p["state"] == "cancelled":
+            execution = get_execution(api, p, p["name"], allow_missing=True)
+            if execution is None:
+                mod.fail_json(msg="execution %s of job %s does not exist" % (p["name"], p["job"]))
+            if rx.state(execution) not in rx.FINISHED:
+                changed = True
+                if not mod.check_mode:
+                    execution = cancel_execution(api, p, p["name"])
+                    if p["wait"]:
+                        execution = wait_execution(api, p, execution)
+        elif p["name"]:
+            execution = get_execution(api, p, p["name"], allow_missing=True)
+            if execution is None:
+                mod.fail_json(msg="execution %s of job %s does not exist" % (p["name"], p["job"]))
+            if p["wait"]:
+                execution = wait_execution(api, p, execution)
+        else:
+            changed = True
+            if mod.check_mode:
+                mod.exit_json(
+                    changed=True, done=False, execution={}, msg="would start an execution of %s" % p["job"]
+                )
+            execution = start_execution(api, p)
+            if p["wait"]:
+                execution = wait_execution(api, p, execution)
+    except ApiError as exc:
+        mod.fail_json(msg=str(exc), status=exc.status)
+    now = rx.server_now(api)
+    summary = rx.summary(execution, now)
+    mod.exit_json(
+        changed=changed,
+        execution=summary,
+        done=summary["state"] in rx.FINISHED,
+        server_time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Job status for operators: last runs, OVERDUE / FAILED / STUCK / MISSING flags, the status table.
+
+Inputs are plain data the Ansible modules return (catalog entries as `Job.as_dict()`, job
+summaries, trigger summaries, execution summaries), so every rule here is unit-tested as data.
+"now" is the cloud's clock (the API's Date header), never this machine's.
+
+Rules:
+- OVERDUE: a scheduled job whose last due time (its cron in its time zone) is more than `grace`
+  ago and that has no execution created at or after that due time. A job deployed after its last
+  due time is not overdue. A paused trigger does not excuse it: that is what the flag is for.
+- FAILED: the last execution failed (a cancelled one is shown, not flagged).
+- STUCK: the last execution still runs past timeout x (retries + 1) + grace, the longest an
+  execution of that job can legitimately take.
+- MISSING: a catalog job that is not deployed, or a scheduled job without its trigger.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cronsim import CronSim
+
+from toolkit.table import seconds, table, when
+
+GRACE = timedelta(minutes=10)
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+# latestCreatedExecution.completionStatus (names, or ints from GAPIC clients) -> state word.
+_COMPLETION = {
+    "EXECUTION_SUCCEEDED": "SUCCEEDED",
+    "EXECUTION_FAILED": "FAILED",
+    "EXECUTION_RUNNING": "RUNNING",
+    "EXECUTION_PENDING": "PENDING",
+    "EXECUTION_CANCELLED": "CANCELLED",
+    1: "SUCCEEDED",
+    2: "FAILED",
+    3: "RUNNING",
+    4: "PENDING",
+    5: "CANCELLED",
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).replace("Z", "+00:00")
+    if "." in text:  # the API may send nanoseconds; Python takes microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def last_due(schedule: str, time_zone: str, now: datetime) -> datetime:
+    """The latest time at or before `now` that the cron fires, evaluated in `time_zone`."""
+    local = now.astimezone(zoneinfo.ZoneInfo(time_zone))
+    # cronsim's reverse iteration starts strictly before dt; a second later makes `now` itself count.
+    return next(CronSim(schedule, local + timedelta(seconds=1), reverse=True)).astimezone(UTC)
+
+
+def scheduled_trigger(schedule: str, time_zone: str, created: datetime, window: timedelta = GRACE) -> bool:
+    """Whether an execution created at `created` falls within `window` after a due time of the cron."""
+    return created - last_due(schedule, time_zone, created) <= window
+
+
+def run_by(job: dict[str, Any], execution: dict[str, Any]) -> str:
+    """'manual' (marked by the toolkit), 'scheduler' (created just after a due time), else 'other'."""
+    if execution.get("trigger"):
+        return str(execution["trigger"])
+    created = parse_time(execution.get("create_time"))
+    if (
+        job.get("schedule")
+        and created
+        and scheduled_trigger(job["schedule"], job.get("time_zone") or "UTC", created)
+    ):
+        return "scheduler"
+    return "other"
+
+
+@dataclass
+class JobStatus:
+    job: dict[str, Any]
+    deployed: bool
+    trigger_state: str | None  # ENABLED / PAUSED / ...; None: no trigger (or none expected)
+    last: dict[str, Any] | None
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def flags(
+    job: dict[str, Any],
+    *,
+    deployed: bool,
+    job_created: datetime | None,
+    trigger_state: str | None,
+    last: dict[str, Any] | None,
+    now: datetime,
+    grace: timedelta = GRACE,
+) -> tuple[list[str], list[str]]:
+    """(flags, notes explaining each) for one catalog job."""
+    out: list[str] = []
+    notes: list[str] = []
+    if not deployed:
+        return ["MISSING"], [f"{job['name']} is not deployed"]
+    if job.get("schedule") and trigger_state is None:
+        out.append("MISSING")
+        notes.append(f"trigger {job['name']}-trigger does not exist")
+    state = (last or {}).get("state")
+    created = parse_time((last or {}).get("create_time"))
+    if job.get("schedule"):
+        due = last_due(job["schedule"], job.get("time_zone") or "UTC", now)
+        if now - due > grace and not (job_created and job_created > due) and not (created and created >= due):
+            out.append("OVERDUE")
+            cron = f"{job['schedule']} {job.get('time_zone') or 'UTC'}"
+            paused = " (its trigger is paused)" if trigger_state == "PAUSED" else ""
+            notes.append(f"{job['shortcut']} was due {when(due)} UTC ({cron}) and has not run since{paused}")
+    if state == "FAILED":
+        out.append("FAILED")
+        notes.append(f"{job['shortcut']}: last execution {last.get('name')} failed")  # type: ignore[union-attr]
+    if state in ("RUNNING", "PENDING", "CANCELLING") and created:
+        limit = timedelta(
+            seconds=int(job.get("timeout_seconds") or 600) * (int(job.get("max_retries") or 0) + 1)
+        )
+        if now - created > limit + grace:
+            out.append("STUCK")
+            notes.append(
+                f"{job['shortcut']}: {last.get('name')} has run {seconds((now - created).total_seconds())}, "  # type: ignore[union-attr]
+                f"past timeout x (retries + 1) = {seconds(limit.total_seconds())}"
+            )
+    return out, notes
+
+
+def last_from_job(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """A last-execution dict from a job's latestCreatedExecution (when no execution list was read)."""
+    latest = summary.get("latest_execution") or {}
+    if not latest or not latest.get("name"):
+        return None
+    status = latest.get("completion_status")
+    return {
+        "name": latest["name"],
+        "state": _COMPLETION.get(status, "RUNNING" if not latest.get("completion_time") else "SUCCEEDED"),
+        "create_time": latest.get("create_time"),
+        "start_time": latest.get("create_time"),
+        "completion_time": latest.get("completion_time"),
+        "trigger": "",
+    }
+
+
+def duration_of(execution: dict[str, Any], now: datetime) -> float | None:
+    if execution.get("elapsed_seconds") is not None and execution.get("state") in FINISHED:
+        return float(execution["elapsed_seconds"])
+    start = parse_time(execution.get("start_time") or execution.get("create_time"))
+    if not start:
+        return None
+    end = parse_time(execution.get("completion_time")) or now
+    return max(0.0, (end - start).total_seconds())
+
+
+def collect(
+    catalog_jobs: list[dict[str, Any]],
+    deployed: list[dict[str, Any]],
+    triggers: list[dict[str, Any]],
+    executions: list[dict[str, Any]] | None,
+    now: datetime,
+    grace: timedelta = GRACE,
+) -> tuple[list[JobStatus], list[str]]:
+    """Per-job status and the names not in the catalog.
+
+    `deployed`: job summaries ({name, resource?, latest_execution?}); `triggers`: {name, state};
+    `executions`: execution summaries (None: use each job's latestCreatedExecution).
+    """
+    by_name = {d["name"]: d for d in deployed}
+    trig = {t["name"]: t for t in triggers}
+    latest: dict[str, dict[str, Any]] = {}
+    for ex in executions or []:
+        current = latest.get(ex["job"])
+        if current is None or (ex.get("create_time") or "") > (current.get("create_time") or ""):
+            latest[ex["job"]] = ex
+    rows: list[JobStatus] = []
+    for job in catalog_jobs:
+        summary = by_name.get(job["name"])
+        trigger = trig.get(f"{job['name']}-trigger") if job.get("schedule") else None
+        last = latest.get(job["name"]) if executions is not None else (summary and last_from_job(summary))
+        resource = (summary or {}).get("resource") or {}
+        job_flags, notes = flags(
+            job,
+            deployed=summary is not None,
+            job_created=parse_time(resource.get("createTime")),
+            trigger_state=(trigger or {}).get("state") if trigger else None,
+            last=last,
+            now=now,
+            grace=grace,
+        )
+        rows.append(JobStatus(job, summary is not None, (trigger or {}).get("state"), last, job_flags, notes))
+    known_jobs = {j["name"] for j in catalog_jobs}
+    known_triggers = {f"{j['name']}-trigger" for j in catalog_jobs if j.get("schedule")}
+    extra = sorted(n for n in by_name if n not in known_jobs) + sorted(
+        n for n in trig if n not in known_triggers
+    )
+    return rows, extra
+
+
+def count_line(rows: list[JobStatus], extra: list[str], catalog_jobs: list[dict[str, Any]]) -> str:
+    want_jobs = len(catalog_jobs)
+    want_triggers = sum(1 for j in catalog_jobs if j.get("schedule"))
+    jobs = sum(1 for r in rows if r.deployed)
+    triggers = sum(1 for r in rows if r.trigger_state is not None)
+    line = f"{jobs} of {want_jobs} jobs, {triggers} of {want_triggers} triggers"
+    missing = [r.job["name"] for r in rows if not r.deployed]
+    missing += [
+        f"{r.job['name']}-trigger"
+        for r in rows
+        if r.deployed and r.job.get("schedule") and r.trigger_state is None
+    ]
+    if missing:
+        line += "; missing: " + ", ".join(missing)
+    if extra:
+        line += "; not in the catalog: " + ", ".join(extra)
+    return line
+
+
+def report(
+    catalog_jobs: list[dict[str, Any]],
+    deployed: list[dict[str, Any]],
+    triggers: list[dict[str, Any]],
+    executions: list[dict[str, Any]] | None,
+    now: Any,
+    grace_seconds: int = int(GRACE.total_seconds()),
+) -> dict[str, Any]:
+    """{lines, flagged, flags}: the status table, the count line and one line per flag."""
+    now_dt = parse_time(now) or datetime.now(UTC)
+    rows, extra = collect(
+        catalog_jobs, deployed, triggers, executions, now_dt, timedelta(seconds=grace_seconds)
+    )
+    body = []
+    for r in rows:
+        last = r.last or {}
+        body.append(
+            [
+                r.job["shortcut"],
+                r.job["category"],
+                r.job.get("schedule") or "-",
+                (r.trigger_state or ("missing" if r.job.get("schedule") else "-")).lower(),
+                last.get("name") or "-",
+                (last.get("state") or "-").lower()
+                + (f" ({run_by(r.job, last)})" if last.get("create_time") else ""),
+                when(parse_time(last.get("start_time") or last.get("create_time"))),
+                seconds(duration_of(last, now_dt)) if last else "-",
+                " ".join(r.flags),
+            ]
+        )
+    headers = [
+        "job",
+        "category",
+        "schedule",
+        "trigger",
+        "last execution",
+        "result",
+        "started (UTC)",
+        "duration",
+        "flags",
+    ]
+    lines = table(headers, body)
+    lines.append(count_line(rows, extra, catalog_jobs))
+    notes = [n for r in rows for n in r.notes]
+    flagged = sorted({r.job["shortcut"] for r in rows if r.flags})
+    if extra:
+        notes.append("not in the catalog (converge prunes legacy names): " + ", ".join(extra))
+    return {
+        "lines": lines,
+        "notes": notes,
+        "flagged": flagged,
+        "flags": {r.job["shortcut"]: r.flags for r in rows if r.flags},
+        "problem": bool(flagged or extra),
+        "now": now_dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def history(job: dict[str, Any], executions: list[dict[str, Any]], now: Any) -> list[str]:
+    """The history table of one job: execution, result, started, duration, trigger."""
+    now_dt = parse_time(now) or datetime.now(UTC)
+    body = [
+        [
+            ex["name"],
+            ex["state"].lower(),
+            when(parse_time(ex.get("start_time") or ex.get("create_time"))),
+            seconds(duration_of(ex, now_dt)),
+            run_by(job, ex),
+        ]
+        for ex in executions
+    ]
+    if not body:
+        return [f"{job['name']}: no executions yet"]
+    return table(["execution", "result", "started (UTC)", "duration", "trigger"], body)
