@@ -5,7 +5,7 @@ Cloud Run service `cloudact-api-service-local`. Every admin call needs `X-CA-Roo
 emulated secret `ca-root-api-key-local` (missing 401, wrong 403, secret absent 503); `/health` needs none.
 
 State:
-- `<state>/cloudact_api/state.json`: orgs (slug, status, limits, concurrent counter, alert rules,
+- `<state>/cloudact/state.json`: orgs (slug, status, limits, concurrent counter, alert rules,
   costs, test flags), notifications sent. Seeded at first start: three ACTIVE orgs (two of them with
   stale concurrent counters) and one SUSPENDED.
 - the emulated BigQuery: the meta dataset `organizations` with its tables (bootstrap), org datasets
@@ -196,7 +196,7 @@ def _digest(slug: str, salt: str) -> int:
 
 
 class CloudActApiService(Service):
-    name = "cloudact_api"
+    name = "cloudact"
     hosts = ("api.cloudact.local", "cloudact-api-service-local-uc.a.run.app")
 
     def __init__(self, cloud):
