@@ -1,0 +1,29 @@
+# The CloudAct job image: the job scripts, their runtime dependencies (pinned) and the Supabase
+# migrations. Each Cloud Run job runs one script: `python /app/jobs/<category>/<script>.py`.
+# Without a command it prints the usage (and exits 2). Built by cloudbuild-jobs.yaml.
+FROM python:3.11.14-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MIGRATIONS_DIR=/app/migrations/supabase_db
+
+WORKDIR /app
+
+# Dependencies first: this layer is reused until requirements/jobs.txt changes.
+COPY requirements/jobs.txt /app/requirements/jobs.txt
+RUN pip install --no-cache-dir --no-deps --only-binary=:all: -r /app/requirements/jobs.txt \
+    && pip check
+
+RUN groupadd --system --gid 10001 cloudact \
+    && useradd --system --uid 10001 --gid cloudact --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin cloudact
+
+COPY --chown=root:root jobs/ /app/jobs/
+COPY --chown=root:root migrations/ /app/migrations/supabase_db/
+RUN python -m compileall -q /app/jobs
+
+USER 10001:10001
+
+CMD ["python", "-m", "jobs"]

@@ -1,0 +1,118 @@
+"""The job image without a container engine: its layout works, and its build file checks its inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toolkit.catalog import load_catalog
+from toolkit.inventory import load_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> Path:
+    """/app as the Dockerfile lays it out: jobs/ and migrations/ -> migrations/supabase_db/."""
+    app = tmp_path_factory.mktemp("image") / "app"
+    shutil.copytree(ROOT / "jobs", app / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "migrations", app / "migrations" / "supabase_db")
+    return app
+
+
+def test_dockerfile_copies_what_the_layout_fixture_copies():
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm$", DOCKERFILE, re.M)  # an exact version
+    assert "COPY --chown=root:root jobs/ /app/jobs/" in DOCKERFILE
+    assert "COPY --chown=root:root migrations/ /app/migrations/supabase_db/" in DOCKERFILE
+    assert "-r /app/requirements/jobs.txt" in DOCKERFILE
+    assert re.search(r"^ENV PYTHONUNBUFFERED=1", DOCKERFILE, re.M)
+    assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.M)
+
+
+def test_a_script_imports_the_runtime_next_to_it(app):
+    """`python /app/jobs/...` with no PYTHONPATH finds /app/jobs/runtime.py (not the checkout's)."""
+    wrapper = (
+        "import json, runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as exc:\n    code = exc.code\n"
+        "print(json.dumps({'exit': code, 'runtime': sys.modules['jobs.runtime'].__file__}))\n"
+    )
+    script = app / "jobs/manual/bootstrap_smart.py"
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, str(script), "--help"],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"exit": 0, "runtime": str(app / "jobs/runtime.py")}
+
+
+def test_default_command_lists_every_catalog_script(app):
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs"], cwd=app, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: python jobs/<category>/<script>.py")
+    for job in load_catalog().jobs:
+        assert job.script in proc.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "jobs", "--help"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert helped.returncode == 0
+    assert "jobs/daily/alerts_daily.py" in helped.stdout
+
+
+BUILD = yaml.safe_load((ROOT / "cloudbuild-jobs.yaml").read_text())
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Cloud Build's substitution: ${_NAME} and $NAME from `values`, then $$ -> $."""
+    text = re.sub(r"\$\{(\w+)\}|\$(?!\$)(\w+)", lambda m: values[m[1] or m[2]], text)
+    return text.replace("$$", "$")
+
+
+@pytest.mark.parametrize(
+    ("env", "release", "error"),
+    [
+        ("stage", "v1.4.0", ""),
+        ("prod", "2026.11.26-1", ""),
+        ("dev", "v1", "_ENV='dev' is not valid; use local, test, stage or prod"),
+        ("prod", "", "_RELEASE='' is not valid"),
+        ("prod", "latest", "_RELEASE='latest' is not valid"),
+        ("prod", "v1 beta", "_RELEASE='v1 beta' is not valid"),
+    ],
+)
+def test_cloudbuild_checks_its_substitutions_before_building(env, release, error):
+    step = BUILD["steps"][0]
+    assert step["id"] == "check-substitutions"
+    script = substitute(step["args"][1], {"_ENV": env, "_RELEASE": release})
+    proc = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == (2 if error else 0)
+    assert error in proc.stderr if error else proc.stderr == ""
+
+
+def test_cloudbuild_pushes_the_release_tag_and_latest_where_the_inventories_look():
+    values = {"_REGION": "us-central1", "PROJECT_ID": "cloudact-prod", "_ENV": "prod", "_RELEASE": "v1.4.0"}
+    image = substitute(BUILD["substitutions"]["_IMAGE"], {**BUILD["substitutions"], **values})
+    assert image == "us-central1-docker.pkg.dev/cloudact-prod/cloudact/cloudact-jobs-prod"
+    pushed = [substitute(i, {**values, "_IMAGE": image}) for i in BUILD["images"]]
+    assert pushed == [f"{image}:v1.4.0", f"{image}:latest"]
+    assert load_environment("prod")["cloudact_image_repository"] == image
