@@ -613,9 +613,8 @@ class RunService(Service):
                         message="Started deployed execution.",
                     )
                     self._set_latest_status(name, "EXECUTION_RUNNING")
-                run = self._runs.get(name)
-                if run is not None:
-                    self._state["pids"][name] = run.pids()
+            elif event == "spawned":  # kept so that a localcloud that died can kill them at its next start
+                self._state["pids"][name] = kw["pids"]
             elif event == "attempt_failed":
                 timed_out = kw["timed_out"]
                 result = (

@@ -220,6 +220,7 @@ class ExecutionRun:
             return 127, False, False
         with self._lock:
             self._procs[proc.pid] = proc
+        self.on_event(self.execution, "spawned", pids=self.pids())
         readers = [
             threading.Thread(target=self._pump, args=(stream, name, index, attempt, instance), daemon=True)
             for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
