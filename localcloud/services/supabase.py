@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import signal
@@ -42,6 +43,8 @@ DEFAULT_LIMIT = 120
 DEFAULT_WINDOW = 60.0
 STATEMENT_TIMEOUT_MS = 55_000  # Supabase cuts a query off after about 55 s
 STOP_TIMEOUT = 15.0
+
+log = logging.getLogger("localcloud.supabase")
 
 
 def _message(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -115,6 +118,7 @@ class SupabaseService(Service):
     def start(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset on CI machines
+            logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl command line
             import pgserver
             from pgserver.postgres_server import PostgresServer
 
@@ -136,13 +140,17 @@ class SupabaseService(Service):
             proc.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown: roll back, close, exit
         except psutil.NoSuchProcess:
             return
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and _alive(proc):
+        started = time.monotonic()
+        while time.monotonic() < started + STOP_TIMEOUT and _alive(proc):
             time.sleep(0.05)
         if _alive(proc):
+            log.warning(
+                "PostgreSQL (pid %d) ignored a fast shutdown for %.0fs: killing it", pid, STOP_TIMEOUT
+            )
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
                 proc.wait(5)
+        log.info("PostgreSQL (pid %d) stopped in %.2fs", pid, time.monotonic() - started)
 
     def reset(self) -> None:
         self.stop()
