@@ -42,6 +42,10 @@ log = logging.getLogger("localcloud")
 MAX_BODY = 64 * 1024 * 1024  # refuse absurd bodies instead of reading them into memory
 
 
+class ListenError(RuntimeError):
+    """The listener could not bind its port."""
+
+
 class LocalCloud:
     """The running emulated cloud: what services see as `Cloud` (see localcloud/service.py)."""
 
@@ -63,10 +67,14 @@ class LocalCloud:
         self.counter = RequestCounter()
         self.ready = threading.Event()
         # Bind before the services are built: they may need proxy_url (executions get it in their env).
-        self.server = ProxyServer(("127.0.0.1", port), ProxyHandler, self)
+        try:
+            self.server = ProxyServer(("127.0.0.1", port), ProxyHandler, self)
+        except OSError as e:
+            raise ListenError(f"localcloud cannot listen on 127.0.0.1:{port}: {e}") from e
         self.port = self.server.server_address[1]
         self.proxy_url = f"http://127.0.0.1:{self.port}"
         self.services: list[Service] = []
+        self.start_seconds: dict[str, float] = {}  # per service, for the startup benchmark
         self._by_name: dict[str, Service] = {}
         self._by_host: dict[str, Service] = {}
         for spec in SERVICES if service_specs is None else service_specs:
@@ -127,8 +135,18 @@ class LocalCloud:
 
     def start(self) -> None:
         started = time.monotonic()
-        for svc in self.services:
-            svc.start()
+        running: list[Service] = []
+        try:
+            for svc in self.services:
+                t0 = time.monotonic()
+                svc.start()
+                running.append(svc)
+                self.start_seconds[svc.name] = round(time.monotonic() - t0, 3)
+        except BaseException:
+            # Stop what did start (database servers, threads) so a failed start leaves no process behind.
+            self._stop_services(running)
+            self.server.server_close()
+            raise
         _write_json(self.files.client_env, self.shell_env())
         self.files.port.write_text(f"{self.port}\n")
         self._thread = threading.Thread(
@@ -146,12 +164,16 @@ class LocalCloud:
     def stop(self) -> None:
         self.ready.clear()
         self.server.shutdown()
-        for svc in reversed(self.services):
+        self._stop_services(self.services)
+        self.server.server_close()
+
+    @staticmethod
+    def _stop_services(services: list[Service]) -> None:
+        for svc in reversed(services):
             try:
                 svc.stop()
             except Exception:
                 log.exception("stopping service %s failed", svc.name)
-        self.server.server_close()
 
     def reset(self) -> None:
         """Forget every service's state in place (keys and CA stay, so clients keep working)."""
@@ -515,10 +537,13 @@ def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int
     started = time.monotonic()
     try:
         cloud = LocalCloud(state_dir, port)
-    except OSError as e:
-        log.error("localcloud cannot listen on 127.0.0.1:%d: %s", port, e)
+        cloud.start()
+    except ListenError as e:
+        log.error("%s", e)
         return 1
-    cloud.start()
+    except Exception:
+        log.exception("localcloud failed to start")
+        return 1
     if ready_file is not None:
         _write_json(
             Path(ready_file),
@@ -526,7 +551,8 @@ def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int
                 "pid": _pid(),
                 "port": cloud.port,
                 "proxy_url": cloud.proxy_url,
-                "seconds": time.monotonic() - started,
+                "seconds": round(time.monotonic() - started, 3),
+                "service_start_seconds": cloud.start_seconds,
             },
         )
     stop.wait()

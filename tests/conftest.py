@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +35,26 @@ class LocalCloud:
     process: LocalCloudProcess
 
 
+def localcloud_state_dir() -> Path:
+    """A fresh dir outside pytest's basetemp: pytest resets that tree to mode 0700 whenever another
+    session starts, which races with pgserver opening the path to its unprivileged user (as root)."""
+    return Path(tempfile.mkdtemp(prefix="localcloud-test-"))
+
+
+@pytest.fixture
+def localcloud_state():
+    """An empty state directory path for a test's own localcloud (removed afterwards)."""
+    root = localcloud_state_dir()
+    yield root / "state"
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def localcloud(tmp_path_factory: pytest.TempPathFactory):
-    proc = LocalCloudProcess(tmp_path_factory.mktemp("localcloud") / "state")
-    proc.start()
+def localcloud():
+    state_dir = localcloud_state_dir()
+    proc = LocalCloudProcess(state_dir / "state")
     try:
+        proc.start()
         assert proc.admin is not None and proc.pid is not None
         yield LocalCloud(
             proxy_url=proc.proxy_url,
@@ -51,6 +68,7 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory):
         )
     finally:
         proc.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
