@@ -362,7 +362,7 @@ class Migrator:
     def ensure_table(self) -> None:
         # Under the lock: two first runs at once would otherwise race on CREATE TABLE IF NOT EXISTS.
         self.api.query(f"{_lock()};\n{CREATE_TABLE};", idempotent=True)
-        log.info("created the tracking table %s", TABLE)
+        log.info("created the tracking table %s (unless a concurrent run just did)", TABLE)
 
     def recorded(self) -> dict[str, dict[str, Any]]:
         rows = self.api.query(
