@@ -82,3 +82,84 @@ local-env: $(STAMP) ## Print the export lines that point clients at localcloud: 
 .PHONY: local-status
 local-status: $(STAMP) ## Say whether localcloud is up, its pid, port, services and clock
 	@$(BIN)/python -m localcloud status
+
+##@ Operations
+
+ARGS ?=
+WAIT ?= true
+FORCE ?=
+FROM ?=
+N ?= 10
+EXECUTION ?=
+SINCE ?= 1h
+STRICT ?=
+PLAYBOOK := $(BIN)/ansible-playbook -i inventories/$(ENV)
+# ENV=local: start localcloud if it is down; its key lives in its state directory.
+LOCAL_STATE := $(or $(LOCALCLOUD_STATE_DIR),$(CURDIR)/.localcloud)
+OPS_LOCAL = $(if $(filter local,$(ENV)),$(BIN)/python -m localcloud up >/dev/null &&,)
+OPS_ARGS = $(if $(filter local,$(ENV)),-e cloudact_credentials_file=$(LOCAL_STATE)/keys/cloudact-jobs-local.json)
+# Checks ENV and, for a guarded environment (prod), reads a typed or piped "yes" (or CONFIRM=yes).
+OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $(ENV)
+
+.PHONY: run
+run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [WAIT=false] [FORCE=1] (prod asks for yes)
+	@$(OPS_ASK) "run $(JOB) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/run-job.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_run_job='$(JOB)' -e cloudact_run_args='$(ARGS)' -e cloudact_run_wait=$(WAIT) \
+	  -e cloudact_run_force=$(if $(FORCE),true,false)
+
+.PHONY: release
+release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the validation report [FROM=<step>]
+	@$(OPS_ASK) "release to $(ENV): $(if $(FROM),from $(FROM),migrate -> bootstrap -> org-sync-all)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/release.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed -e cloudact_release_from='$(FROM)'
+
+.PHONY: status
+status: $(STAMP) ## The 8 jobs: trigger state, last run, result, OVERDUE/FAILED/STUCK flags [STRICT=1: flags exit 1]
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml $(OPS_ARGS) -e cloudact_status_strict=$(if $(STRICT),true,false)
+
+.PHONY: history
+history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml $(OPS_ARGS) -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
+
+.PHONY: logs
+logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml $(OPS_ARGS) -e cloudact_logs_job='$(JOB)' \
+	  -e cloudact_logs_execution='$(EXECUTION)' -e cloudact_logs_since='$(SINCE)'
+
+.PHONY: cancel
+cancel: $(STAMP) ## Cancel a running execution: JOB=<word> [EXECUTION=<name>] (default: the running ones)
+	@$(OPS_ASK) "cancel $(JOB) $(EXECUTION) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/cancel.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_cancel_job='$(JOB)' -e cloudact_cancel_execution='$(EXECUTION)'
+
+##@ Provisioning
+
+PRUNE ?=
+# PRUNE=1: also remove cloudact-* jobs and triggers that are not in the catalog.
+CONVERGE_ARGS = -e cloudact_prune_unlisted=$(if $(PRUNE),true,false)
+# JOB=<word> for pause/resume, checked (valid words, closest match) before anything runs.
+TRIGGER_JOB = $(if $(JOB),$(BIN)/python -m toolkit resolve-job --scheduled '$(JOB)' >/dev/null &&,)
+
+.PHONY: create-jobs
+create-jobs: $(STAMP) ## Converge the catalog's 8 jobs + 5 triggers onto ENV, in place (prod asks for yes) [PRUNE=1]
+	@$(OPS_ASK) "converge the job catalog onto $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/create-jobs.yml -e cloudact_confirmed=$$confirmed $(CONVERGE_ARGS)
+
+.PHONY: plan
+plan: $(STAMP) ## What create-jobs would create, update or prune on ENV, field by field; changes nothing [PRUNE=1]
+	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/create-jobs.yml --check --diff $(CONVERGE_ARGS)
+
+.PHONY: pause
+pause: $(STAMP) ## Pause ENV's triggers: all, or JOB=<word>'s; a paused trigger stays paused on converge
+	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(TRIGGER_JOB) \
+	$(OPS_ASK) "pause $(or $(JOB),every trigger) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_trigger_state=paused -e cloudact_trigger_job='$(JOB)'
+
+.PHONY: resume
+resume: $(STAMP) ## Resume ENV's triggers: all, or JOB=<word>'s
+	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(TRIGGER_JOB) \
+	$(OPS_ASK) "resume $(or $(JOB),every trigger) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_trigger_state=enabled -e cloudact_trigger_job='$(JOB)'

@@ -163,7 +163,7 @@ def dependency_warning(
             last = [e for e in runs if e["job"] == dep_job["name"]]
             what = f"its last run {last[-1]['name']} {last[-1]['state'].lower()}" if last else "it never ran"
             scope = " since the last migrate" if since and dep_job["name"] != first else ""
-            problems.append(f"{dep} has not succeeded{scope} ({what})")
+            problems.append(f"{dep}, which has not succeeded{scope} ({what})")
     if not problems:
         return ""
     return f"{job['shortcut']} depends on " + "; ".join(problems)

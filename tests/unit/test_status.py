@@ -266,11 +266,11 @@ def test_dependency_warning() -> None:
     assert run.dependency_warning(BY["bootstrap"], JOBS, [mig]) == ""
     assert (
         run.dependency_warning(BY["bootstrap"], JOBS, [])
-        == "bootstrap depends on migrate has not succeeded (it never ran)"
+        == "bootstrap depends on migrate, which has not succeeded (it never ran)"
     )
     warn = run.dependency_warning(BY["org-sync-all"], JOBS, [mig, boot_old])
     assert warn == (
-        "org-sync-all depends on bootstrap has not succeeded since the last migrate "
+        "org-sync-all depends on bootstrap, which has not succeeded since the last migrate "
         "(its last run b-0 succeeded)"
     )
     assert run.dependency_warning(BY["org-sync-all"], JOBS, [mig, boot_old, boot_new]) == ""

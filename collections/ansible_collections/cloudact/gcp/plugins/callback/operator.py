@@ -24,6 +24,7 @@ author: CloudAct platform team
 """
 
 import os
+import re
 
 from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
@@ -38,6 +39,25 @@ def _progress_line(execution):
     if _progress is not None:
         return _progress(execution)
     return "%s %s" % (execution.get("state"), execution.get("elapsed_seconds"))
+
+
+# Ansible wraps a plugin's own one-line error in context ("Task failed: Finalization of task args for
+# 'set_fact' failed: Error while resolving value for 'x': The filter plugin 'f' failed: <error>").
+_PLUGIN_FAILED = re.compile(r"The (?:filter|lookup|test) plugin '[^']+' failed: ")
+_PREFIXES = ("Task failed: ", "Module failed: ", "Action failed: ")
+
+
+def _clean(msg):
+    found = list(_PLUGIN_FAILED.finditer(msg))
+    if found:
+        return msg[found[-1].end() :]
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if msg.startswith(prefix):
+                msg, changed = msg[len(prefix) :], True
+    return msg
 
 
 class CallbackModule(CallbackBase):
@@ -78,7 +98,7 @@ class CallbackModule(CallbackBase):
             msg = str(res["module_stderr"]).strip().splitlines()[-1]
         if not msg:
             msg = "%s failed" % result.task.get_name()
-        return str(msg).strip()
+        return _clean(str(msg).strip())
 
     # ---- plays -----------------------------------------------------------------------------------
 
@@ -119,8 +139,16 @@ class CallbackModule(CallbackBase):
     def v2_runner_item_on_ok(self, result):
         self.v2_runner_on_ok(result)
 
+    def _warnings_only(self, result):
+        # The failure is printed as one line below; Ansible's exception report (origin, source
+        # excerpt) only with -vv.
+        if self._display.verbosity >= 2:
+            self._handle_warnings_and_exception(result)
+        else:
+            self._handle_warnings(result.result)
+
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._handle_warnings_and_exception(result)
+        self._warnings_only(result)
         if ignore_errors:
             if self._verbose():
                 self._say(
@@ -132,6 +160,7 @@ class CallbackModule(CallbackBase):
         self._say("error: %s" % self._error(result), color=C.COLOR_ERROR, stderr=False)
 
     def v2_runner_item_on_failed(self, result):
+        self._warnings_only(result)
         self._say("error: %s" % self._error(result), color=C.COLOR_ERROR)
 
     def v2_runner_on_skipped(self, result):

@@ -12,21 +12,12 @@ from pathlib import Path
 from ansible.errors import AnsibleFilterError
 
 try:
-    from toolkit import ToolkitError, catalog, run, status
+    from toolkit import ToolkitError, run, status
 except ImportError:  # ansible-playbook run from outside the venv: use the checkout this file is in
     sys.path.insert(0, str(Path(__file__).resolve().parents[6]))
-    from toolkit import ToolkitError, catalog, run, status
+    from toolkit import ToolkitError, run, status
 
 DOCUMENTATION = ""
-
-
-def _catalog(jobs):
-    fields = set(catalog.Job.__dataclass_fields__)
-    return catalog.Catalog(
-        jobs=tuple(catalog.Job(**{k: v for k, v in j.items() if k in fields}) for j in jobs),
-        legacy_jobs=(),
-        legacy_triggers=(),
-    )
 
 
 def _wrap(fn):
@@ -39,15 +30,6 @@ def _wrap(fn):
     call.__name__ = fn.__name__
     call.__doc__ = fn.__doc__
     return call
-
-
-def resolve_job(jobs, word):
-    """A user's word (shortcut, alias, full name) -> the catalog entry; error names the valid jobs."""
-    if not str(word or "").strip():
-        raise ToolkitError(
-            "JOB is required: make run JOB=<name>; valid jobs are " + ", ".join(j["shortcut"] for j in jobs)
-        )
-    return _catalog(jobs).resolve(str(word)).as_dict()
 
 
 def status_report(jobs, deployed, triggers, executions, now, grace_seconds=600):
@@ -67,7 +49,6 @@ class FilterModule:
         return {
             name: _wrap(fn)
             for name, fn in {
-                "resolve_job": resolve_job,
                 "status_report": status_report,
                 "history_table": history_table,
                 "release_plan": release_plan,

@@ -82,7 +82,8 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, module
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
 URL = "https://logging.googleapis.com/v2/entries:list"
 PAGE = 1000

@@ -150,7 +150,8 @@ server_time:
 import time
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, duration, module
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, duration
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
 
 def get_execution(api, p, name, allow_missing=False):

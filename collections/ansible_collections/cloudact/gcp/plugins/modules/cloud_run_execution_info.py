@@ -72,7 +72,8 @@ server_time:
 """
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, module
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
 
 def list_executions(api, p, job):

@@ -1,0 +1,65 @@
+"""The prod guard for make: ask for a typed "yes" before a play changes a guarded environment.
+
+    python -m toolkit.ask ENV "what is about to happen"
+
+Prints `false` when the environment needs no confirmation, and `true` (the play gets
+-e cloudact_confirmed=true) when it does and CONFIRM=yes or the line read from stdin is "yes"
+(typed at a terminal or piped: `yes | make run ENV=prod JOB=alerts`). Anything else prints one
+line on stderr and exits 1, so make runs nothing; an unknown ENV exits 2 naming the valid ones.
+The answer is read here because ansible's pause cannot read piped input.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from toolkit import ToolkitError
+from toolkit.inventory import load_environment
+
+
+def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool | None:
+    """None: no confirmation needed; True: confirmed; False: refused (said on stderr)."""
+    facts = load_environment(env)
+    if not facts.get("cloudact_confirm_required"):
+        return None
+    if os.environ.get("CONFIRM", "") == "yes":
+        return True
+    if os.environ.get("CONFIRM"):
+        print(
+            f"CONFIRM={os.environ['CONFIRM']!r}: only CONFIRM=yes confirms; nothing was changed", file=stderr
+        )
+        return False
+    print(
+        f"About to {action} (project {facts.get('cloudact_gcp_project')}). Type yes to go on: ",
+        end="",
+        file=stderr,
+    )
+    stderr.flush()
+    answer = stdin.readline().strip()
+    if not stdin.isatty():
+        print(answer, file=stderr)
+    if answer == "yes":
+        return True
+    print(f'{env} needs a typed "yes" and got {answer or "nothing"!r}: nothing was changed', file=stderr)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m toolkit.ask ENV ACTION", file=sys.stderr)
+        return 2
+    try:
+        ok = confirmed(args[0], args[1])
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if ok is False:
+        return 1
+    print("true" if ok else "false")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
