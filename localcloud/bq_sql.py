@@ -275,6 +275,28 @@ def _struct_fields(body: str) -> list[dict[str, Any]]:
     return fields
 
 
+def insert_value(field: dict[str, Any], value: Any) -> Any:
+    """A JSON value of tabledata.insertAll as a Python value for its column (DuckDB casts strings)."""
+    if value is None:
+        return None
+    if field.get("mode") == "REPEATED":
+        return [insert_value({**field, "mode": "NULLABLE"}, v) for v in value]
+    kind = field["type"]
+    if kind == "RECORD":
+        return {f["name"]: insert_value(f, value.get(f["name"])) for f in field["fields"]}
+    if kind == "TIMESTAMP" and isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if kind == "TIMESTAMP" and isinstance(value, str):
+        return _parse_timestamp(value.replace("T", " "))
+    if kind == "BYTES" and isinstance(value, str):
+        return base64.b64decode(value)
+    if kind == "JSON" and not isinstance(value, str):
+        return json.dumps(value)
+    if kind in ("DATE", "DATETIME", "TIME") and isinstance(value, str):
+        return _SCALAR_PARSERS[kind](value)
+    return value
+
+
 def encode_value(field: dict[str, Any], value: Any) -> Any:
     """A cell as BigQuery's tabledata JSON carries it: scalars as strings, RECORD {"f"}, REPEATED [{"v"}]."""
     if value is None:

@@ -217,11 +217,17 @@ class BigQueryService(Service):
             self._conn().execute(f"DROP TABLE {_table_ident(project, dataset, table)}")
 
     def run_query(
-        self, sql: str, params: dict[str, Any] | list[Any] | None = None, project: str = ""
+        self,
+        sql: str,
+        params: dict[str, Any] | list[Any] | None = None,
+        project: str = "",
+        dry_run: bool = False,
     ) -> QueryResult:
-        """Run BigQuery Standard SQL with bound parameters (Python values); raises QueryError."""
+        """Run BigQuery Standard SQL with bound parameters (Python values); raises QueryError.
+        A dry run checks the statements (names, types, parameters) and changes nothing."""
         project = project or self.cloud.project
-        statements = self._translations.get((sql, project))
+        with self._lock:
+            statements = self._translations.get((sql, project))
         if statements is None:
             statements = bq_sql.translate(sql, project, self.cloud.now())
             if not any(s.uses_clock for s in statements):  # the same text translates the same way
@@ -233,13 +239,15 @@ class BigQueryService(Service):
         with self._lock:
             db = self._conn()
             for stmt in statements:
-                result = self._execute(db, stmt, params, project)
+                result = self._execute(db, stmt, params, project, dry_run)
         assert result is not None
         if len(statements) > 1:
             result.statement_type = "SCRIPT"
         return result
 
-    def _execute(self, db, stmt: bq_sql.Translated, params, project: str) -> QueryResult:
+    def _execute(
+        self, db, stmt: bq_sql.Translated, params, project: str, dry_run: bool = False
+    ) -> QueryResult:
         wanted = _parameter_names(stmt.sql)
         if isinstance(params, dict):
             missing = wanted - set(params)
@@ -248,11 +256,22 @@ class BigQueryService(Service):
             bound: Any = {k: v for k, v in params.items() if k in wanted}
         else:
             bound = list(params or []) if "?" in stmt.sql else None
+        text = stmt.sql
+        if dry_run:  # plan it (SELECT: with no rows) so that missing names and bad types still fail
+            text = (
+                f"SELECT * FROM ({text}) AS dry_run LIMIT 0"  # noqa: S608 - the query under test
+                if stmt.statement_type == "SELECT"
+                else "EXPLAIN " + text
+            )
         try:
-            cursor = db.execute(stmt.sql, bound) if bound else db.execute(stmt.sql)
+            cursor = db.execute(text, bound) if bound else db.execute(text)
             rows = cursor.fetchall() if cursor.description else []
         except duckdb.Error as err:
             raise _query_error(err, stmt, project) from None
+        if dry_run and stmt.statement_type != "SELECT":
+            return QueryResult(
+                [], [], stmt.statement_type, 0 if stmt.statement_type in bq_sql.DML_TYPES else None
+            )
         if stmt.statement_type in bq_sql.DML_TYPES:
             affected = int(rows[0][0]) if rows else 0
             return QueryResult([], [], stmt.statement_type, affected)
@@ -304,6 +323,10 @@ class BigQueryService(Service):
                 return self._insert_table(project, ds, body)
             case ["datasets", ds, "tables", table], "GET":
                 return json_response(self._table_resource(project, ds, table))
+            case ["datasets", ds, "tables", table, "data"], "GET":
+                return self._list_rows(project, ds, table, request)
+            case ["datasets", ds, "tables", table, "insertAll"], "POST":
+                return self._insert_all(project, ds, table, body)
             case ["datasets", ds, "tables", table], "DELETE":
                 self.drop_table(project, ds, table)
                 return Response(status=204)
@@ -414,6 +437,76 @@ class BigQueryService(Service):
             )
         return resource
 
+    def _list_rows(self, project: str, ds: str, table: str, request: Request) -> Response:
+        start = int(request.args.get("pageToken") or request.args.get("startIndex") or 0)
+        size = int(request.args.get("maxResults") or PAGE_ROWS)
+        with self._lock:
+            schema = self.table_schema(project, ds, table)
+            if schema is None:
+                raise QueryError("notFound", f"Not found: Table {project}:{ds}.{table}")
+            ident = _table_ident(project, ds, table)
+            total = self._conn().execute(f"SELECT count(*) FROM {ident}").fetchone()[0]  # noqa: S608
+            rows = (
+                self._conn()
+                .execute(f"SELECT * FROM {ident} ORDER BY rowid LIMIT ? OFFSET ?", [size, start])  # noqa: S608
+                .fetchall()
+            )
+        body: dict[str, Any] = {
+            "kind": "bigquery#tableDataList",
+            "etag": f'"{total}"',
+            "totalRows": str(total),
+            "rows": [
+                {"f": [{"v": bq_sql.encode_value(f, v)} for f, v in zip(schema, r, strict=True)]}
+                for r in rows
+            ],
+        }
+        if start + len(rows) < total:
+            body["pageToken"] = str(start + len(rows))
+        return json_response(body)
+
+    def _insert_all(self, project: str, ds: str, table: str, body: dict[str, Any]) -> Response:
+        """tabledata.insertAll (the client's insert_rows/insert_rows_json): all rows or none are written."""
+        rows = body.get("rows") or []
+        ignore_unknown = bool(body.get("ignoreUnknownValues"))
+        with self._lock:
+            schema = self.table_schema(project, ds, table)
+            if schema is None:
+                raise QueryError("notFound", f"Not found: Table {project}:{ds}.{table}")
+            names = [f["name"] for f in schema]
+            values, problems = [], []
+            for index, row in enumerate(rows):
+                data = row.get("json") or {}
+                unknown = sorted(set(data) - set(names))
+                missing = [
+                    f["name"] for f in schema if f["mode"] == "REQUIRED" and data.get(f["name"]) is None
+                ]
+                if (unknown and not ignore_unknown) or missing:
+                    what = (
+                        f"no such field: {unknown[0]}"
+                        if unknown and not ignore_unknown
+                        else f"missing required field: {missing[0]}"
+                    )
+                    problems.append({"index": index, "errors": [{"reason": "invalid", "message": what}]})
+                values.append([bq_sql.insert_value(f, data.get(f["name"])) for f in schema])
+            if not problems and values:
+                columns = ", ".join(_ident(n) for n in names)
+                marks = ", ".join("?" for _ in names)
+                try:
+                    self._conn().executemany(
+                        f"INSERT INTO {_table_ident(project, ds, table)} ({columns}) VALUES ({marks})",  # noqa: S608
+                        values,
+                    )
+                except duckdb.Error as err:
+                    message = str(err).split("\n")[0]
+                    problems = [
+                        {"index": i, "errors": [{"reason": "invalid", "message": message}]}
+                        for i in range(len(rows))
+                    ]
+        answer: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
+        if problems:
+            answer["insertErrors"] = problems
+        return json_response(answer)
+
     # jobs
 
     def _job(self, project: str, job_id: str) -> Job:
@@ -423,7 +516,9 @@ class BigQueryService(Service):
             raise QueryError("notFound", f"Not found: Job {project}:{job_id}")
         return job
 
-    def _run_job(self, project: str, job_id: str, location: str, query_config: dict[str, Any]) -> Job:
+    def _run_job(
+        self, project: str, job_id: str, location: str, query_config: dict[str, Any], dry_run: bool = False
+    ) -> Job:
         started = self.cloud.now().timestamp()
         job = Job(resource={})
         if query_config.get("useLegacySql") is True:
@@ -435,7 +530,7 @@ class BigQueryService(Service):
                 params = bq_sql.bind_parameters(
                     query_config.get("queryParameters") or [], query_config.get("parameterMode")
                 )
-                job.result = self.run_query(query_config.get("query", ""), params, project)
+                job.result = self.run_query(query_config.get("query", ""), params, project, dry_run)
             except QueryError as err:
                 job.error = err
         ended = max(self.cloud.now().timestamp(), started)
@@ -460,7 +555,11 @@ class BigQueryService(Service):
             "selfLink": f"https://bigquery.googleapis.com/bigquery/v2/projects/{project}/jobs/{job_id}?location={location}",
             "user_email": "localcloud",
             "jobReference": {"projectId": project, "jobId": job_id, "location": location},
-            "configuration": {"jobType": "QUERY", "query": {**query_config, "useLegacySql": False}},
+            "configuration": {
+                "jobType": "QUERY",
+                "query": {**query_config, "useLegacySql": False},
+                **({"dryRun": True} if dry_run else {}),
+            },
             "status": status,
             "statistics": {
                 "creationTime": _ms(started),
@@ -470,10 +569,11 @@ class BigQueryService(Service):
                 "query": stats,
             },
         }
-        with self._lock:
-            self._jobs[(project, job_id)] = job
-            while len(self._jobs) > MAX_JOBS:
-                self._jobs.popitem(last=False)
+        if not dry_run:  # BigQuery keeps no dry-run jobs
+            with self._lock:
+                self._jobs[(project, job_id)] = job
+                while len(self._jobs) > MAX_JOBS:
+                    self._jobs.popitem(last=False)
         return job
 
     def _insert_job(self, project: str, body: dict[str, Any]) -> Response:
@@ -485,7 +585,10 @@ class BigQueryService(Service):
         with self._lock:
             if (project, job_id) in self._jobs:
                 raise QueryError("duplicate", f"Already Exists: Job {project}:{job_id}")
-        job = self._run_job(project, job_id, ref.get("location") or DEFAULT_LOCATION, config)
+        dry_run = bool((body.get("configuration") or {}).get("dryRun"))
+        job = self._run_job(project, job_id, ref.get("location") or DEFAULT_LOCATION, config, dry_run)
+        if dry_run and job.error:  # a dry run answers a bad query with an HTTP error, not a failed job
+            return _error(REASON_STATUS.get(job.error.reason, 400), job.error.reason, job.error.message)
         return json_response(job.resource)
 
     def _query(self, project: str, body: dict[str, Any]) -> Response:
@@ -493,7 +596,8 @@ class BigQueryService(Service):
             k: body[k] for k in ("query", "queryParameters", "parameterMode", "useLegacySql") if k in body
         }
         location = body.get("location") or DEFAULT_LOCATION
-        job = self._run_job(project, f"job_{uuid.uuid4().hex}", location, config)
+        dry_run = bool(body.get("dryRun"))
+        job = self._run_job(project, f"job_{uuid.uuid4().hex}", location, config, dry_run)
         if job.error:  # jobs.query reports a failed query as an HTTP error
             return _error(REASON_STATUS.get(job.error.reason, 400), job.error.reason, job.error.message)
         page = self._results_page(job, 0, body.get("maxResults"))

@@ -111,6 +111,35 @@ def test_table_dml_and_select_with_named_parameters(bq: bigquery.Client, dataset
     assert bq.get_table(table).num_rows == 2
 
 
+def test_streaming_insert_list_rows_and_dry_run(bq: bigquery.Client, dataset: str) -> None:
+    table = bq.create_table(
+        bigquery.Table(
+            f"{PROJECT}.{dataset}.events",
+            schema=[
+                bigquery.SchemaField("name", "STRING", mode="REQUIRED"),
+                bigquery.SchemaField("day", "DATE"),
+            ],
+        )
+    )
+    assert bq.insert_rows_json(table, [{"name": "a", "day": "2024-02-29"}, {"name": "b"}]) == []
+    refused = bq.insert_rows_json(table, [{"day": "2024-01-01"}, {"name": "c", "bogus": 1}])
+    assert [e["index"] for e in refused] == [0, 1]
+    assert [tuple(r.values()) for r in bq.list_rows(table)] == [("a", dt.date(2024, 2, 29)), ("b", None)]
+
+    dry = bq.query(
+        f"DELETE FROM `{PROJECT}.{dataset}.events` WHERE day < @day",
+        job_config=bigquery.QueryJobConfig(
+            dry_run=True, query_parameters=[bigquery.ScalarQueryParameter("day", "DATE", dt.date(2025, 1, 1))]
+        ),
+    )
+    assert dry.state == "DONE" and dry.statement_type == "DELETE"
+    assert bq.get_table(table).num_rows == 2  # a dry run changes nothing
+    with pytest.raises(exceptions.NotFound):
+        bq.query(
+            f"SELECT * FROM `{PROJECT}.{dataset}.nope`", job_config=bigquery.QueryJobConfig(dry_run=True)
+        )
+
+
 def test_rows_are_paged(bq: bigquery.Client) -> None:
     job = bq.query("SELECT x, CAST(x AS STRING) AS s FROM UNNEST(GENERATE_ARRAY(1, 25)) AS x ORDER BY x")
     rows = job.result(page_size=10)
