@@ -48,6 +48,7 @@ UNAUTHENTICATED = (
     "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 MAX_WAIT_S = 60.0  # operations:wait caps a client's timeout at this
+MAX_OPERATIONS = 2000
 
 
 def _etag() -> str:
@@ -152,6 +153,10 @@ class RunService(Service):
             self._save()
 
     def _save(self) -> None:
+        operations = self._state["operations"]
+        if len(operations) > MAX_OPERATIONS:  # like Cloud Run's, old operations expire (oldest first)
+            for name in list(operations)[: len(operations) - MAX_OPERATIONS]:
+                del operations[name]
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._state))
         os.replace(tmp, self._state_file)

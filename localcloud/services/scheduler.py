@@ -542,6 +542,7 @@ class SchedulerService(Service):
     def _tick(self) -> None:
         now = self.cloud.now()
         with self._lock:
+            fired = False
             for name, job in self._jobs.items():
                 if job["state"] != "ENABLED" or "scheduleTime" not in job:
                     continue
@@ -550,7 +551,9 @@ class SchedulerService(Service):
                 due = last_due(job["schedule"], job["timeZone"], now)
                 job["scheduleTime"] = _ts(next_run(job["schedule"], job["timeZone"], now))
                 self._dispatch(name, due)
-            self._save()
+                fired = True
+            if fired:
+                self._save()
 
     def _dispatch(self, name: str, schedule_time: datetime) -> None:
         job = copy.deepcopy(self._jobs[name])
@@ -610,6 +613,11 @@ class SchedulerService(Service):
                     "code": RPC_CODES.get(response.status_code, 13 if response.status_code >= 500 else 2),
                     "message": f"HTTP {response.status_code} from {target['uri']}",
                 }
+            )
+        except requests.Timeout:
+            ok, status = (
+                False,
+                {"code": 4, "message": f"no response from {target['uri']} within the attempt deadline"},
             )
         except requests.RequestException as exc:
             ok, status = (
