@@ -43,9 +43,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -347,9 +346,11 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
     return value
 
 
-@dataclass(frozen=True)
-class HttpSettings:
-    """Timeouts and the retry budget; from HTTP_* variables over the script's defaults."""
+class HttpSettings(NamedTuple):
+    """Timeouts and the retry budget; from HTTP_* variables over the script's defaults.
+
+    (A NamedTuple, not a dataclass: dataclasses loads inspect, which costs start-up time.)
+    """
 
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
@@ -371,18 +372,31 @@ class HttpSettings:
         )
 
 
-@dataclass
 class Context:
     """What a script's `run` gets: the validated configuration and the CloudAct API client."""
 
-    project_id: str
-    environment: str
-    api_url: str
-    endpoint: str
-    http: HttpSettings
-    environ: Mapping[str, str] = field(repr=False)
-    _root_key: str | None = field(default=None, repr=False)
-    _api: HttpClient | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        project_id: str,
+        environment: str,
+        api_url: str,
+        endpoint: str,
+        http: HttpSettings,
+        environ: Mapping[str, str],
+    ):
+        self.project_id = project_id
+        self.environment = environment
+        self.api_url = api_url
+        self.endpoint = endpoint
+        self.http = http
+        self.environ = environ
+        self._root_key: str | None = None
+        self._api: HttpClient | None = None
+
+    def __repr__(self) -> str:  # never the key
+        return (
+            f"Context(project_id={self.project_id!r}, api_url={self.api_url!r}, endpoint={self.endpoint!r})"
+        )
 
     def root_key(self) -> str:
         """CA_ROOT_API_KEY, else the secret CA_ROOT_API_KEY_SECRET names (read once)."""
