@@ -11,7 +11,7 @@ import shlex
 from typing import Any
 
 from toolkit import ToolkitError
-from toolkit.table import seconds
+from toolkit.table import seconds, table
 
 # The one summary line each job script ends with (DESIGN.md, "Job scripts").
 SUMMARY_PATTERNS = [
@@ -167,3 +167,52 @@ def dependency_warning(
     if not problems:
         return ""
     return f"{job['shortcut']} depends on " + "; ".join(problems)
+
+
+def release_report(
+    env: str, results: list[dict[str, Any]], api: dict[str, Any], datasets: list[str], suffix: str
+) -> dict[str, Any]:
+    """The report after the release: each step's summary line, then the seed's "Validate After Release"
+    checks (API /health, bootstrap status SYNCED, org datasets with the env's suffix). {lines, ok, failed}."""
+    rows = []
+    for r in results:
+        ex = r.get("execution") or {}
+        rows.append(
+            [
+                r.get("job", "?"),
+                ex.get("name", "-"),
+                str(ex.get("state", "?")).lower(),
+                seconds(ex.get("elapsed_seconds")),
+                r.get("summary") or "-",
+            ]
+        )
+    lines = [f"release {env}: {len(results)} step(s)"]
+    lines += ["  " + line for line in table(["step", "execution", "result", "duration", "summary"], rows)]
+    health = api.get("health") or {}
+    boot = api.get("bootstrap") or {}
+    body = health.get("body") or {}
+    checks = [
+        (
+            "API /health",
+            bool(health.get("ok")),
+            f"{body.get('status', '?')} (version {body.get('version', '?')}, {body.get('environment', '?')})"
+            if health.get("ok")
+            else health.get("error", "no answer"),
+        ),
+        (
+            "bootstrap status",
+            boot.get("status") == "SYNCED",
+            (boot.get("status") or boot.get("error", "no answer"))
+            + ("" if boot.get("status") in ("SYNCED", None) else " (SYNCED expected)"),
+        ),
+        (f"org datasets (*_{suffix})", True, str(len(datasets))),
+    ]
+    lines.append("validation:")
+    lines += [
+        "  " + line
+        for line in table(
+            ["check", "result", "detail"], [[n, "ok" if ok else "FAILED", d] for n, ok, d in checks]
+        )
+    ]
+    failed = [n for n, ok, _ in checks if not ok]
+    return {"lines": lines, "ok": not failed, "failed": failed}

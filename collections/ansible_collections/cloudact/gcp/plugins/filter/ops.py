@@ -59,5 +59,6 @@ class FilterModule:
                 "parse_args": run.parse_args,
                 "parse_env": run.parse_env,
                 "wait_budget": run.wait_budget,
+                "release_report": run.release_report,
             }.items()
         }

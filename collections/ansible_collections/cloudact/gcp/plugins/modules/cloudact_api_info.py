@@ -1,0 +1,145 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the CloudAct API's health and bootstrap status (the release's validation)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cloudact_api_info
+short_description: Read the CloudAct API's health and bootstrap status
+description:
+  - Calls C(GET /health) and, with the root key read from Secret Manager,
+    C(GET /api/v1/admin/bootstrap/status) of the CloudAct API.
+  - The key is read inside the module and never returned or logged.
+  - A failing call is reported in the result (RV(health.ok), RV(bootstrap.ok)), not as a module failure,
+    so a play can print a report of every check.
+version_added: 0.1.0
+author: CloudAct platform team
+options:
+  api_url:
+    description: Base URL of the API (https://api.cloudact.ai).
+    type: str
+    required: true
+  root_key_secret:
+    description:
+      - Secret Manager secret ID (in O(project)) holding the root API key.
+      - Without it only /health is read.
+    type: str
+  timeout:
+    description: Seconds per API call.
+    type: float
+    default: 15
+notes:
+  - Authentication options (for Secret Manager) are those of google.cloud's modules.
+  - Read-only; supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: Validate the API after the release
+  cloudact.gcp.cloudact_api_info:
+    api_url: https://api.cloudact.ai
+    root_key_secret: ca-root-api-key-prod
+  register: api
+"""
+
+RETURN = r"""
+health:
+  description: The /health call.
+  returned: always
+  type: dict
+  contains:
+    ok: {description: Whether it answered 200 with status healthy., type: bool, returned: always}
+    status_code: {description: HTTP status (0 when unreachable)., type: int, returned: always}
+    body: {description: The JSON body., type: dict, returned: when it answered JSON}
+    error: {description: Why it failed., type: str, returned: when not ok}
+bootstrap:
+  description: The bootstrap status call.
+  returned: when O(root_key_secret) is set
+  type: dict
+  contains:
+    ok: {description: Whether it answered 200., type: bool, returned: always}
+    status: {description: SYNCED, OUT_OF_SYNC or NOT_BOOTSTRAPPED., type: str, returned: when ok}
+    body: {description: The JSON body., type: dict, returned: when it answered JSON}
+    error: {description: Why it failed., type: str, returned: when not ok}
+"""
+
+import base64
+import time
+
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
+
+try:
+    import requests
+except ImportError:  # reported by GcpSession
+    requests = None
+
+SECRET_URL = "https://secretmanager.googleapis.com/v1/projects/%s/secrets/%s/versions/latest:access"  # noqa: S105
+
+
+def read_key(api, project, secret):
+    body = api.request("GET", SECRET_URL % (project, secret), "secret %s" % secret)
+    return base64.b64decode(body["payload"]["data"]).decode("utf-8").strip()
+
+
+def call(session, url, timeout, headers=None, attempts=3):
+    """{ok, status_code, body?, error?}; retries connection errors and 502/503/504 a few times."""
+    error = ""
+    for attempt in range(attempts):
+        try:
+            response = session.get(url, headers=headers or {}, timeout=timeout)
+        except requests.RequestException as exc:
+            error = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:200])
+        else:
+            out = {"status_code": response.status_code, "ok": response.status_code == 200}
+            try:
+                out["body"] = response.json()
+            except ValueError:
+                out["body"] = {}
+            if response.status_code == 200:
+                return out
+            detail = out["body"].get("detail") if isinstance(out["body"], dict) else None
+            out["error"] = "%s %s" % (response.status_code, detail or response.reason)
+            if response.status_code not in (502, 503, 504) or attempt == attempts - 1:
+                return out
+            error = out["error"]
+        time.sleep(1 + attempt)
+    return {"ok": False, "status_code": 0, "error": error}
+
+
+def main():
+    mod = module(
+        argument_spec=dict(
+            api_url=dict(type="str", required=True),
+            root_key_secret=dict(type="str", no_log=False),
+            timeout=dict(type="float", default=15.0),
+        ),
+        supports_check_mode=True,
+    )
+    p = mod.params
+    base = p["api_url"].rstrip("/")
+    if not base.startswith("https://") and not base.startswith("http://"):
+        mod.fail_json(msg="api_url %r: expected an https:// URL" % p["api_url"])
+    session = requests.Session()  # honours HTTPS_PROXY and REQUESTS_CA_BUNDLE like the jobs do
+    health = call(session, base + "/health", p["timeout"])
+    if health["ok"] and (health.get("body") or {}).get("status") != "healthy":
+        health.update(ok=False, error="status %r" % (health.get("body") or {}).get("status"))
+    result = {"changed": False, "health": health}
+    if p["root_key_secret"]:
+        try:
+            key = read_key(GcpApi(mod, "cloudact-api-check"), p["project"], p["root_key_secret"])
+        except (ApiError, KeyError, ValueError) as exc:
+            result["bootstrap"] = {"ok": False, "status_code": 0, "error": "root key: %s" % exc}
+        else:
+            mod.no_log_values.add(key)
+            headers = {"X-CA-Root-Key": key, "Content-Type": "application/json"}
+            boot = call(session, base + "/api/v1/admin/bootstrap/status", p["timeout"], headers)
+            if boot["ok"]:
+                boot["status"] = (boot.get("body") or {}).get("status", "")
+            result["bootstrap"] = boot
+    mod.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
