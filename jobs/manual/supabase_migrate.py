@@ -390,6 +390,7 @@ class Migrator:
         exists = self.table_exists()
         if not exists and not plan:
             self.ensure_table()
+            exists = True  # read it even so: a run started at the same time may have filled it already
         recorded = self.recorded() if exists else {}
         on_disk = {m.name: m for m in self.migrations}
         pending = [m for m in self.migrations if m.name not in recorded]

@@ -193,3 +193,32 @@ def test_a_sql_error_names_the_file_the_sqlstate_and_the_line(run, httpserver, m
     assert "pg_advisory_xact_lock" in apply.split("\n")[0]
     assert "INSERT INTO nope VALUES (1);" in apply
     assert len(httpserver.log) == 3  # a SQL error is final: never re-sent
+
+
+# Runs the script as __main__, as `python script` does, then reports what got imported.
+WRAPPER = """
+import json, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_migrate_loads_no_google_client(httpserver, migrations):
+    httpserver.expect_request(QUERY_PATH, method="POST").respond_with_json([{"present": False}], 201)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "SUPABASE_ACCESS_TOKEN": TOKEN,
+        "SUPABASE_PROJECT_REF": REF,
+        "MIGRATIONS_DIR": str(migrations),
+        "SUPABASE_API_URL": httpserver.url_for("/").rstrip("/"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, SCRIPT, "--plan"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["exit"] == 0, proc.stderr
+    assert [m for m in report["modules"] if m.startswith(("google", "grpc", "proto"))] == []

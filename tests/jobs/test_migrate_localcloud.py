@@ -398,3 +398,13 @@ def test_a_wrong_token_is_exit_1_and_never_printed(db):
 )
 def test_literal_round_trips_through_postgresql(supabase, value):
     assert supabase.query(f"SELECT {literal(value)} AS v") == [{"v": value}]
+
+
+def test_the_repository_migrations_pass_the_plan(db):
+    code, output = db.migrate("--plan", MIGRATIONS_DIR=str(ROOT / "migrations"))
+    assert code == 0, output
+    names = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
+    assert f"0 migrations already applied, {len(names)} new" in output
+    for name in names:
+        assert f"would apply {name}" in output
+    assert not db.exists("public.schema_migrations")
