@@ -142,6 +142,16 @@ def test_bootstrap_status_bootstrap_twice_and_sync(api, bq: bigquery.Client) -> 
     )
     assert synced.status_code == 200
     assert synced.json()["tables_created"] == ["org_audit_logs"] and synced.json()["errors"] == []
+    # ... and so does a dropped column.
+    bq.query_and_wait("ALTER TABLE `cloudact-local.organizations.org_profiles` DROP COLUMN updated_at")
+    drifted = api("GET", "/api/v1/admin/bootstrap/status").json()
+    assert drifted["status"] == "OUT_OF_SYNC"
+    assert drifted["schema_diffs"] == {"org_profiles": {"missing_columns": ["updated_at"]}}
+    columns = api(
+        "POST", "/api/v1/admin/bootstrap/sync", {"sync_missing_tables": True, "sync_missing_columns": True}
+    )
+    assert columns.json()["columns_added"] == {"org_profiles": ["updated_at"]}
+    assert "updated_at" in {f.name for f in bq.get_table("organizations.org_profiles").schema}
     again = api("POST", "/api/v1/admin/bootstrap/sync", {}).json()
     assert again["tables_created"] == [] and again["columns_added"] == {}
     assert api("GET", "/api/v1/admin/bootstrap/status").json()["status"] == "SYNCED"

@@ -3,6 +3,8 @@ PostgreSQL lives exactly as long as localcloud. Uses its own short-lived localcl
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import requests
 from google.api_core import exceptions
@@ -98,6 +100,13 @@ def test_state_survives_restart_and_is_wiped_by_reset(own_cloud: LocalCloudProce
     assert own_cloud.admin.admin("cloudact", "state")["orgs"]["kept_org"]["fail_sync"] is True
     assert c.sql("select n from kept") == [{"n": 7}]
     pg_pid = _postgres_pid(own_cloud)
+
+    # BigQuery's CURRENT_DATE() and the API's "today" follow localcloud's clock.
+    own_cloud.admin.set_time("2030-01-15T10:00:00+00:00")
+    assert [r["d"] for r in c.bq.query_and_wait("SELECT CURRENT_DATE() AS d")] == [dt.date(2030, 1, 15)]
+    future = c.api("POST", "/api/v1/admin/quota/reset-daily").json()
+    assert future["orgs_created"] == future["orgs_processed"] == again["orgs_processed"]
+    assert "2030-01-15" in future["message"]
 
     own_cloud.admin.reset()
     c = Clients(own_cloud)  # reset issues new secret values; keys and CA stay
