@@ -106,7 +106,15 @@ def serve(first: FirstRequest) -> ThreadingHTTPServer:
     return server
 
 
-def time_to_first_request(cmd: list[str], env: dict[str, str], first: FirstRequest) -> float:
+def _reap(proc: subprocess.Popen) -> tuple[int, float]:
+    """Exit code and CPU milliseconds (user + system) of a finished child, from wait4's rusage."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def time_to_first_request(cmd: list[str], env: dict[str, str], first: FirstRequest) -> tuple[float, float]:
+    """(wall ms from start to the first request, CPU ms of the whole process)."""
     first.reset()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -114,20 +122,25 @@ def time_to_first_request(cmd: list[str], env: dict[str, str], first: FirstReque
         if not first.event.wait(60):
             raise RuntimeError(f"{cmd} made no request: {proc.stderr.read().decode()[-500:]}")
         elapsed = first.at - started
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{cmd} exited {proc.returncode}: {err.decode()[-500:]}")
-        return elapsed * 1000
+        err = proc.stderr.read()  # small: the job's log lines; EOF when it exits
+        code, cpu = _reap(proc)
+        if code != 0:
+            raise RuntimeError(f"{cmd} exited {code}: {err.decode()[-500:]}")
+        return elapsed * 1000, cpu
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
-def time_to_exit(cmd: list[str], env: dict[str, str]) -> float:
+def time_to_exit(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True)
-    return (time.perf_counter() - started) * 1000
+    proc = subprocess.Popen(cmd, env=env)
+    code, cpu = _reap(proc)
+    if code != 0:
+        raise RuntimeError(f"{cmd} exited {code}")
+    return (time.perf_counter() - started) * 1000, cpu
 
 
 def install_httpx(target: Path) -> bool:
@@ -162,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-httpx", action="store_true", help="skip the httpx + asyncio comparison")
     args = parser.parse_args(argv)
 
+    load_before = f"{os.getloadavg()[0]:.2f}"
     first = FirstRequest()
     server = serve(first)
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -176,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-httpx-"))
     try:
         results: dict[str, list[float]] = {"python -c pass": []}
+        cpu: dict[str, list[float]] = {"python -c pass": []}
         have_httpx = not args.no_httpx and install_httpx(tmp)
         commands: list[tuple[str, list[str], dict[str, str]]] = [
             (name, [python, script, *flags], env) for name, script, flags in SCRIPTS
@@ -183,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         if have_httpx:
             commands.append(("httpx + asyncio", [python, "-c", HTTPX_CALL], {**env, "PYTHONPATH": str(tmp)}))
         for name, *_ in commands:
-            results[name] = []
+            results[name], cpu[name] = [], []
         # Interleaved rounds, so that a busy moment of the machine hits every command alike.
         for _ in range(args.runs):
-            results["python -c pass"].append(time_to_exit([python, "-c", "pass"], env))
+            wall, used = time_to_exit([python, "-c", "pass"], env)
+            results["python -c pass"].append(wall)
+            cpu["python -c pass"].append(used)
             for name, cmd, cmd_env in commands:
-                results[name].append(time_to_first_request(cmd, cmd_env, first))
+                wall, used = time_to_first_request(cmd, cmd_env, first)
+                results[name].append(wall)
+                cpu[name].append(used)
     finally:
         server.shutdown()
         server.server_close()
@@ -198,9 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     bare = median["python -c pass"]
     httpx = median.get("httpx + asyncio")
     print(f"Python {sys.version.split()[0]}, {args.runs} runs each, median milliseconds from process start")
-    print(f"to the first request (bare interpreter: to exit). Goal: under {GOAL_MS:.0f} ms over bare.\n")
+    print(f"to the first request (bare interpreter: to exit). Goal: under {GOAL_MS:.0f} ms over bare.")
+    print("cpu ms: user + system CPU of the whole process (all of its run), less sensitive to machine load.")
+    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
+    print(
+        f"load average before: {load_before}; after: {os.getloadavg()[0]:.2f} (above the cores inflates wall)"
+    )
     header = f"{'command':18} {'median':>8} {'min':>8} {'over bare':>10} {'x bare':>7}"
     header += f" {'x httpx':>8}" if httpx else ""
+    header += f" {'cpu ms':>7}"
     print(header + "  goal")
     print("-" * (len(header) + 6))
     for name, values in results.items():
@@ -208,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{name:18} {median[name]:8.1f} {min(values):8.1f} {over:10.1f} {median[name] / bare:7.2f}"
         if httpx:
             line += f" {median[name] / httpx:8.2f}"
+        line += f" {cpu_median[name]:7.1f}"
         is_script = name not in ("python -c pass", "httpx + asyncio")
         print(line + ("  " + ("ok" if over < GOAL_MS else "MISSED") if is_script else ""))
     if args.json:
