@@ -163,3 +163,13 @@ resume: $(STAMP) ## Resume ENV's triggers: all, or JOB=<word>'s
 	$(OPS_ASK) "resume $(or $(JOB),every trigger) in $(ENV)") && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
 	  -e cloudact_trigger_state=enabled -e cloudact_trigger_job='$(JOB)'
+
+##@ Job scripts
+
+.PHONY: test-jobs
+test-jobs: $(STAMP) ## The job scripts' tests (tests/jobs: subprocess runs against local servers and localcloud)
+	$(BIN)/python -m pytest tests/jobs
+
+.PHONY: bench-startup
+bench-startup: $(STAMP) ## Job script start-up: time to the first request vs bare python and httpx+asyncio [RUNS=15]
+	$(BIN)/python bench/startup.py --runs $(or $(RUNS),15)
