@@ -4,9 +4,22 @@ Proto3 JSON as the real API speaks it (GCP_REST.md section 1). Jobs, executions,
 operations persist in `<state_dir>/state.json`. Job operations finish at once; a run operation
 stays not-done until its execution ends. Executions run as local processes (run_runner.py).
 
-Executions started through the v1 URL with Scheduler's `X-CloudScheduler` header carry the
+Executions started with Scheduler's `X-CloudScheduler: true` header (v1 or v2 URL) carry the
 annotations `localcloud/triggered-by: cloud-scheduler` and `localcloud/scheduler-job: <job name>`
 (ours: no public Cloud Run label for this could be verified), so operators can tell them apart.
+
+Covered: jobs create (jobId, validateOnly) / get / list (pageSize, pageToken) / patch (allowMissing,
+validateOnly, job.etag) / delete (etag, validateOnly) / run (overrides: containerOverrides name,
+args, env, clearArgs; taskCount; timeout; etag; validateOnly); executions get / list (newest first,
+job `-`) / cancel / delete; tasks get / list; operations get / list / delete / wait; services get /
+list (a registry seeded with cloudact-api-service-local; admin POST /_localcloud/run/services adds
+one); v1 `namespaces/P/jobs/J:run` on the regional host (overrides with timeoutSeconds).
+Not covered: IAM methods (getIamPolicy, ...), showDeleted, revisions, services create/update,
+the v1 API beyond jobs:run, project numbers in names (only the project ID `cloudact-local`;
+others get 403), more than the first container of a task (sidecars are kept but not run),
+volumes (kept, not mounted), and `Retry`/`ContainerReady` conditions.
+An execution killed because localcloud stopped is marked failed at the next start (the processes
+die with localcloud; their pids are kept in the state so a localcloud that crashed kills them then).
 """
 
 from __future__ import annotations

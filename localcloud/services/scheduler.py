@@ -9,7 +9,14 @@ the body (AIP-134's implied mask), which is what google.cloud's gcp_cloudschedul
 
 The ticker polls every 0.2 s. When a job's `scheduleTime` has passed it fires once, for the most
 recent due time it passed (after the clock jumps, missed runs are not replayed one by one).
+When the clock goes back, next runs are recomputed from the new time and nothing fires.
 Only httpTarget jobs are dispatched: pubsubTarget and appEngineHttpTarget get 501 UNIMPLEMENTED.
+
+Covered: jobs create / get / list (pageSize <= 500, pageToken) / patch (updateMask, or the implied
+mask) / delete / pause / resume / run, locations list / get; dispatch with oauthToken or oidcToken
+(both carry a token minted by localcloud for the service account), retryConfig.retryCount with
+doubling backoff, attemptDeadline as the request timeout. Not covered: Pub/Sub and App Engine
+targets, the `legacyAppEngineCron` field, UPDATE_FAILED/DISABLED states.
 """
 
 from __future__ import annotations
@@ -286,6 +293,7 @@ class SchedulerService(Service):
         self._jobs: dict[str, dict[str, Any]] = {}
         self._ticker: threading.Thread | None = None
         self._dispatches: set[threading.Thread] = set()
+        self._last_tick: datetime | None = None
         routes = [
             ("GET", _L + r"/jobs", self._list),
             ("POST", _L + r"/jobs", self._create),
@@ -295,6 +303,8 @@ class SchedulerService(Service):
             ("POST", _JOB + r":pause", self._pause),
             ("POST", _JOB + r":resume", self._resume),
             ("POST", _JOB + r":run", self._run),
+            ("GET", r"/v1/projects/(?P<project>[^/]+)/locations", self._list_locations),
+            ("GET", _L, self._get_location),
         ]
         self._routes = [(method, re.compile(pattern + "$"), fn) for method, pattern, fn in routes]
 
@@ -528,6 +538,21 @@ class SchedulerService(Service):
             self._dispatch(name, self.cloud.now())
             return current
 
+    def _location(self, project: str, location: str) -> dict[str, Any]:
+        return {"name": f"projects/{project}/locations/{location}", "locationId": location}
+
+    def _list_locations(self, request, body, project):
+        return {"locations": [self._location(project, self.cloud.region)]}
+
+    def _get_location(self, request, body, project, location):
+        if location != self.cloud.region:
+            raise ApiError(
+                404,
+                f"Location projects/{project}/locations/{location} not found (localcloud serves "
+                f"{self.cloud.region}).",
+            )
+        return self._location(project, location)
+
     # --- ticker and dispatch -------------------------------------------------------------------
 
     def _tick_loop(self) -> None:
@@ -542,6 +567,12 @@ class SchedulerService(Service):
     def _tick(self) -> None:
         now = self.cloud.now()
         with self._lock:
+            if self._last_tick is not None and now < self._last_tick - timedelta(seconds=1):
+                # The clock went back (set or reset): next runs count from the new now; nothing fires.
+                for job in self._jobs.values():
+                    self._schedule(job)
+                self._save()
+            self._last_tick = now
             fired = False
             for name, job in self._jobs.items():
                 if job["state"] != "ENABLED" or "scheduleTime" not in job:

@@ -9,10 +9,11 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import google.auth
 import pytest
+import requests
 from google.api_core import exceptions
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import run_v2, scheduler_v1
@@ -277,3 +278,46 @@ def test_google_cloud_ansible_module_creates_is_idempotent_updates_deletes(sched
     assert results["delete"]["changed"] is True
     with pytest.raises(exceptions.NotFound):
         scheduler.get_job(name=f"{PARENT}/jobs/{name}")
+
+
+def test_clock_set_back_reschedules_without_firing(tmp_path):
+    """A localcloud of its own (the session's clock stays untouched): set the clock back by ten days."""
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    from localcloud.client import AdminClient
+    from localcloud.server import LocalCloud
+
+    cloud = LocalCloud(tmp_path / "state", 0, ["oauth2:OAuth2", "scheduler:SchedulerService"])
+    cloud.start()
+    try:
+        plain = requests.Session()
+        plain.trust_env = False
+        plain.proxies, plain.verify = {"https": cloud.proxy_url}, str(cloud.ca_file)
+        scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+        credentials = service_account.Credentials.from_service_account_file(
+            str(cloud.key_file), scopes=scopes
+        )
+        authed = AuthorizedSession(credentials, auth_request=Request(session=plain))
+        authed.trust_env = False
+        authed.proxies, authed.verify = plain.proxies, plain.verify
+        body = {
+            "name": f"{PARENT}/jobs/back",
+            "schedule": "0 0 * * *",
+            "httpTarget": {"uri": run_url("nojob")},
+        }
+        base = "https://cloudscheduler.googleapis.com/v1"
+        created = authed.post(f"{base}/{PARENT}/jobs", json=body, timeout=30).json()
+        admin = AdminClient(cloud.proxy_url)
+        earlier = admin.set_time(admin.now() - timedelta(days=10))
+        expected = (earlier + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+        def rescheduled():
+            job = authed.get(f"{base}/{created['name']}", timeout=30).json()
+            return job if job["scheduleTime"] != created["scheduleTime"] else None
+
+        job = wait_for(rescheduled, what="a new scheduleTime")
+        assert datetime.fromisoformat(job["scheduleTime"].replace("Z", "+00:00")) == expected
+        assert "lastAttemptTime" not in job
+    finally:
+        cloud.stop()
