@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -98,7 +99,8 @@ class LocalCloud:
         return self.clock.now()
 
     def authenticate(self, request: Request) -> str:
-        return self.auth.authenticate(request.headers.get("Authorization"), request.host.split(":")[0])
+        host = request.environ.get("localcloud.host") or request.host.split(":")[0]
+        return self.auth.authenticate(request.headers.get("Authorization"), host)
 
     def mint_token(self, principal: str) -> str:
         return self.auth.mint(principal)
@@ -150,7 +152,7 @@ class LocalCloud:
         _write_json(self.files.client_env, self.shell_env())
         self.files.port.write_text(f"{self.port}\n")
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="localcloud-proxy", daemon=True
+            target=self.server.serve_forever, args=(0.1,), name="localcloud-proxy", daemon=True
         )
         self._thread.start()
         self.ready.set()
@@ -298,6 +300,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.tunnel_host: str | None = None
         self.tunnel_port = 443
 
@@ -518,9 +521,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Head and body in one write: separate small writes meet Nagle + delayed ACK (~40 ms each).
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD" and code not in (204, 304):
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        data = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        self.wfile.write(data)
         self.wfile.flush()
 
     def _plain(self, code: int, text: str) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 from google.api_core import exceptions
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import secretmanager
+from google.oauth2 import service_account
 
 from localcloud.client import pid_alive, stop_pid
 
@@ -40,6 +42,13 @@ def state(localcloud_state):
         pid = int(pid_file.read_text())
         if pid_alive(pid):
             stop_pid(pid)
+
+
+def authed(env: dict[str, str]) -> AuthorizedSession:
+    creds = service_account.Credentials.from_service_account_file(
+        env["GCP_SERVICE_ACCOUNT_FILE"], scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    return AuthorizedSession(creds)
 
 
 def exported(output: str) -> dict[str, str]:
@@ -98,6 +107,10 @@ def test_up_is_idempotent_and_state_survives_down_up_until_reset(state, monkeypa
         name="projects/cloudact-local/secrets/ca-root-api-key-local/versions/latest"
     )
     assert len(seeded.payload.data) >= 32
+    marker = f"kept across restarts {os.getpid()}"
+    log_entry = {"logName": "projects/cloudact-local/logs/cli-test", "textPayload": marker}
+    write = authed(env).post("https://logging.googleapis.com/v2/entries:write", json={"entries": [log_entry]})
+    assert write.status_code == 200, write.text
     clock = requests.post(f"{env['HTTPS_PROXY']}/_localcloud/clock", json={"advance": "86400s"}, timeout=10)
     clock_after = clock.json()["now"]
 
@@ -119,26 +132,27 @@ def test_up_is_idempotent_and_state_survives_down_up_until_reset(state, monkeypa
         ).payload.data
         == seeded.payload.data
     )
+    listed = authed(env).post(
+        "https://logging.googleapis.com/v2/entries:list",
+        json={"resourceNames": ["projects/cloudact-local"], "filter": f'textPayload:"{marker}"'},
+    )
+    assert [e["textPayload"] for e in listed.json()["entries"]] == [marker]
     now = requests.get(f"{env['HTTPS_PROXY']}/_localcloud/clock", timeout=10).json()["now"]
     assert now >= clock_after  # the clock offset persisted too
+
+    # The admin reset forgets every service's state in place; first-start secrets are seeded anew.
+    requests.post(f"{env['HTTPS_PROXY']}/_localcloud/reset", timeout=30).raise_for_status()
+    with pytest.raises(exceptions.NotFound):
+        client.get_secret(name=secret.name)
+    reseeded = client.access_secret_version(
+        name="projects/cloudact-local/secrets/ca-root-api-key-local/versions/latest"
+    )
+    assert reseeded.payload.data != seeded.payload.data
 
     reset = cli(state, "reset")
     assert reset.returncode == 0 and "wiped" in reset.stdout
     assert not state.exists()
-    fresh = cli(state, "up")
-    assert fresh.returncode == 0, fresh.stderr
-    env = exported(cli(state, "env").stdout)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", env["GCP_SERVICE_ACCOUNT_FILE"])
-    client = secretmanager.SecretManagerServiceClient(transport="rest")
-    with pytest.raises(exceptions.NotFound):
-        client.get_secret(name=secret.name)
-    fresh_seed = client.access_secret_version(
-        name="projects/cloudact-local/secrets/ca-root-api-key-local/versions/latest"
-    )
-    assert fresh_seed.payload.data != seeded.payload.data  # re-seeded with a new random value
-    assert cli(state, "down").returncode == 0
+    assert cli(state, "status").returncode == 1  # reset stopped it too
 
 
 def test_env_before_any_start_says_what_to_do(state):
