@@ -68,6 +68,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # idempotent may be repeated. A 500/502/504 may come after the work was done.
 NOT_APPLIED_STATUSES = frozenset({408, 429, 503})
 
+# Failures of the connection or of reading the answer: worth another try.
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
 log = logging.getLogger("cloudact.jobs")
 
 
@@ -404,6 +407,10 @@ class Context:
             key = env_str("CA_ROOT_API_KEY", self.environ)
             if key:
                 add_secret(key)
+                if any(c.isspace() or not c.isprintable() for c in key):
+                    raise ConfigError(
+                        "CA_ROOT_API_KEY holds whitespace or control characters; a key has none"
+                    )
             else:
                 ref = env_str("CA_ROOT_API_KEY_SECRET", self.environ)
                 if not ref:
@@ -515,13 +522,19 @@ class HttpClient:
         for attempt in range(1, s.max_attempts + 1):
             self.attempts = attempt
             remaining = deadline - time.monotonic()
+            if remaining <= 0:  # a wait overshot the deadline by a hair
+                raise HttpError(f"{self.name} {what} failed: the {s.deadline:g}s deadline passed", None)
             timeout = (min(s.connect_timeout, remaining), min(s.read_timeout, remaining))
             retry_after: float | None = None
             try:
-                response = self.session.request(method, self.base_url + path, timeout=timeout, **kwargs)
+                # No redirects: one would turn a POST into a GET, and requests forwards custom headers
+                # (the root key) to whatever host a Location names.
+                response = self.session.request(
+                    method, self.base_url + path, timeout=timeout, allow_redirects=False, **kwargs
+                )
             except requests.RequestException as exc:
                 reason, applied = _describe_failure(exc, timeout)
-                if not isinstance(exc, requests.ConnectionError | requests.Timeout):
+                if not isinstance(exc, TRANSIENT_ERRORS):
                     raise HttpError(f"{self.name} {what} failed: {reason}") from None
                 if applied and not idempotent:
                     raise HttpError(
@@ -533,6 +546,13 @@ class HttpClient:
                 status = response.status_code
                 if ok(status):
                     return _decode(response, self.name, what) if expect_json else response
+                if 300 <= status < 400:
+                    where = response.headers.get("Location", "nowhere")
+                    raise HttpError(
+                        f"{self.name} {what} answered {status}, a redirect to {where}: not followed; "
+                        "check the base URL",
+                        status,
+                    )
                 detail = error_detail(response)
                 reason = f"{status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
                 if status in (401, 403) and self.auth_hint:

@@ -53,6 +53,7 @@ CASES = [
     ("bad timeout", {"HTTP_TIMEOUT_SECONDS": "nan"}, "HTTP_TIMEOUT_SECONDS='nan' is not valid"),
     ("bad endpoint", {"API_ENDPOINT_PATH": "admin/x y"}, "API_ENDPOINT_PATH='admin/x y' is not valid"),
     ("bad log level", {"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not valid"),
+    ("key with a newline", {"CA_ROOT_API_KEY": "abc\ndef"}, "CA_ROOT_API_KEY holds whitespace or control"),
 ]
 
 

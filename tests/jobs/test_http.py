@@ -154,3 +154,32 @@ def test_truncated_json_fails_clearly(api, run_job):
     result = run_job("jobs/daily/quota_reset_daily.py")
     assert result.returncode == 1
     assert "a body that is not JSON (application/json)" in result.stderr
+
+
+def test_redirect_is_not_followed(api, run_job):
+    """Following it would send the root key to the host the Location names."""
+    api.expect_request(RESET).respond_with_response(
+        Response("", 307, {"Location": "https://elsewhere.example/api/v1/admin/quota/reset-daily"})
+    )
+    result = run_job("jobs/daily/quota_reset_daily.py")
+    assert result.returncode == 1
+    assert "answered 307, a redirect to https://elsewhere.example/" in result.stderr
+    assert len(api.log) == 1
+
+
+def test_dropped_connection_is_retried_for_an_idempotent_call(api, run_job):
+    """A connection closed before any answer (the server read the request): retried, then 200."""
+    api.expect_oneshot_request(RESET).respond_with_handler(_drop)
+    api.expect_request(RESET).respond_with_json(OK)
+    result = run_job("jobs/daily/quota_reset_daily.py")
+    assert result.returncode == 0, result.output
+    assert "attempt 1/4 failed: connection error" in result.stderr
+
+
+def _drop(request):
+    # werkzeug hands the raw socket to the handler via the environ; closing it drops the connection.
+    sock = request.environ.get("werkzeug.socket")
+    if sock is None:
+        pytest.skip("werkzeug does not expose the socket")
+    sock.shutdown(socket.SHUT_RDWR)
+    return Response("", 200)
