@@ -395,6 +395,10 @@ class Migrator:
         on_disk = {m.name: m for m in self.migrations}
         pending = [m for m in self.migrations if m.name not in recorded]
         log.info("%d migrations already applied, %d new", len(recorded), len(pending))
+        latest = max(recorded, default="")
+        for m in pending:
+            if m.name < latest:
+                log.warning("%s sorts before %s, which is applied: it runs out of order", m.name, latest)
 
         for name, row in recorded.items():
             if name not in on_disk:

@@ -353,13 +353,16 @@ def test_concurrently_in_a_transactional_file_is_refused_before_anything_runs(db
     assert db.rows() == []
 
 
-def test_a_tracked_file_missing_on_disk_is_reported(db):
+def test_a_tracked_file_missing_on_disk_and_a_late_file_are_reported(db):
     three_files(db)
     assert db.migrate()[0] == 0
     (db.directory / "03_view.sql").unlink()
+    db.write("02_b_late.sql", "CREATE TABLE {s}.late (id int);\n")
     code, output = db.migrate()
     assert code == 0, output
     assert "03_view.sql is recorded as applied" in output and "missing from MIGRATIONS_DIR" in output
+    assert "02_b_late.sql sorts before 03_view.sql, which is applied: it runs out of order" in output
+    assert db.exists("{s}.late")
 
 
 def test_a_lost_answer_is_resolved_by_reading_the_tracking_table_not_by_resending(db):
