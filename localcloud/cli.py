@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
 import json
 import shlex
 import shutil
@@ -49,7 +50,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def up(files: StateFiles, out=sys.stdout, timeout: float = 30) -> int:
+def up(files: StateFiles, out=sys.stdout, timeout: float = 60) -> int:
+    files.root.mkdir(parents=True, exist_ok=True)
+    # Two `make` targets starting localcloud at once: the second waits, then finds it up.
+    with open(files.root / "up.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _up(files, out, timeout)
+
+
+def _up(files: StateFiles, out, timeout: float) -> int:
     pid = _running_pid(files)
     if pid is not None:
         port = files.port.read_text().strip() if files.port.exists() else "?"

@@ -81,17 +81,21 @@ class LocalCloud:
         for spec in SERVICES if service_specs is None else service_specs:
             module_name, _, class_name = spec.partition(":")
             cls = getattr(importlib.import_module(f"localcloud.services.{module_name}"), class_name)
-            svc = cls(self)
-            if not svc.name or svc.name in self._by_name:
-                raise RuntimeError(f"service {spec}: name {svc.name!r} is empty or already taken")
-            for host in svc.hosts:
-                if host in self._by_host:
-                    raise RuntimeError(
-                        f"service {spec}: host {host} already served by {self._by_host[host].name}"
-                    )
-                self._by_host[host] = svc
-            self.services.append(svc)
-            self._by_name[svc.name] = svc
+            self.register(cls(self))
+
+    def register(self, svc: Service) -> None:
+        """Add a constructed service (before start()); its name and hosts must be free."""
+        if not svc.name or svc.name in self._by_name:
+            raise RuntimeError(f"service {type(svc).__name__}: name {svc.name!r} is empty or already taken")
+        for host in svc.hosts:
+            if host.lower() in self._by_host:
+                raise RuntimeError(
+                    f"service {svc.name}: host {host} already served by {self._by_host[host.lower()].name}"
+                )
+        for host in svc.hosts:
+            self._by_host[host.lower()] = svc
+        self.services.append(svc)
+        self._by_name[svc.name] = svc
 
     # ---- Cloud protocol ------------------------------------------------------------------------------
 
@@ -500,6 +504,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _send(self, response: Response, environ: dict[str, Any] | None = None) -> None:
         if environ is None:
             environ = {"REQUEST_METHOD": self.command, "SERVER_PROTOCOL": "HTTP/1.1"}
+        head_length = len(response.get_data()) if self.command == "HEAD" else None
         app_iter, status, headers = response.get_wsgi_response(environ)
         try:
             body = b"".join(app_iter)
@@ -518,7 +523,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if not seen_date:
             self.send_header("Date", formatdate(usegmt=True))
         if code not in (204, 304) and not 100 <= code < 200:
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) if head_length is None else head_length))
         if self.close_connection:
             self.send_header("Connection", "close")
         # Head and body in one write: separate small writes meet Nagle + delayed ACK (~40 ms each).
