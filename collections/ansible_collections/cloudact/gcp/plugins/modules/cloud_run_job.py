@@ -34,7 +34,7 @@ options:
   purge_prefix:
     description:
       - With O(jobs), also delete every existing job whose ID starts with this prefix and is
-        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
+        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has). An empty prefix matches every job.
     type: str
   location:
     description: Region of the job.
@@ -398,7 +398,7 @@ def main():
             )
             existing = {short_name(j.get("name")): j for j in found}
             listed = {e["name"] for e in entries}
-            if p["purge_prefix"]:
+            if p["purge_prefix"] is not None:
                 entries += [
                     {**{k: None for k in JOB_OPTIONS}, "name": n, "state": "absent", "purge_labels": False}
                     for n in sorted(existing)
