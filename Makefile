@@ -173,3 +173,9 @@ test-jobs: $(STAMP) ## The job scripts' tests (tests/jobs: subprocess runs again
 .PHONY: bench-startup
 bench-startup: $(STAMP) ## Job script start-up: time to the first request vs bare python and httpx+asyncio [RUNS=15]
 	$(BIN)/python bench/startup.py --runs $(or $(RUNS),15)
+
+##@ Data jobs
+
+.PHONY: bench-migrate
+bench-migrate: $(STAMP) ## supabase_migrate on localcloud: requests and time per file [FILES=50]
+	$(BIN)/python bench/migrate.py --files $(or $(FILES),50)
