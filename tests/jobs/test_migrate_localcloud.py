@@ -12,6 +12,7 @@ duration (the PostgreSQL is shared by the test session).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -411,3 +412,22 @@ def test_the_repository_migrations_pass_the_plan(db):
     for name in names:
         assert f"would apply {name}" in output
     assert not db.exists("public.schema_migrations")
+
+
+def test_in_cloud_run_it_logs_json_lines_and_records_the_execution(db):
+    db.write("01_schema.sql", "CREATE SCHEMA {s};\n")
+    proc = subprocess.run(
+        [sys.executable, SCRIPT],
+        cwd=ROOT,
+        env=db.env(CLOUD_RUN_JOB="cloudact-manual-supabase-migrate", CLOUD_RUN_EXECUTION="migrate-x7k2p"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    entries = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {e["severity"] for e in entries} == {"INFO"}
+    assert all(e["job"] == "cloudact-manual-supabase-migrate" for e in entries)
+    assert "0 migrations already applied, 1 new" in [e["message"] for e in entries]
+    assert db.supabase.token not in proc.stdout + proc.stderr
+    assert db.rows()[0]["applied_by"] == "cloud_run_job:migrate-x7k2p"
