@@ -204,6 +204,7 @@ def setup_logging(environ: Mapping[str, str] | None = None) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    logging.captureWarnings(True)  # library warnings go through the formatter (and its redaction) too
     level = environ.get("LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         root.setLevel(logging.INFO)
