@@ -167,8 +167,14 @@ class RunService(Service):
 
     def _save(self) -> None:
         operations = self._state["operations"]
-        if len(operations) > MAX_OPERATIONS:  # like Cloud Run's, old operations expire (oldest first)
-            for name in list(operations)[: len(operations) - MAX_OPERATIONS]:
+        if len(operations) > MAX_OPERATIONS:  # like Cloud Run's, old finished operations expire, oldest first
+            executions = self._state["executions"]
+            finished = [
+                name
+                for name, op in operations.items()
+                if "completionTime" in executions.get(op.get("execution", ""), {"completionTime": True})
+            ]
+            for name in finished[: len(operations) - MAX_OPERATIONS]:
                 del operations[name]
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._state))
@@ -652,12 +658,19 @@ class RunService(Service):
                         "exitCode": kw["exit_code"],
                     }
                 )
+                task_name = f"{execution_id(name)}-task{index}"
+                if kw.get("error"):
+                    result = {"status": {"code": 9, "message": kw["error"]}}
                 task["lastAttemptResult"] = result
                 task["lastMessage"] = (
-                    f"Task {execution_id(name)}-task{index} failed: the task exceeded its timeout of "
-                    f"{execution['template']['timeout']} and was killed."
-                    if timed_out
-                    else f"Task {execution_id(name)}-task{index} failed with exit code {kw['exit_code']}."
+                    f"Task {task_name} failed: {kw['error']}"
+                    if kw.get("error")
+                    else (
+                        f"Task {execution_id(name)}-task{index} failed: the task exceeded its timeout of "
+                        f"{execution['template']['timeout']} and was killed."
+                        if timed_out
+                        else f"Task {execution_id(name)}-task{index} failed with exit code {kw['exit_code']}."
+                    )
                 )
                 if kw["will_retry"]:
                     task["retried"] += 1

@@ -66,6 +66,10 @@ def parse_log_line(line: str) -> dict[str, Any]:
     return {"textPayload": text}
 
 
+class StartError(Exception):
+    """A task's process could not be started at all."""
+
+
 class ExecutionRun:
     """The processes of one execution. Thread-safe: cancel() and kill() may come from any thread."""
 
@@ -157,31 +161,50 @@ class ExecutionRun:
 
     def _task(self, index: int, slots: threading.Semaphore) -> None:
         try:
-            attempt = 0
-            while True:
-                self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
-                exit_code, timed_out, cancelled = self._attempt(index, attempt)
-                if cancelled:
-                    self.on_event(self.execution, "task_cancelled", index=index, started=True)
-                    return
-                if exit_code == 0:
-                    self.on_event(self.execution, "task_succeeded", index=index, attempt=attempt)
-                    return
-                more = attempt < self.max_retries and not self._cancel.is_set()
-                self.on_event(
-                    self.execution,
-                    "attempt_failed",
-                    index=index,
-                    attempt=attempt,
-                    exit_code=exit_code,
-                    timed_out=timed_out,
-                    will_retry=more,
-                )
-                if not more:
-                    return
-                attempt += 1
+            self._task_attempts(index)
+        except StartError as exc:  # retrying cannot help: the same command fails the same way
+            self._task_failed(index, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a broken attempt fails the task, never passes it
+            self._task_failed(index, f"localcloud runner error: {exc!r}")
         finally:
             slots.release()
+
+    def _task_failed(self, index: int, error: str) -> None:
+        self.on_event(
+            self.execution,
+            "attempt_failed",
+            index=index,
+            attempt=0,
+            exit_code=None,
+            timed_out=False,
+            will_retry=False,
+            error=error,
+        )
+
+    def _task_attempts(self, index: int) -> None:
+        attempt = 0
+        while True:
+            self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
+            exit_code, timed_out, cancelled = self._attempt(index, attempt)
+            if cancelled:
+                self.on_event(self.execution, "task_cancelled", index=index, started=True)
+                return
+            if exit_code == 0:
+                self.on_event(self.execution, "task_succeeded", index=index, attempt=attempt)
+                return
+            more = attempt < self.max_retries and not self._cancel.is_set()
+            self.on_event(
+                self.execution,
+                "attempt_failed",
+                index=index,
+                attempt=attempt,
+                exit_code=exit_code,
+                timed_out=timed_out,
+                will_retry=more,
+            )
+            if not more:
+                return
+            attempt += 1
 
     def _argv(self) -> list[str]:
         argv = list(self.container.get("command") or []) + list(self.container.get("args") or [])
@@ -203,6 +226,13 @@ class ExecutionRun:
         workdir = self.container.get("workingDir")
         cwd = CHECKOUT / workdir.lstrip("/") if workdir else CHECKOUT
         instance = secrets.token_hex(32)
+        if not argv:
+            message = (
+                "the container has no command or args: locally the checkout is the image, and it has no "
+                "default CMD. Set the job's container command, e.g. [python, jobs/daily/alerts_daily.py]."
+            )
+            self._system_log(index, attempt, instance, message, "ERROR")
+            raise StartError(message)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -214,10 +244,9 @@ class ExecutionRun:
                 start_new_session=True,  # its own process group, so a kill reaches its children too
             )
         except OSError as exc:
-            self._system_log(
-                index, attempt, instance, f"Failed to start the container: {exc.strerror}", "ERROR"
-            )
-            return 127, False, False
+            message = f"the container could not start: {argv[0]}: {exc.strerror}"
+            self._system_log(index, attempt, instance, message, "ERROR")
+            raise StartError(message) from None
         with self._lock:
             self._procs[proc.pid] = proc
         self.on_event(self.execution, "spawned", pids=self.pids())

@@ -433,3 +433,15 @@ def test_interrupted_execution_is_failed_at_next_start(tmp_path):
         assert op["done"] is True and "localcloud stopped" in op["error"]["message"]
     finally:
         cloud.stop()
+
+
+def test_a_command_that_cannot_start_fails_without_retries(jobs, executions):
+    job = task_job(max_retries=3)
+    job.template.template.containers[0].command[:] = ["no-such-program-here"]
+    created = create(jobs, job, "nostart")
+    operation = jobs.run_job(name=created.name)
+    with pytest.raises(exceptions.GoogleAPICallError, match="could not start: no-such-program-here"):
+        operation.result(timeout=60)
+    execution = executions.get_execution(name=operation.metadata.name)
+    assert (execution.failed_count, execution.retried_count) == (1, 0)
+    jobs.delete_job(name=created.name).result(timeout=30)
