@@ -165,6 +165,15 @@ def test_clock_fires_the_trigger_once_and_the_execution_logs_in_order(
     created = scheduler.create_job(parent=PARENT, job=trigger(f"{job_id}-trigger", run_url(job_id)))
     # Three missed midnights: Scheduler fires once, for the latest, not three times.
     localcloud_env.admin.advance(3 * 24 * 3600)
+    try:
+        check_fired_once(scheduler, jobs, executions, run_job, created)
+    finally:  # other tests share this localcloud: give its clock back
+        localcloud_env.admin.set_time(localcloud_env.admin.now() - timedelta(days=3))
+        scheduler.delete_job(name=created.name)
+
+
+def check_fired_once(scheduler, jobs, executions, run_job, created):
+    job_id = run_job.name.rsplit("/", 1)[1]
     execution = wait_for(
         lambda: next(iter(executions.list_executions(parent=run_job.name)), None), what="a run"
     )
@@ -190,7 +199,6 @@ def test_clock_fires_the_trigger_once_and_the_execution_logs_in_order(
         response = session.post("https://logging.googleapis.com/v2/entries:list", json=body, timeout=30)
     lines = [e["textPayload"] for e in response.json()["entries"] if e["logName"].endswith("%2Fstdout")]
     assert lines == ["line 0 of task 0", "line 1 of task 0", "line 2 of task 0"]
-    scheduler.delete_job(name=created.name)
 
 
 PLAYBOOK = """
