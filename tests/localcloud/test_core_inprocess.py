@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,16 @@ def test_logging_write_for_services(cloud):
         log.write([{"logName": "inproc", "textPayload": "x"}])
     with pytest.raises(ValueError, match="bad severity 'LOUD'"):
         log.write([{"logName": "projects/cloudact-local/logs/inproc", "severity": "LOUD"}])
+
+
+def test_a_delay_fault_holds_the_request_then_lets_it_through(cloud, session):
+    fault = cloud.faults.add({"host": "probe.googleapis.com", "path": "/slow*", "delay": 0.2})
+    assert fault.status is None  # a delay alone does not fail the request
+    started = time.monotonic()
+    resp = session.get("https://probe.googleapis.com/slow/path?x=1")
+    assert resp.status_code == 200 and resp.json()["path"] == "/slow/path"
+    assert time.monotonic() - started >= 0.2  # the injected delay itself, not a performance goal
+    assert cloud.faults.list() == []
+    both = cloud.faults.add({"host": "probe.*", "path": "/slow", "delay": 0.01, "status": 500, "count": 2})
+    assert [session.get("https://probe.googleapis.com/slow").status_code for _ in range(3)] == [500, 500, 200]
+    assert both.fired == 2
