@@ -55,6 +55,17 @@ options:
   timeout:
     description: Task timeout of this execution, as seconds or C(600s), C(15m), C(1h).
     type: str
+  if_running:
+    description:
+      - When starting and an execution of the job is already running (or pending), C(start) starts
+        another anyway (as Cloud Scheduler would); C(fail) refuses, naming the running ones.
+    type: str
+    choices: [start, fail]
+    default: start
+  running_hint:
+    description: Text appended to the refusal of O(if_running=fail), e.g. how to cancel the running one.
+    type: str
+    default: ""
   command:
     description: Not supported by the Cloud Run API; any value is refused with an explanation.
     type: list
@@ -150,7 +161,12 @@ server_time:
 import time
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, duration
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
+    ApiError,
+    GcpApi,
+    duration,
+    short_name,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
 
@@ -161,6 +177,17 @@ def get_execution(api, p, name, allow_missing=False):
         "Cloud Run execution %s" % name,
         allow_missing=allow_missing,
     )
+
+
+def running_executions(api, p):
+    """Names of the job's executions that have not finished (newest first)."""
+    page = api.request(
+        "GET",
+        rx.executions_url(p["project"], p["location"], p["job"]),
+        "executions of Cloud Run job %s" % p["job"],
+        params={"pageSize": 20},
+    )
+    return [short_name(e.get("name")) for e in page.get("executions") or [] if rx.state(e) not in rx.FINISHED]
 
 
 def start_execution(api, p):
@@ -224,6 +251,8 @@ def main():
             env=dict(type="dict"),
             task_count=dict(type="int"),
             timeout=dict(type="str"),
+            if_running=dict(type="str", default="start", choices=["start", "fail"]),
+            running_hint=dict(type="str", default=""),
             command=dict(type="list", elements="str"),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="float", default=600.0),
@@ -272,6 +301,18 @@ def main():
             if p["wait"]:
                 execution = wait_execution(api, p, execution)
         else:
+            if p["if_running"] == "fail":
+                running = running_executions(api, p)
+                if running:
+                    mod.fail_json(
+                        msg="%s already has an execution running: %s%s"
+                        % (
+                            p["job"],
+                            ", ".join(running),
+                            (". " + p["running_hint"]) if p["running_hint"] else "",
+                        ),
+                        running=running,
+                    )
             changed = True
             if mod.check_mode:
                 mod.exit_json(
