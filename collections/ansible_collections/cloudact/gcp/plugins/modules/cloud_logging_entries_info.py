@@ -68,7 +68,9 @@ entries:
     task_index: {description: Task index., type: str, returned: always}
     attempt: {description: Task attempt., type: str, returned: always}
 lines:
-  description: One "time severity message" line per entry, oldest first.
+  description:
+    - One "time severity message" line per entry, oldest first.
+    - Without O(execution) the message is preceded by the execution's suffix in brackets.
   returned: always
   type: list
   elements: str
@@ -205,8 +207,16 @@ def main():
         entries = [flatten(e) for e in list_entries(api, p, log_filter)]
     except ApiError as exc:
         mod.fail_json(msg=str(exc), status=exc.status)
+    # Without an execution filter, each line names its execution (the part after the job's name).
     lines = [
-        "%s %-7s %s" % (e["timestamp"][:19].replace("T", " "), e["severity"], e["message"]) for e in entries
+        "%s %-7s %s%s"
+        % (
+            e["timestamp"][:19].replace("T", " "),
+            e["severity"],
+            "" if p["execution"] else "[%s] " % e["execution"].replace(p["job"] + "-", "", 1),
+            e["message"],
+        )
+        for e in entries
     ]
     mod.exit_json(changed=False, entries=entries, lines=lines, filter=log_filter)
 
