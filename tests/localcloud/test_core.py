@@ -263,17 +263,6 @@ def test_bad_fault_and_clock_input_is_refused_naming_the_value(localcloud):
     assert admin.faults() == []
 
 
-def test_the_clock_can_be_set_and_advanced(localcloud):
-    admin = localcloud.admin
-    try:
-        assert admin.set_time("2026-11-27T00:00:00Z").isoformat().startswith("2026-11-27T00:00:0")
-        later = admin.advance(3600)
-        assert later.isoformat().startswith("2026-11-27T01:00:0")
-        assert admin.advance("1h").isoformat().startswith("2026-11-27T02:00:0")
-    finally:
-        admin.call("POST", "clock", {"set": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-
-
 def test_chunked_request_bodies_and_keep_alive(localcloud, localcloud_env):
     creds, _ = google.auth.default(scopes=SCOPES)
     creds.refresh(Request())

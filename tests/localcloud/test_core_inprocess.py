@@ -6,12 +6,14 @@ import logging
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
+from localcloud.client import AdminClient, LocalCloudError
 from localcloud.server import LocalCloud
 from localcloud.service import Service, json_response
 
@@ -179,3 +181,17 @@ def test_a_delay_fault_holds_the_request_then_lets_it_through(cloud, session):
     both = cloud.faults.add({"host": "probe.*", "path": "/slow", "delay": 0.01, "status": 500, "count": 2})
     assert [session.get("https://probe.googleapis.com/slow").status_code for _ in range(3)] == [500, 500, 200]
     assert both.fired == 2
+
+
+def test_the_clock_can_be_set_and_advanced(cloud):
+    # Here, not on the shared session server: jumping the clock there would fire other tests' triggers.
+    admin = AdminClient(cloud.proxy_url)
+    assert admin.set_time("2026-11-27T00:00:00Z").isoformat().startswith("2026-11-27T00:00:0")
+    assert cloud.now().isoformat().startswith("2026-11-27T00:00:0")
+    assert admin.advance(3600).isoformat().startswith("2026-11-27T01:00:0")
+    assert admin.advance("1h").isoformat().startswith("2026-11-27T02:00:0")
+    assert admin.now() >= datetime(2026, 11, 27, 2, tzinfo=UTC)
+    with pytest.raises(LocalCloudError, match="time only moves forward"):
+        admin.advance("-60s")
+    with pytest.raises(LocalCloudError, match="expected"):
+        admin.call("POST", "clock", {"set": "2026-11-27T00:00:00Z", "advance": "1s"})
