@@ -244,7 +244,7 @@ def test_faults_carry_retry_after_drop_the_connection_and_match_the_method(local
         admin.fault("secretmanager.googleapis.com", "/v1/projects/*/secrets", method="POST")
         assert session.get(SECRETS).status_code == 200  # a POST-only fault leaves GET alone
         admin.clear_faults()
-        admin.fault("secretmanager.googleapis.com", "/v1/*", drop=True)
+        admin.fault("secretmanager.googleapis.com", "/v1/projects/*/secrets", method="GET", drop=True)
         with pytest.raises(requests.exceptions.ConnectionError):
             session.get(SECRETS)
         assert session.get(SECRETS).status_code == 200  # dropped once, then served again
