@@ -26,7 +26,7 @@ def resolve_job(args: argparse.Namespace) -> int:
     job = catalog.resolve(args.word)
     if args.scheduled and not job.scheduled:
         names = ", ".join(j.shortcut for j in catalog.scheduled)
-        raise ToolkitError(f"job {job.shortcut!r} has no trigger (it runs by hand); jobs with triggers: {names}")
+        raise ToolkitError(f"job {job.shortcut!r} has no trigger (it runs by hand); jobs with one: {names}")
     print(job.name)
     return 0
 
