@@ -521,7 +521,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             seen_date = seen_date or lname == "date"
             self.send_header(name, value)
         if not seen_date:
-            self.send_header("Date", formatdate(usegmt=True))
+            # The emulated clock, as a real API's Date is its own clock (status reads "now" from it).
+            self.send_header("Date", formatdate(self.server.cloud.now().timestamp(), usegmt=True))
         if code not in (204, 304) and not 100 <= code < 200:
             self.send_header("Content-Length", str(len(body) if head_length is None else head_length))
         if self.close_connection:
