@@ -74,7 +74,7 @@ def run(project: str, days: int, dry_run: bool) -> str:
         older = next(iter(count_job.result(timeout=QUERY_TIMEOUT)))["n"]
         log.info("%d quota records in %s.%s.%s are older than %d days", older, project, DATASET, TABLE, days)
         if dry_run:
-            return f"Dry run: would delete {older} quota records older than {days} days (nothing deleted)"
+            return f"Deleted 0 quota records older than {days} days (dry run: {older} would be deleted)"
         if older == 0:
             return f"Deleted 0 quota records older than {days} days"
         delete_job = client.query(f"DELETE FROM {table} WHERE {CONDITION}", job_config=params)  # noqa: S608

@@ -387,6 +387,7 @@ class Migrator:
     # ---- the run
 
     def run(self, *, plan: bool, repair: bool) -> str:
+        started = time.monotonic()
         exists = self.table_exists()
         if not exists and not plan:
             self.ensure_table()
@@ -394,7 +395,9 @@ class Migrator:
         recorded = self.recorded() if exists else {}
         on_disk = {m.name: m for m in self.migrations}
         pending = [m for m in self.migrations if m.name not in recorded]
-        log.info("%d migrations already applied, %d new", len(recorded), len(pending))
+        # The summary line operators see (toolkit.run matches it): the first log line and the last.
+        counts = f"{len(recorded)} migrations already applied, {len(pending)} new"
+        log.info("%s", counts)
         latest = max(recorded, default="")
         for m in pending:
             if m.name < latest:
@@ -444,7 +447,7 @@ class Migrator:
                     m.name,
                     " (no transaction: statement by statement)" if m.no_transaction else "",
                 )
-            return f"Plan: {len(pending)} migrations would be applied; nothing was changed"
+            return f"{counts}: plan only, {len(pending)} would be applied; nothing was changed"
 
         for m in to_repair:
             self.repair(m)
@@ -455,10 +458,10 @@ class Migrator:
             else:
                 self.apply(m, outcome)
         if not pending:
-            return f"Database is up to date: {len(recorded)} migrations already applied"
-        summary = f"Applied {len(outcome.applied)} migrations ({len(recorded)} were already applied)"
+            return f"{counts}: the database is up to date"
+        summary = f"{counts}: applied {len(outcome.applied)} in {time.monotonic() - started:.1f}s"
         if outcome.by_other_run:
-            summary += f"; {len(outcome.by_other_run)} applied by another run meanwhile"
+            summary += f", {len(outcome.by_other_run)} applied by another run meanwhile"
         return summary
 
     def repair(self, m: Migration) -> None:

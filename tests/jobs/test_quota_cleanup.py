@@ -104,7 +104,7 @@ def test_dry_run_counts_and_deletes_nothing_then_the_boundary_holds(localcloud, 
     seed(bq, [29, 30, 31])
     code, output = run(localcloud, bq.project, "--dry-run", DAYS_TO_KEEP="30")
     assert code == 0, output
-    assert "Dry run: would delete 1 quota records older than 30 days (nothing deleted)" in output
+    assert "Deleted 0 quota records older than 30 days (dry run: 1 would be deleted)" in output
     assert remaining(bq) == ["age-29", "age-30", "age-31"]
 
     code, output = run(localcloud, bq.project, DAYS_TO_KEEP="30")
