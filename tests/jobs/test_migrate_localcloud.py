@@ -380,6 +380,27 @@ def test_a_lost_answer_is_resolved_by_reading_the_tracking_table_not_by_resendin
     assert [r["filename"] for r in db.rows()] == ["01_schema.sql", "02_slow.sql"]
 
 
+def test_a_lost_answer_of_a_rolled_back_request_is_sent_again_once_confirmed_absent(db):
+    db.write(
+        "01_schema.sql", "CREATE SCHEMA {s};\nCREATE TABLE {s}.log (n int);\nCREATE SEQUENCE {s}.tries;\n"
+    )
+    # The first try outlives the job's wait and then fails (rolled back); a sequence is not
+    # transactional, so the second try knows it is the second and succeeds.
+    db.write(
+        "02_flaky.sql",
+        "INSERT INTO {s}.log VALUES (1);\n"
+        "DO $$ BEGIN IF nextval('{s}.tries') = 1 THEN PERFORM pg_sleep(2.5); "
+        "RAISE EXCEPTION 'first try fails'; END IF; END $$;\n",
+    )
+    code, output = db.migrate(HTTP_TIMEOUT_SECONDS="1")
+    assert code == 0, output
+    assert "02_flaky.sql was not applied (public.schema_migrations has no row for it" in output
+    assert "sending it again" in output
+    assert db.query(f"SELECT count(*)::int AS n FROM {db.schema}.log") == [{"n": 1}]
+    assert db.query(f"SELECT last_value::int AS n FROM {db.schema}.tries") == [{"n": 2}]
+    assert [r["filename"] for r in db.rows()] == ["01_schema.sql", "02_flaky.sql"]
+
+
 def test_a_wrong_token_is_exit_1_and_never_printed(db):
     three_files(db)
     wrong = "sbp_wrong_" + uuid.uuid4().hex
