@@ -201,6 +201,48 @@ def check_fired_once(scheduler, jobs, executions, run_job, created):
     assert lines == ["line 0 of task 0", "line 1 of task 0", "line 2 of task 0"]
 
 
+def test_dispatch_sends_schedulers_headers_a_valid_token_and_retries(scheduler, httpserver, localcloud_env):
+    """A loopback target (pytest-httpserver): what Scheduler sends, and a retry after a 503."""
+    httpserver.expect_ordered_request("/hook", method="PUT").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/hook", method="PUT").respond_with_data("done")
+    name = f"{PARENT}/jobs/{unique('hook')}"
+    job = scheduler_v1.Job(
+        name=name,
+        schedule="0 0 * * *",
+        http_target=scheduler_v1.HttpTarget(
+            uri=httpserver.url_for("/hook"),
+            http_method=scheduler_v1.HttpMethod.PUT,
+            body=b'{"org": "acme"}',
+            headers={"Content-Type": "application/json"},
+            oidc_token=scheduler_v1.OidcToken(service_account_email=SA),
+        ),
+        retry_config=scheduler_v1.RetryConfig(
+            retry_count=1, min_backoff_duration=timedelta(milliseconds=100)
+        ),
+    )
+    scheduler.create_job(parent=PARENT, job=job)
+    scheduler.run_job(name=name)
+    done = wait_for(
+        lambda: (j := scheduler.get_job(name=name)).last_attempt_time and j.status.code == 0 and j
+    )
+    assert done.status.code == 0 and len(httpserver.log) == 2
+    request = httpserver.log[1][0]
+    assert request.get_data() == b'{"org": "acme"}' and request.headers["Content-Type"] == "application/json"
+    assert request.headers["User-Agent"] == "Google-Cloud-Scheduler"
+    assert request.headers["X-CloudScheduler"] == "true"
+    assert request.headers["X-CloudScheduler-JobName"] == name.rsplit("/", 1)[1]
+    assert request.headers["X-CloudScheduler-ScheduleTime"].endswith("Z")
+    token = request.headers["Authorization"].removeprefix("Bearer ")
+    # The token is one localcloud minted for the service account: its Google APIs accept it.
+    listed = requests.get(
+        f"https://run.googleapis.com/v2/{PARENT}/jobs",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert listed.status_code == 200
+    scheduler.delete_job(name=name)
+
+
 PLAYBOOK = """
 - name: Converge one Cloud Scheduler trigger with google.cloud's module
   hosts: localhost
