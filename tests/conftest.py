@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
-from localcloud.client import AdminClient, LocalCloudProcess
+from localcloud.client import AdminClient, LocalCloudError, LocalCloudProcess
 
 LOCALCLOUD_FIXTURES = {"localcloud", "localcloud_env"}
 
@@ -19,6 +20,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if LOCALCLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.localcloud)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # A test that failed with a fault still armed must not fail the tests after it on the shared server.
+    cloud = getattr(item, "funcargs", {}).get("localcloud")
+    if isinstance(cloud, LocalCloud) and cloud.process.proc is not None:
+        try:
+            if cloud.admin.faults():
+                cloud.admin.clear_faults()
+        except (LocalCloudError, requests.RequestException):
+            pass
 
 
 @dataclass(frozen=True)
