@@ -514,7 +514,7 @@ class Migrator:
                     outcome.by_other_run.append(m.name)
                     return
                 raise runtime.JobFailed(
-                    f"{m.name} failed: {describe_sql_error(exc, m.name, line_offset=1)}; nothing of it was "
+                    f"{m.name} failed: {describe_sql_error(exc, m, line_offset=1)}; nothing of it was "
                     "applied (its transaction rolled back)"
                 ) from None
             except MaybeApplied as exc:
@@ -582,7 +582,7 @@ class Migrator:
             except SqlError as exc:
                 raise runtime.JobFailed(
                     f"{m.name} failed at statement {n} of {len(statements)} (line {stmt.line}): "
-                    f"{describe_sql_error(exc, m.name, line_offset=None)}; it runs without a transaction, "
+                    f"{describe_sql_error(exc, m, line_offset=None)}; it runs without a transaction, "
                     f"so its first {n - 1} statements stay done and it is not recorded"
                 ) from None
             except MaybeApplied as exc:
@@ -605,13 +605,17 @@ class Migrator:
         outcome.applied.append(m.name)
 
 
-def describe_sql_error(exc: SqlError, file_name: str, line_offset: int | None) -> str:
+def describe_sql_error(exc: SqlError, m: Migration, line_offset: int | None) -> str:
     """`SQLSTATE: message (at line N of the file)` plus DETAIL/HINT; query LINE k is file line k - offset."""
     text = f"{exc.sqlstate}: {exc.text}"
     for line in exc.extra:
-        m = re.match(r"LINE (\d+):", line)
-        if m and line_offset is not None:
-            text += f" (at line {max(int(m.group(1)) - line_offset, 1)} of {file_name})"
+        found = re.match(r"LINE (\d+):", line)
+        if found and line_offset is not None:
+            at = int(found.group(1)) - line_offset
+            if 1 <= at <= m.sql.count("\n") + 1:
+                text += f" (at line {at} of {m.name})"
+            else:
+                text += " (in the lock, guard or tracking row the job adds around the file)"
         elif line.startswith(("DETAIL:", "HINT:")):
             text += f"; {line}"
     return text

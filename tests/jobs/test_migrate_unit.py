@@ -245,10 +245,16 @@ def test_parse_sql_error_in_supabase_form():
         "HINT:  Create it first.\n"
     )
     assert (err.sqlstate, err.text) == ("42P01", 'relation "nope" does not exist')
-    described = migrate.describe_sql_error(err, "03_x.sql", line_offset=1)
+    m = migrate.Migration("03_x.sql", "-- 1\n-- 2\nINSERT INTO nope VALUES (1);\n", "0" * 64, False)
+    described = migrate.describe_sql_error(err, m, line_offset=1)
     assert (
         described == '42P01: relation "nope" does not exist (at line 3 of 03_x.sql); HINT:  Create it first.'
     )
+    # a LINE past the file's end is in what the job wrapped around it
+    beyond = migrate.parse_sql_error(
+        "Failed to run sql query: ERROR:  42501: permission denied\nLINE 9: INSERT"
+    )
+    assert "in the lock, guard or tracking row" in migrate.describe_sql_error(beyond, m, line_offset=1)
 
 
 def test_parse_sql_error_without_sqlstate():
