@@ -1036,19 +1036,6 @@ class RunService(Service):
             return json_response(service)
         return super().handle_admin(request, subpath)
 
-    # --- helpers for tests and the runner ------------------------------------------------------
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once no execution is running (benchmarks and tests that leave nothing behind)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while self._runs:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(min(remaining, 0.5))
-        return True
-
 
 def execution_id(name: str) -> str:
     return name.rsplit("/", 1)[1]

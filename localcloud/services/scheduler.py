@@ -671,13 +671,6 @@ class SchedulerService(Service):
                 self._save()
         return ok
 
-    def wait_dispatched(self, timeout: float = 10.0) -> bool:
-        """True once no dispatch is in flight (tests and benchmarks)."""
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-        for thread in list(self._dispatches):
-            thread.join(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
-        return not self._dispatches
-
 
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
