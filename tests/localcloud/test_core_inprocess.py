@@ -13,9 +13,10 @@ import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
+from localcloud.auth import Auth
 from localcloud.client import AdminClient, LocalCloudError
 from localcloud.server import LocalCloud
-from localcloud.service import Service, json_response
+from localcloud.service import Service, Unauthenticated, json_response
 
 
 class Probe(Service):
@@ -195,3 +196,21 @@ def test_the_clock_can_be_set_and_advanced(cloud):
         admin.advance("-60s")
     with pytest.raises(LocalCloudError, match="expected"):
         admin.call("POST", "clock", {"set": "2026-11-27T00:00:00Z", "advance": "1s"})
+
+
+def test_granted_tokens_persist_hashed_and_expire(tmp_path):
+    auth = Auth(tmp_path / "keys", tmp_path / "auth", "cloudact-local")
+    email = "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
+    token = auth.mint(email)
+    stored = (tmp_path / "auth" / "tokens.jsonl").read_text()
+    assert token not in stored  # only its hash is on disk
+    reloaded = Auth(tmp_path / "keys", tmp_path / "auth", "cloudact-local")
+    assert reloaded.authenticate(f"Bearer {token}", "run.googleapis.com") == email
+    digest = next(iter(reloaded._tokens))
+    reloaded._tokens[digest] = (email, time.time() - 1)  # as if an hour had passed
+    with pytest.raises(Unauthenticated, match="access token expired"):
+        reloaded.authenticate(f"Bearer {token}", "run.googleapis.com")
+    reloaded._rewrite_tokens()
+    assert (
+        Auth(tmp_path / "keys", tmp_path / "auth", "cloudact-local")._tokens == {}
+    )  # expired: compacted away
