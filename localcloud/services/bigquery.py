@@ -11,6 +11,7 @@ Other services use the in-process API (`ensure_dataset`, `create_table`, `run_qu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -70,6 +71,7 @@ class BigQueryService(Service):
         self._db: duckdb.DuckDBPyConnection | None = None
         self._jobs: OrderedDict[tuple[str, str], Job] = OrderedDict()
         self._translations: OrderedDict[tuple[str, str], list[bq_sql.Translated]] = OrderedDict()
+        self._tables: dict[str, set[str]] | None = None  # see _catalog()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -87,11 +89,12 @@ class BigQueryService(Service):
             self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{META}"')
             self._db.execute(
                 f'CREATE TABLE IF NOT EXISTS "{META}".datasets (project VARCHAR, dataset VARCHAR, '
-                "location VARCHAR, created_ms BIGINT, description VARCHAR, PRIMARY KEY (project, dataset))"
+                "location VARCHAR, created_ms BIGINT, description VARCHAR)"
             )
 
     def stop(self) -> None:
         with self._lock:
+            self._tables = None
             if self._db is not None:
                 self._db.execute("CHECKPOINT")
                 self._db.close()
@@ -112,33 +115,71 @@ class BigQueryService(Service):
 
     # --- in-process API (the CloudAct API uses it) --------------------------------------------------
 
+    @contextlib.contextmanager
+    def batch(self):
+        """Run several in-process calls as one DuckDB transaction: all or nothing, and one commit to
+        disk instead of one per statement (org-sync-all over thousands of orgs)."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN TRANSACTION")
+            try:
+                yield self
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._tables = None
+                raise
+            db.execute("COMMIT")
+
+    def _catalog(self) -> dict[str, set[str]]:
+        """Schema -> table names, cached: DuckDB's catalog functions scan every schema (milliseconds each
+        with thousands of org datasets), and a failed lookup would abort a `batch` transaction.
+        Any statement that may change the catalog, other than ours, drops the cache."""
+        if self._tables is None:
+            db = self._conn()
+            catalog: dict[str, set[str]] = {
+                n: set() for (n,) in db.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+            }
+            listed = db.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+                "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+            for schema, table in listed:
+                catalog.setdefault(schema, set()).add(table)
+            self._tables = catalog
+        return self._tables
+
     def dataset_exists(self, project: str, dataset: str) -> bool:
         with self._lock:
-            return bool(
-                self._conn()
-                .execute(
-                    "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
-                    [bq_sql.schema_name(project, dataset)],
-                )
-                .fetchone()[0]
-            )
+            return bq_sql.schema_name(project, dataset) in self._catalog()
 
     def ensure_dataset(self, project: str, dataset: str, location: str = DEFAULT_LOCATION) -> bool:
         """Create the dataset if absent; True when it was created."""
-        if not DATASET_RE.match(dataset):
-            raise QueryError(
-                "invalid", f"Invalid dataset ID {dataset!r}: letters, digits and underscores only"
-            )
+        return bool(self.ensure_datasets(project, [dataset], location))
+
+    def ensure_datasets(
+        self, project: str, datasets: list[str], location: str = DEFAULT_LOCATION
+    ) -> list[str]:
+        """Create those of the datasets that are absent (metadata in one statement); the created ones."""
+        for dataset in datasets:
+            if not DATASET_RE.match(dataset):
+                raise QueryError(
+                    "invalid", f"Invalid dataset ID {dataset!r}: letters, digits and underscores only"
+                )
         with self._lock:
-            if self.dataset_exists(project, dataset):
-                return False
-            db = self._conn()
-            db.execute(f"CREATE SCHEMA {_ident(bq_sql.schema_name(project, dataset))}")
-            db.execute(
-                "INSERT OR REPLACE INTO _localcloud.datasets VALUES (?, ?, ?, ?, NULL)",
-                [project, dataset, location, int(time.time() * 1000)],
-            )
-            return True
+            catalog, db = self._catalog(), self._conn()
+            created = [d for d in dict.fromkeys(datasets) if bq_sql.schema_name(project, d) not in catalog]
+            for dataset in created:
+                schema = bq_sql.schema_name(project, dataset)
+                db.execute(f"CREATE SCHEMA {_ident(schema)}")
+                catalog[schema] = set()
+            if created:
+                # One statement for all rows (DuckDB runs one INSERT per row ~100x slower). A dataset is
+                # only recorded when its schema did not exist and deleted with it, so rows are unique.
+                db.execute(
+                    "INSERT INTO _localcloud.datasets SELECT ?, UNNEST(?), ?, ?, NULL",
+                    [project, created, location, int(time.time() * 1000)],
+                )
+            return created
 
     def delete_dataset(self, project: str, dataset: str, delete_contents: bool = False) -> None:
         with self._lock:
@@ -147,44 +188,30 @@ class BigQueryService(Service):
             if self.list_tables(project, dataset) and not delete_contents:
                 raise QueryError("resourceInUse", f"Dataset {project}:{dataset} is still in use")
             db = self._conn()
-            db.execute(f"DROP SCHEMA {_ident(bq_sql.schema_name(project, dataset))} CASCADE")
+            schema = bq_sql.schema_name(project, dataset)
+            db.execute(f"DROP SCHEMA {_ident(schema)} CASCADE")
             db.execute(
                 "DELETE FROM _localcloud.datasets WHERE project = ? AND dataset = ?", [project, dataset]
             )
+            self._catalog().pop(schema, None)
 
     def list_datasets(self, project: str) -> list[str]:
         prefix = bq_sql.schema_name(project, "")
         with self._lock:
-            names = self._conn().execute("SELECT schema_name FROM information_schema.schemata").fetchall()
-        return sorted({n[len(prefix) :] for (n,) in names if n.startswith(prefix) and len(n) > len(prefix)})
+            names = list(self._catalog())
+        return sorted({n[len(prefix) :] for n in names if n.startswith(prefix) and len(n) > len(prefix)})
 
     def list_tables(self, project: str, dataset: str) -> list[str]:
         with self._lock:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_schema = ?",
-                    [bq_sql.schema_name(project, dataset)],
-                )
-                .fetchall()
-            )
-        return sorted(r[0] for r in rows)
+            return sorted(self._catalog().get(bq_sql.schema_name(project, dataset), ()))
 
     def table_schema(self, project: str, dataset: str, table: str) -> list[dict[str, Any]] | None:
         """The table's BigQuery schema fields, or None when there is no such table."""
         with self._lock:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-                    "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-                    [bq_sql.schema_name(project, dataset), table],
-                )
-                .fetchall()
-            )
-        if not rows:
-            return None
-        return [bq_sql.bq_field(name, dtype, nullable == "YES") for name, dtype, nullable in rows]
+            if table not in self._catalog().get(bq_sql.schema_name(project, dataset), ()):
+                return None
+            rows = self._conn().execute(f"DESCRIBE {_table_ident(project, dataset, table)}").fetchall()
+        return [bq_sql.bq_field(name, dtype, nullable == "YES") for name, dtype, nullable, *_ in rows]
 
     def create_table(self, project: str, dataset: str, table: str, fields: list[dict[str, Any]]) -> bool:
         """Create a table with a BigQuery schema; True when created, False when it existed."""
@@ -201,7 +228,33 @@ class BigQueryService(Service):
             if self.table_schema(project, dataset, table) is not None:
                 return False
             self._conn().execute(f"CREATE TABLE {_table_ident(project, dataset, table)} ({columns})")
+            self._catalog()[bq_sql.schema_name(project, dataset)].add(table)
             return True
+
+    def insert_rows(
+        self,
+        project: str,
+        dataset: str,
+        table: str,
+        rows: list[dict[str, Any]],
+        schema: list[dict[str, Any]] | None = None,
+    ) -> int:
+        """Append rows (dicts by column name, JSON or Python values) in one statement: one bound list per
+        column, unnested side by side (DuckDB runs one INSERT per row ~100x slower)."""
+        with self._lock:
+            schema = schema or self.table_schema(project, dataset, table)
+            if schema is None:
+                raise QueryError("notFound", f"Not found: Table {project}:{dataset}.{table}")
+            if not rows:
+                return 0
+            columns = ", ".join(_ident(f["name"]) for f in schema)
+            select = ", ".join(f"UNNEST(${i})" for i in range(1, len(schema) + 1))
+            params = [[bq_sql.insert_value(f, row.get(f["name"])) for row in rows] for f in schema]
+            sql = f"INSERT INTO {_table_ident(project, dataset, table)} ({columns}) SELECT {select}"
+            try:
+                return int(self._conn().execute(sql, params).fetchone()[0])
+            except duckdb.Error as err:
+                raise QueryError("invalid", str(err).split("\n")[0]) from None
 
     def add_column(self, project: str, dataset: str, table: str, column: dict[str, Any]) -> None:
         with self._lock:
@@ -215,6 +268,7 @@ class BigQueryService(Service):
             if self.table_schema(project, dataset, table) is None:
                 raise QueryError("notFound", f"Not found: Table {project}:{dataset}.{table}")
             self._conn().execute(f"DROP TABLE {_table_ident(project, dataset, table)}")
+            self._catalog()[bq_sql.schema_name(project, dataset)].discard(table)
 
     def run_query(
         self,
@@ -263,6 +317,8 @@ class BigQueryService(Service):
                 if stmt.statement_type == "SELECT"
                 else "EXPLAIN " + text
             )
+        if stmt.statement_type not in bq_sql.DML_TYPES | {"SELECT"}:
+            self._tables = None  # DDL in SQL: CREATE/DROP/ALTER may change the catalog
         try:
             cursor = db.execute(text, bound) if bound else db.execute(text)
             rows = cursor.fetchall() if cursor.description else []
@@ -473,7 +529,7 @@ class BigQueryService(Service):
             if schema is None:
                 raise QueryError("notFound", f"Not found: Table {project}:{ds}.{table}")
             names = [f["name"] for f in schema]
-            values, problems = [], []
+            problems = []
             for index, row in enumerate(rows):
                 data = row.get("json") or {}
                 unknown = sorted(set(data) - set(names))
@@ -487,19 +543,12 @@ class BigQueryService(Service):
                         else f"missing required field: {missing[0]}"
                     )
                     problems.append({"index": index, "errors": [{"reason": "invalid", "message": what}]})
-                values.append([bq_sql.insert_value(f, data.get(f["name"])) for f in schema])
-            if not problems and values:
-                columns = ", ".join(_ident(n) for n in names)
-                marks = ", ".join("?" for _ in names)
+            if not problems and rows:
                 try:
-                    self._conn().executemany(
-                        f"INSERT INTO {_table_ident(project, ds, table)} ({columns}) VALUES ({marks})",  # noqa: S608
-                        values,
-                    )
-                except duckdb.Error as err:
-                    message = str(err).split("\n")[0]
+                    self.insert_rows(project, ds, table, [row.get("json") or {} for row in rows], schema)
+                except QueryError as err:
                     problems = [
-                        {"index": i, "errors": [{"reason": "invalid", "message": message}]}
+                        {"index": i, "errors": [{"reason": "invalid", "message": err.message}]}
                         for i in range(len(rows))
                     ]
         answer: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}

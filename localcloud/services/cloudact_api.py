@@ -169,14 +169,9 @@ ORG_TABLES: dict[str, list[dict[str, str]]] = {
 }
 
 # `project` is formatted in (the emulated project); every value is a bound query parameter.
-QUOTA_INSERT = (
-    "INSERT INTO `{project}.organizations.org_usage_quotas` (usage_id, org_slug, usage_date, period_type, "
-    "pipelines_run_today, pipelines_succeeded_today, pipelines_failed_today, pipelines_run_month, "
-    "concurrent_pipelines_running, daily_limit, monthly_limit, concurrent_limit, created_at, last_updated) "
-    "SELECT @usage_id, @org_slug, @usage_date, @period, 0, 0, 0, 0, @running, @daily_limit, @monthly_limit, "
-    "@concurrent_limit, @now, @now "
-    "WHERE NOT EXISTS (SELECT 1 FROM `{project}.organizations.org_usage_quotas` "
-    "WHERE org_slug = @org_slug AND usage_date = @usage_date AND period_type = @period)"
+QUOTA_EXISTING = (
+    "SELECT DISTINCT org_slug FROM `{project}.organizations.org_usage_quotas` "
+    "WHERE usage_date = @usage_date AND period_type = @period"
 )
 COUNTER_RESET = (
     "UPDATE `{project}.organizations.org_usage_quotas` SET concurrent_pipelines_running = 0, "
@@ -390,7 +385,7 @@ class CloudActApiService(Service):
             body = request.get_json(silent=True) if request.data else {}
             if not isinstance(body, dict):
                 raise ApiError(422, "request body must be a JSON object")
-            with self._lock:
+            with self._lock, self._bq().batch():
                 return json_response(handler(body))
         except ApiError as err:
             return json_response({"detail": err.detail}, status=err.status)
@@ -536,6 +531,10 @@ class CloudActApiService(Service):
         bq, project = self._bq(), self.cloud.project
         failed: list[dict[str, str]] = []
         synced = 0
+        syncable = [
+            s for s in targets if s in orgs and orgs[s]["status"] == "ACTIVE" and not orgs[s].get("fail_sync")
+        ]
+        bq.ensure_datasets(project, [f"{slug}_{ENV_SUFFIX}" for slug in syncable])
         for slug in targets:
             org = orgs.get(slug)
             if org is None:
@@ -571,27 +570,35 @@ class CloudActApiService(Service):
     def _write_quota_rows(self, period: str, usage_date: dt.date) -> dict[str, Any]:
         self._require_bootstrap()
         bq, project, now = self._bq(), self.cloud.project, self.cloud.now()
-        sql = QUOTA_INSERT.format(project=project)
         active = [s for s in self._not_suspended() if self._state["orgs"][s]["status"] == "ACTIVE"]
-        created = 0
-        for slug in active:
-            org = self._state["orgs"][slug]
-            result = bq.run_query(
-                sql,
-                {
-                    "usage_id": f"{slug}-{period.lower()}-{usage_date.isoformat()}",
-                    "org_slug": slug,
-                    "usage_date": usage_date,
-                    "period": period,
-                    "running": int(org["concurrent_running"]),
-                    "daily_limit": org["daily_limit"],
-                    "monthly_limit": org["monthly_limit"],
-                    "concurrent_limit": org["concurrent_limit"],
-                    "now": now,
-                },
-                project,
-            )
-            created += result.affected or 0
+        # Idempotent per day (CONTRACTS.md: a retry must not double-count): the service lock and the
+        # BigQuery batch make "read what exists, add the rest" atomic.
+        existing = bq.run_query(
+            QUOTA_EXISTING.format(project=project), {"usage_date": usage_date, "period": period}, project
+        )
+        done = {row[0] for row in existing.rows}
+        rows = [
+            {
+                "usage_id": f"{slug}-{period.lower()}-{usage_date.isoformat()}",
+                "org_slug": slug,
+                "usage_date": usage_date,
+                "period_type": period,
+                "pipelines_run_today": 0,
+                "pipelines_succeeded_today": 0,
+                "pipelines_failed_today": 0,
+                "pipelines_run_month": 0,
+                "concurrent_pipelines_running": int(org["concurrent_running"]),
+                "daily_limit": org["daily_limit"],
+                "monthly_limit": org["monthly_limit"],
+                "concurrent_limit": org["concurrent_limit"],
+                "created_at": now,
+                "last_updated": now,
+            }
+            for slug in active
+            if slug not in done
+            for org in [self._state["orgs"][slug]]
+        ]
+        created = bq.insert_rows(project, META_DATASET, QUOTA_TABLE, rows)
         skipped = len(active) - created
         label = "Daily" if period == "DAILY" else "Monthly"
         return {
