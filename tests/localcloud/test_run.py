@@ -341,6 +341,7 @@ def test_parallel_tasks_and_execution_listing(jobs, executions, session):
     assert [t.name.rsplit("/", 1)[1] for t in tasks] == [f"{exec_id}-task{i}" for i in range(3)]
     assert [t.index for t in tasks] == [0, 1, 2]
     assert all(t.conditions[0].state.name == "CONDITION_SUCCEEDED" for t in tasks)
+    assert run_v2.TasksClient(transport="rest").get_task(name=tasks[2].name).index == 2
     jobs.delete_job(name=job.name).result(timeout=30)
 
 
@@ -445,3 +446,12 @@ def test_a_command_that_cannot_start_fails_without_retries(jobs, executions):
     execution = executions.get_execution(name=operation.metadata.name)
     assert (execution.failed_count, execution.retried_count) == (1, 0)
     jobs.delete_job(name=created.name).result(timeout=30)
+
+
+def test_delete_with_a_stale_etag_is_refused(jobs, session):
+    created = create(jobs, task_job(), "etag")
+    stale = session.delete(f"{RUN_HOST}/v2/{created.name}?etag=not-the-etag", timeout=30)
+    assert stale.status_code == 409 and stale.json()["error"]["status"] == "ABORTED"
+    deleted = session.delete(f"{RUN_HOST}/v2/{created.name}?etag={created.etag}", timeout=30).json()
+    assert deleted["done"] is True and deleted["response"]["name"] == created.name
+    assert session.get(f"{RUN_HOST}/v2/{created.name}", timeout=30).status_code == 404
