@@ -105,7 +105,7 @@ def validate_schedule(schedule: Any, time_zone: str) -> ZoneInfo:
     """The job's ZoneInfo, or 400 naming a bad cron expression or time zone."""
     try:
         zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ApiError(
             400,
             f"Invalid time zone {time_zone!r}: use an IANA tz database name, e.g. Etc/UTC or Europe/Berlin",

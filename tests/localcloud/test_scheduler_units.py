@@ -56,6 +56,7 @@ def test_stored_defaults_are_echoed():
     [
         ({**body(), "schedule": "every day"}, "Invalid schedule 'every day'"),
         ({**body(), "timeZone": "Nowhere/Land"}, "Invalid time zone 'Nowhere/Land'"),
+        ({**body(), "timeZone": 5}, "Invalid time zone 5"),
         (body(uri="ftp://x"), "http_target.uri"),
         (body(httpMethod="GET", body="e30="), "only with POST"),
         ({**body(), "retryConfig": {"retryCount": 9}}, "0..5"),
