@@ -222,10 +222,14 @@ class LocalCloudProcess:
         self.admin = AdminClient(self.proxy_url)
         return self
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    def stop(self) -> int | None:
+        """Stop the server by its pid; its exit status (0 after a clean SIGTERM shutdown)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
             stop_pid(self.proc.pid, proc=self.proc)
-        self.proc = None
+        code, self.proc = self.proc.poll(), None
+        return code
 
     def __enter__(self) -> LocalCloudProcess:
         return self.start()

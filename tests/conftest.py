@@ -79,8 +79,11 @@ def localcloud():
             process=proc,
         )
     finally:
-        proc.stop()
+        code = proc.stop()
+        log = proc.files.log.read_text(errors="replace") if proc.files.log.exists() else ""
         shutil.rmtree(state_dir, ignore_errors=True)
+    # SIGTERM must shut every service down cleanly: anything else is a localcloud bug worth seeing.
+    assert code == 0, f"localcloud exited {code} on SIGTERM; log tail:\n{log[-3000:]}"
 
 
 @pytest.fixture
