@@ -427,7 +427,8 @@ class Context:
         if self._api is None:
             self._api = HttpClient(
                 self.api_url,
-                headers={"X-CA-Root-Key": self.root_key()},
+                # CONTRACTS.md: every admin call carries both, a body-less POST too.
+                headers={"X-CA-Root-Key": self.root_key(), "Content-Type": "application/json"},
                 settings=self.http,
                 name="CloudAct API",
                 auth_hint=ROOT_KEY_HINT,
