@@ -12,7 +12,7 @@ import requests
 
 from localcloud.client import AdminClient, LocalCloudError, LocalCloudProcess
 
-LOCALCLOUD_FIXTURES = {"localcloud", "localcloud_env"}
+LOCALCLOUD_FIXTURES = {"localcloud", "localcloud_env", "localcloud_state"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
