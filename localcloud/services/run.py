@@ -674,7 +674,6 @@ class RunService(Service):
                 )
                 if kw["will_retry"]:
                     task["retried"] += 1
-                    execution["retriedCount"] = execution.get("retriedCount", 0) + 1
                 else:
                     task.update(state="FAILED", completionTime=now)
             elif event == "task_succeeded":
@@ -709,6 +708,11 @@ class RunService(Service):
                 execution[key] = count
             else:
                 execution.pop(key, None)
+        retried = sum(
+            1 for task in tasks if task["retried"]
+        )  # tasks retried at least once, as Cloud Run counts
+        if retried:
+            execution["retriedCount"] = retried
 
     def _finish_from_tasks(self, name: str) -> None:
         tasks = self._state["tasks"][name]

@@ -244,10 +244,12 @@ def test_failing_task_is_retried_then_fails(jobs, executions):
     completed = condition(execution, "Completed")
     assert completed.state.name == "CONDITION_FAILED" and "0/1 tasks were a success" in completed.message
     assert jobs.get_job(name=job.name).latest_created_execution.completion_status.name == "EXECUTION_FAILED"
-    # One failed attempt then a success: a retry that works.
-    flaky = create(jobs, task_job("--fail-attempts", "1", max_retries=1), "flaky")
+    # Two failures then a success in each of two tasks: retriedCount counts tasks, Task.retried retries.
+    flaky = create(jobs, task_job("--fail-attempts", "2", max_retries=2, task_count=2), "flaky")
     execution = jobs.run_job(name=flaky.name).result(timeout=60)
-    assert (execution.retried_count, execution.succeeded_count) == (1, 1)
+    assert (execution.retried_count, execution.succeeded_count) == (2, 2)
+    tasks = run_v2.TasksClient(transport="rest").list_tasks(parent=execution.name)
+    assert [task.retried for task in tasks] == [2, 2]
     with pytest.raises(exceptions.BadRequest, match="already finished"):
         executions.cancel_execution(name=execution.name).result(timeout=30)
     for name in (job.name, flaky.name):
