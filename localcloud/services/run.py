@@ -267,7 +267,8 @@ class RunService(Service):
                     result = fn(request, body, principal, **params)
                 except ApiError as err:
                     return google_error(err.code, err.message, err.status)
-                return json_response(result)
+                with self._lock:  # results may be live state: serialise them while nothing changes them
+                    return json_response(result)
         return google_error(
             404, f"The requested URL {path} was not found on this server (method {request.method})."
         )

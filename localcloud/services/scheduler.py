@@ -359,7 +359,9 @@ class SchedulerService(Service):
                             f"Permission denied on resource project {params['project']} (localcloud "
                             f"serves only {self.cloud.project}).",
                         )
-                    return json_response(fn(request, self._body(request), **params))
+                    result = fn(request, self._body(request), **params)
+                    with self._lock:  # results may be live state: serialise them while nothing changes them
+                        return json_response(result)
                 except ApiError as err:
                     return google_error(err.code, err.message, err.status)
         return google_error(
