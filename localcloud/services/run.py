@@ -2,7 +2,12 @@
 
 Proto3 JSON as the real API speaks it (GCP_REST.md section 1). Jobs, executions, tasks and
 operations persist in `<state_dir>/state.json`. Job operations finish at once; a run operation
-stays not-done until its execution ends. Executions run as local processes (run_runner.py).
+stays not-done until its execution ends. Executions run as local processes (run_runner.py): the
+first container's `command + args` (args alone replace the Dockerfile's CMD; neither means that
+CMD), `python` being the checkout's interpreter, in the checkout (the Dockerfile's WORKDIR maps
+to its root), with the image's PYTHONUNBUFFERED/PYTHONDONTWRITEBYTECODE, the host's PATH/HOME/
+LANG, localcloud's client env (proxy, CA, key file), the container's env and secrets resolved
+from the emulated Secret Manager, and Cloud Run's CLOUD_RUN_* variables.
 
 Executions started with Scheduler's `X-CloudScheduler: true` header (v1 or v2 URL) carry the
 annotations `localcloud/triggered-by: cloud-scheduler` and `localcloud/scheduler-job: <job name>`

@@ -10,9 +10,12 @@ stdout/stderr line into a Cloud Logging entry. State changes are reported to the
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,9 +34,44 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 KILL_GRACE_S = 2.0  # Cloud Run gives 10 s between SIGTERM and SIGKILL; short here to keep tests quick
 # Host variables a process needs to start at all; a container gets nothing else from the host.
 HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
+IMAGE_ENV = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING")
 # Special fields the logging agent lifts out of a JSON line (python-logging's structured_log shape).
 _SEVERITIES = {"DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"}
 _SEVERITY_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG", "ERR": "ERROR"}
+
+
+@functools.cache
+def image_defaults() -> dict[str, Any]:
+    """The job image's CMD and WORKDIR, read from the checkout's Dockerfile (locally the checkout is the
+    image), and the interpreter settings of its ENV. Nothing when there is no Dockerfile."""
+    found: dict[str, Any] = {"cmd": [], "workdir": "/", "env": {}}
+    try:
+        text = (CHECKOUT / "Dockerfile").read_text()
+    except OSError:
+        return found
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "CMD" and rest.strip().startswith("["):
+            try:
+                found["cmd"] = [str(part) for part in json.loads(rest)]
+            except ValueError:
+                pass
+        elif word == "WORKDIR" and rest.strip():
+            found["workdir"] = rest.strip()
+        elif word == "ENV":
+            for item in shlex.split(rest):
+                key, _, value = item.partition("=")
+                if key in IMAGE_ENV:  # paths of the image (e.g. /app/...) mean nothing in the checkout
+                    found["env"][key] = value
+    return found
+
+
+def local_path(workdir: str) -> Path:
+    """A container working directory in the checkout: the image's WORKDIR is the checkout's root."""
+    image_root = image_defaults()["workdir"].rstrip("/")
+    if image_root and (workdir == image_root or workdir.startswith(image_root + "/")):
+        workdir = workdir[len(image_root) :]
+    return CHECKOUT / workdir.lstrip("/")
 
 
 def parse_log_line(line: str) -> dict[str, Any]:
@@ -207,7 +245,9 @@ class ExecutionRun:
             attempt += 1
 
     def _argv(self) -> list[str]:
-        argv = list(self.container.get("command") or []) + list(self.container.get("args") or [])
+        command, args = self.container.get("command") or [], self.container.get("args") or []
+        # As a container runtime does for an image without ENTRYPOINT: args alone replace the CMD.
+        argv = [*command, *args] if command or args else image_defaults()["cmd"]
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable  # the checkout's venv interpreter stands in for the image's python
         return argv
@@ -215,7 +255,7 @@ class ExecutionRun:
     def _attempt(self, index: int, attempt: int) -> tuple[int | None, bool, bool]:
         """Run one attempt; (exit code, timed out, cancelled)."""
         argv = self._argv()
-        env = dict(self.env)
+        env = {**image_defaults()["env"], **self.env}
         env.update(
             CLOUD_RUN_JOB=self.job,
             CLOUD_RUN_EXECUTION=self.execution,
@@ -223,8 +263,7 @@ class ExecutionRun:
             CLOUD_RUN_TASK_COUNT=str(self.task_count),
             CLOUD_RUN_TASK_ATTEMPT=str(attempt),
         )
-        workdir = self.container.get("workingDir")
-        cwd = CHECKOUT / workdir.lstrip("/") if workdir else CHECKOUT
+        cwd = local_path(self.container.get("workingDir") or "")
         instance = secrets.token_hex(32)
         if not argv:
             message = (

@@ -457,3 +457,19 @@ def test_delete_with_a_stale_etag_is_refused(jobs, session):
     deleted = session.delete(f"{RUN_HOST}/v2/{created.name}?etag={created.etag}", timeout=30).json()
     assert deleted["done"] is True and deleted["response"]["name"] == created.name
     assert session.get(f"{RUN_HOST}/v2/{created.name}", timeout=30).status_code == 404
+
+
+def test_args_alone_replace_the_image_cmd_and_the_image_workdir_is_the_checkout(jobs, session):
+    from localcloud.services.run_runner import image_defaults
+
+    workdir = image_defaults()["workdir"].rstrip("/") + "/tests/localcloud"
+    job = task_job()
+    container = job.template.template.containers[0]
+    container.command[:] = []
+    container.args[:] = ["python", "scripts/task.py", "--lines", "1", "--env", "PYTHONUNBUFFERED"]
+    container.working_dir = workdir
+    created = create(jobs, job, "imagecmd")
+    execution = jobs.run_job(name=created.name).result(timeout=60)
+    texts = [e.get("textPayload") for e in entries(session, execution.name.rsplit("/", 1)[1])]
+    assert "line 0 of task 0" in texts and "PYTHONUNBUFFERED=1" in texts
+    jobs.delete_job(name=created.name).result(timeout=30)
