@@ -86,6 +86,7 @@ class BigQueryService(Service):
             self._db.execute("SET TimeZone = 'UTC'")
             # A table name must never resolve to a Python variable of ours (DuckDB's replacement scans).
             self._db.execute("SET python_enable_replacements = false")
+            self._db.execute("SET enable_progress_bar = false")  # it would print to localcloud's log
             self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{META}"')
             self._db.execute(
                 f'CREATE TABLE IF NOT EXISTS "{META}".datasets (project VARCHAR, dataset VARCHAR, '
@@ -212,6 +213,24 @@ class BigQueryService(Service):
                 return None
             rows = self._conn().execute(f"DESCRIBE {_table_ident(project, dataset, table)}").fetchall()
         return [bq_sql.bq_field(name, dtype, nullable == "YES") for name, dtype, nullable, *_ in rows]
+
+    def column_names(self, project: str, datasets: list[str]) -> dict[tuple[str, str], set[str]]:
+        """(dataset, table) -> its column names, for many datasets in one catalog read."""
+        schemas = {bq_sql.schema_name(project, d): d for d in datasets}
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+                    "WHERE schema_name IN (SELECT UNNEST(?))",
+                    [list(schemas)],
+                )
+                .fetchall()
+            )
+        found: dict[tuple[str, str], set[str]] = {}
+        for schema, table, column in rows:
+            found.setdefault((schemas[schema], table), set()).add(column)
+        return found
 
     def create_table(self, project: str, dataset: str, table: str, fields: list[dict[str, Any]]) -> bool:
         """Create a table with a BigQuery schema; True when created, False when it existed."""

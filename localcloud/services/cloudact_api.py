@@ -232,7 +232,7 @@ class CloudActApiService(Service):
     def _save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(self._state, separators=(",", ":")))
         os.replace(tmp, self.state_file)
 
     def _add_org(
@@ -534,7 +534,9 @@ class CloudActApiService(Service):
         syncable = [
             s for s in targets if s in orgs and orgs[s]["status"] == "ACTIVE" and not orgs[s].get("fail_sync")
         ]
-        bq.ensure_datasets(project, [f"{slug}_{ENV_SUFFIX}" for slug in syncable])
+        datasets = [f"{slug}_{ENV_SUFFIX}" for slug in syncable]
+        bq.ensure_datasets(project, datasets)
+        columns = bq.column_names(project, datasets)  # one catalog read for every org table
         for slug in targets:
             org = orgs.get(slug)
             if org is None:
@@ -546,13 +548,14 @@ class CloudActApiService(Service):
                 failed.append({"org_slug": slug, "error": f"Dataset sync failed for org {slug}: {why}"})
             else:
                 dataset = f"{slug}_{ENV_SUFFIX}"
-                bq.ensure_dataset(project, dataset)
                 for table, fields in ORG_TABLES.items():
-                    if not bq.create_table(project, dataset, table, fields):
-                        have = {f["name"] for f in bq.table_schema(project, dataset, table) or []}
-                        for field in fields:
-                            if field["name"] not in have:
-                                bq.add_column(project, dataset, table, field)
+                    have = columns.get((dataset, table))
+                    if have is None:
+                        bq.create_table(project, dataset, table, fields)
+                        continue
+                    for field in fields:
+                        if field["name"] not in have:
+                            bq.add_column(project, dataset, table, field)
                 synced += 1
         names = ", ".join(f["org_slug"] for f in failed)
         return {
