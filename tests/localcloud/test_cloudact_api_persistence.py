@@ -14,6 +14,7 @@ from google.oauth2 import service_account
 from localcloud.client import LocalCloudProcess, pid_alive
 
 PROJECT = "cloudact-local"
+pytestmark = pytest.mark.localcloud  # starts its own localcloud: not a unit test
 
 
 class Clients:
