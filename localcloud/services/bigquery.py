@@ -32,11 +32,10 @@ MAX_JOBS = 2000
 MAX_TRANSLATIONS = 500
 PAGE_ROWS = 10_000  # rows in one page when the client sets no maxResults
 DEFAULT_LOCATION = "US"
-# BigQuery IDs: datasets and tables are letters, digits and underscores (tables also dashes and spaces,
-# which we do not need); projects are 6-30 of lowercase letters, digits and dashes.
+# BigQuery IDs: datasets are letters, digits and underscores; tables also dashes (and spaces, which we
+# do not need).
 DATASET_RE = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 TABLE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,1024}$")
-PROJECT_RE = re.compile(r"^[a-z][a-z0-9\-]{4,29}$")
 
 REASON_STATUS = {"invalidQuery": 400, "invalid": 400, "notFound": 404, "duplicate": 409, "backendError": 500}
 
@@ -367,6 +366,13 @@ class BigQueryService(Service):
         if len(parts) < 2 or parts[0] != "projects":
             return _error(404, "notFound", f"Not found: URL {request.path}")
         project, rest, method = parts[1], parts[2:], request.method
+        if project != self.cloud.project:  # the issued service account has roles in its project only
+            return _error(
+                403,
+                "accessDenied",
+                f"Access Denied: Project {project}: User does not have bigquery.jobs.create permission "
+                f"in project {project}.",
+            )
         try:
             return self._route(request, method, project, rest)
         except QueryError as err:
