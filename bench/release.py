@@ -1,0 +1,108 @@
+"""Benchmark: wall time and request count of `make release` and `make status` on localcloud.
+
+    .venv/bin/python bench/release.py [--runs 3]
+
+Starts a localcloud of its own (a tmp state dir, stopped by its pid at the end), converges it
+with a first release (not measured), then measures --runs warm releases and statuses. The
+release's tool overhead is its wall time minus the time its three executions ran (each step's
+"succeeded in Ns" line, start to completion as Cloud Run reports it).
+Goals (issue 7): status under 3 s and at most 2 requests per job; release overhead under 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from localcloud.client import LocalCloudProcess  # noqa: E402
+
+RELEASE_JOBS = (
+    "cloudact-manual-supabase-migrate",
+    "cloudact-manual-bootstrap",
+    "cloudact-manual-org-sync-all",
+)
+
+
+def make(env: dict[str, str], *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(
+            f"make {' '.join(args)} failed ({result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
+        )
+    return elapsed, result.stdout
+
+
+def parse_job_seconds(output: str) -> float:
+    """Seconds the release's executions ran, from each step's "<step>: <execution> succeeded in Ns" line."""
+    total = 0.0
+    for line in output.splitlines():
+        if " succeeded in " in line and line.split(":", 1)[0] in ("migrate", "bootstrap", "org-sync-all"):
+            total += float(line.split(" succeeded in ", 1)[1].split("s", 1)[0])
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
+        proc = LocalCloudProcess(Path(tmp) / "state")
+        proc.start(timeout=120)
+        try:
+            assert proc.admin is not None and proc.pid is not None
+            proc.files.pid.write_text(f"{proc.pid}\n")  # so make's `localcloud up` finds it
+            env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy")}
+            env.update(proc.client_env, LOCALCLOUD_STATE_DIR=str(proc.state_dir), NO_COLOR="1")
+            env.pop("CONFIRM", None)
+            cold, _ = make(env, "release")
+            print(f"first release (creates the 8 jobs + 5 triggers, then runs): {cold:.1f}s")
+            rows = []
+            for _ in range(args.runs):
+                proc.admin.reset_requests()
+                wall, out = make(env, "release")
+                req = proc.admin.requests()
+                jobs = parse_job_seconds(out)
+                rows.append(("release", wall, jobs, req["total"], req["by_host"]))
+                proc.admin.reset_requests()
+                wall, out = make(env, "status")
+                req = proc.admin.requests()
+                rows.append(("status", wall, 0.0, req["total"], req["by_host"]))
+        finally:
+            proc.stop()
+    print(f"{'command':<8} {'wall s':>7} {'jobs s':>7} {'overhead s':>10} {'requests':>8}  by host")
+    for name, wall, jobs, total, hosts in rows:
+        by_host = ", ".join(f"{h.split('.')[0]}={n}" for h, n in sorted(hosts.items()))
+        print(f"{name:<8} {wall:7.1f} {jobs:7.1f} {wall - jobs:10.1f} {total:8d}  {by_host}")
+    rel = [r for r in rows if r[0] == "release"]
+    sta = [r for r in rows if r[0] == "status"]
+    overhead = statistics.median(r[1] - r[2] for r in rel)
+    status_wall = statistics.median(r[1] for r in sta)
+    status_req = max(r[3] for r in sta) / 8
+    print(
+        f"median: release overhead {overhead:.1f}s (goal < 5s: {'met' if overhead < 5 else 'NOT met'}); "
+        f"status {status_wall:.1f}s (goal < 3s: {'met' if status_wall < 3 else 'NOT met'}), "
+        f"{status_req:.2f} requests per job (goal <= 2: {'met' if status_req <= 2 else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
