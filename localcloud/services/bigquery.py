@@ -366,13 +366,6 @@ class BigQueryService(Service):
         if len(parts) < 2 or parts[0] != "projects":
             return _error(404, "notFound", f"Not found: URL {request.path}")
         project, rest, method = parts[1], parts[2:], request.method
-        if project != self.cloud.project:  # the issued service account has roles in its project only
-            return _error(
-                403,
-                "accessDenied",
-                f"Access Denied: Project {project}: User does not have bigquery.jobs.create permission "
-                f"in project {project}.",
-            )
         try:
             return self._route(request, method, project, rest)
         except QueryError as err:
