@@ -157,7 +157,9 @@ def duration_seconds(value: str) -> int:
 
 def _check_cron(expr: str) -> None:
     if len(expr.split()) != 5:
-        raise ValueError(f"invalid cron expression {expr!r}: expected 5 fields (minute hour day month weekday)")
+        raise ValueError(
+            f"invalid cron expression {expr!r}: expected 5 fields (minute hour day month weekday)"
+        )
     try:
         CronSim(expr, datetime(2026, 1, 1, tzinfo=UTC))
     except CronSimError as exc:
@@ -189,7 +191,17 @@ def _validate_entry(
         if raw.get(name) in (None, ""):
             raise c.fail(name, "is required")
     e = {**defaults, **raw}
-    for name in ("shortcut", "name", "script", "category", "description", "timeout", "cpu", "memory", "time_zone"):
+    for name in (
+        "shortcut",
+        "name",
+        "script",
+        "category",
+        "description",
+        "timeout",
+        "cpu",
+        "memory",
+        "time_zone",
+    ):
         if not isinstance(e[name], str):
             raise c.fail(name, f"must be a string, got {e[name]!r}")
 
@@ -197,7 +209,8 @@ def _validate_entry(
         raise c.fail("shortcut", f"{e['shortcut']!r} must be lowercase letters, digits and dashes")
     if not (_JOB_NAME.match(e["name"]) and e["name"].startswith(NAME_PREFIX)):
         raise c.fail(
-            "name", f"{e['name']!r} must start with {NAME_PREFIX!r}, use a-z 0-9 -, and be at most 63 characters"
+            "name",
+            f"{e['name']!r} must start with {NAME_PREFIX!r}, use a-z 0-9 -, and be at most 63 characters",
         )
     if len(e["name"] + TRIGGER_SUFFIX) > 500:
         raise c.fail("name", "too long for its trigger name")
@@ -219,7 +232,9 @@ def _validate_entry(
     try:
         zoneinfo.ZoneInfo(e["time_zone"])
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise c.fail("time_zone", f"{e['time_zone']!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+        raise c.fail(
+            "time_zone", f"{e['time_zone']!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+        ) from None
 
     try:
         timeout_s = duration_seconds(e["timeout"])
@@ -228,7 +243,7 @@ def _validate_entry(
     if timeout_s > MAX_TIMEOUT_S:
         raise c.fail("timeout", f"{e['timeout']!r} exceeds the Cloud Run task limit of 24h")
     if not _CPU.match(e["cpu"]):
-        raise c.fail("cpu", f"{e['cpu']!r} is not a CPU limit like \"1\", \"2\" or \"4000m\"")
+        raise c.fail("cpu", f'{e["cpu"]!r} is not a CPU limit like "1", "2" or "4000m"')
     mem = _MEMORY.match(e["memory"])
     if not mem:
         raise c.fail("memory", f"{e['memory']!r} is not a memory limit like 512Mi or 2Gi")
@@ -250,7 +265,9 @@ def _validate_entry(
         for key in job_secrets:
             if key not in secrets:
                 raise c.fail(
-                    "secrets", f"{key!r} is not defined in the inventory's cloudact_secrets ({', '.join(sorted(secrets))})"
+                    "secrets",
+                    f"{key!r} is not defined in the inventory's cloudact_secrets "
+                    f"({', '.join(sorted(secrets))})",
                 )
 
     env = e.get("env") or {}
@@ -329,7 +346,9 @@ def _check_relations(jobs: list[Job], source: str) -> None:
             if dep not in shortcuts:
                 raise ToolkitError(f"{source}: job {job.shortcut!r} field 'depends_on': unknown job {dep!r}")
             if dep == job.shortcut:
-                raise ToolkitError(f"{source}: job {job.shortcut!r} field 'depends_on': a job cannot depend on itself")
+                raise ToolkitError(
+                    f"{source}: job {job.shortcut!r} field 'depends_on': a job cannot depend on itself"
+                )
         if job.release_order is not None:
             if job.release_order in orders:
                 raise ToolkitError(
@@ -343,7 +362,9 @@ def _check_relations(jobs: list[Job], source: str) -> None:
     while deps:
         ready = [s for s, d in deps.items() if d <= done]
         if not ready:
-            raise ToolkitError(f"{source}: field 'depends_on': dependency cycle among {', '.join(sorted(deps))}")
+            raise ToolkitError(
+                f"{source}: field 'depends_on': dependency cycle among {', '.join(sorted(deps))}"
+            )
         for s in ready:
             done.add(s)
             del deps[s]
@@ -357,7 +378,9 @@ def parse_catalog(
         raise ToolkitError(f"{source}: expected a mapping with a non-empty 'jobs' list")
     unknown = sorted(set(data) - {"job_defaults", "jobs", "legacy"})
     if unknown:
-        raise ToolkitError(f"{source}: unknown top-level key {unknown[0]!r}; valid keys are job_defaults, jobs, legacy")
+        raise ToolkitError(
+            f"{source}: unknown top-level key {unknown[0]!r}; valid keys are job_defaults, jobs, legacy"
+        )
     defaults = data.get("job_defaults") or {}
     if not isinstance(defaults, dict):
         raise ToolkitError(f"{source}: 'job_defaults' must be a mapping")
@@ -379,7 +402,10 @@ def parse_catalog(
             raise ToolkitError(f"{source}: legacy field {kind!r}: must be a list of names")
         for value in values:
             if value in names:
-                raise ToolkitError(f"{source}: legacy field {kind!r}: {value!r} is a current catalog name; pruning it would delete it")
+                raise ToolkitError(
+                    f"{source}: legacy field {kind!r}: {value!r} is a current catalog name; "
+                    "pruning it would delete it"
+                )
         out[kind] = tuple(values)
     return Catalog(jobs=tuple(jobs), legacy_jobs=out["jobs"], legacy_triggers=out["triggers"])
 

@@ -38,56 +38,132 @@ def job(data: dict, shortcut: str) -> dict:
 
 # id, edit of the real catalog, the fragment the one-line error must contain
 BAD = [
-    ("duplicate-name", lambda d: job(d, "alerts").update(name="cloudact-daily-quota-reset"),
-     "job 'alerts' field 'name': duplicate name 'cloudact-daily-quota-reset'"),
-    ("duplicate-shortcut", lambda d: job(d, "alerts").update(shortcut="quota-reset"),
-     "field 'shortcut': duplicate shortcut 'quota-reset'"),
-    ("cron-four-fields", lambda d: job(d, "quota-reset").update(schedule="0 0 * *"),
-     "jobs[3] (quota-reset) field 'schedule': invalid cron expression '0 0 * *'"),
-    ("cron-bad-hour", lambda d: job(d, "alerts").update(schedule="0 25 * * *"),
-     "(alerts) field 'schedule': invalid cron expression '0 25 * * *'"),
-    ("script-missing", lambda d: job(d, "stale-cleanup").update(script="jobs/daily/nope.py"),
-     "(stale-cleanup) field 'script': 'jobs/daily/nope.py' does not exist"),
-    ("timeout-unit", lambda d: job(d, "bootstrap").update(timeout="30 minutes"),
-     "(bootstrap) field 'timeout': '30 minutes' is not a duration like 30s, 15m or 1h"),
-    ("timeout-too-long", lambda d: job(d, "bootstrap").update(timeout="25h"),
-     "(bootstrap) field 'timeout': '25h' exceeds"),
-    ("memory-unit", lambda d: job(d, "bootstrap").update(memory="4GB"),
-     "(bootstrap) field 'memory': '4GB' is not a memory limit like 512Mi or 2Gi"),
-    ("memory-too-small", lambda d: job(d, "alerts").update(memory="128Mi"),
-     "(alerts) field 'memory': '128Mi' is outside"),
+    (
+        "duplicate-name",
+        lambda d: job(d, "alerts").update(name="cloudact-daily-quota-reset"),
+        "job 'alerts' field 'name': duplicate name 'cloudact-daily-quota-reset'",
+    ),
+    (
+        "duplicate-shortcut",
+        lambda d: job(d, "alerts").update(shortcut="quota-reset"),
+        "field 'shortcut': duplicate shortcut 'quota-reset'",
+    ),
+    (
+        "cron-four-fields",
+        lambda d: job(d, "quota-reset").update(schedule="0 0 * *"),
+        "jobs[3] (quota-reset) field 'schedule': invalid cron expression '0 0 * *'",
+    ),
+    (
+        "cron-bad-hour",
+        lambda d: job(d, "alerts").update(schedule="0 25 * * *"),
+        "(alerts) field 'schedule': invalid cron expression '0 25 * * *'",
+    ),
+    (
+        "script-missing",
+        lambda d: job(d, "stale-cleanup").update(script="jobs/daily/nope.py"),
+        "(stale-cleanup) field 'script': 'jobs/daily/nope.py' does not exist",
+    ),
+    (
+        "timeout-unit",
+        lambda d: job(d, "bootstrap").update(timeout="30 minutes"),
+        "(bootstrap) field 'timeout': '30 minutes' is not a duration like 30s, 15m or 1h",
+    ),
+    (
+        "timeout-too-long",
+        lambda d: job(d, "bootstrap").update(timeout="25h"),
+        "(bootstrap) field 'timeout': '25h' exceeds",
+    ),
+    (
+        "memory-unit",
+        lambda d: job(d, "bootstrap").update(memory="4GB"),
+        "(bootstrap) field 'memory': '4GB' is not a memory limit like 512Mi or 2Gi",
+    ),
+    (
+        "memory-too-small",
+        lambda d: job(d, "alerts").update(memory="128Mi"),
+        "(alerts) field 'memory': '128Mi' is outside",
+    ),
     ("cpu", lambda d: job(d, "alerts").update(cpu="two"), "(alerts) field 'cpu': 'two'"),
-    ("alias-collides-with-shortcut", lambda d: job(d, "alerts").update(aliases=["bootstrap"]),
-     "job 'alerts' field 'aliases': alias 'bootstrap' collides with job 'bootstrap'"),
-    ("alias-collides-with-alias", lambda d: job(d, "quota-monthly").update(aliases=["quota-daily"]),
-     "job 'quota-monthly' field 'aliases': alias 'quota-daily' collides with job 'quota-reset'"),
-    ("secret-not-in-inventory", lambda d: job(d, "alerts").update(secrets=["slack_token"]),
-     "(alerts) field 'secrets': 'slack_token' is not defined in the inventory's cloudact_secrets"),
-    ("unknown-field", lambda d: job(d, "alerts").update(schedul="0 8 * * *"), "(alerts) field 'schedul': unknown field"),
-    ("manual-with-schedule", lambda d: job(d, "migrate").update(schedule="0 0 * * *"),
-     "(migrate) field 'schedule': a manual job has no schedule"),
-    ("daily-without-schedule", lambda d: job(d, "alerts").pop("schedule"),
-     "(alerts) field 'schedule': a daily job needs a cron schedule"),
-    ("bad-category", lambda d: job(d, "alerts").update(category="hourly"),
-     "(alerts) field 'category': 'hourly' is not one of manual, daily, monthly"),
-    ("bad-time-zone", lambda d: job(d, "alerts").update(time_zone="Mars/Olympus"),
-     "(alerts) field 'time_zone': 'Mars/Olympus' is not an IANA time zone"),
-    ("name-prefix", lambda d: job(d, "alerts").update(name="daily-alerts-job"),
-     "(alerts) field 'name': 'daily-alerts-job' must start with 'cloudact-'"),
-    ("unknown-dependency", lambda d: job(d, "bootstrap").update(depends_on=["migrat"]),
-     "job 'bootstrap' field 'depends_on': unknown job 'migrat'"),
-    ("dependency-cycle", lambda d: job(d, "migrate").update(depends_on=["org-sync-all"]),
-     "field 'depends_on': dependency cycle among bootstrap, migrate, org-sync-all"),
-    ("release-order-twice", lambda d: job(d, "bootstrap").update(release={"order": 1}),
-     "job 'bootstrap' field 'release': order 1 is already job 'migrate'"),
-    ("reserved-env", lambda d: job(d, "quota-cleanup").update(env={"GCP_PROJECT_ID": "x"}),
-     "(quota-cleanup) field 'env': GCP_PROJECT_ID is set by the converge"),
-    ("env-not-string", lambda d: job(d, "quota-cleanup").update(env={"DAYS_TO_KEEP": 90}),
-     "(quota-cleanup) field 'env': DAYS_TO_KEEP: value 90 must be a string"),
-    ("max-retries", lambda d: job(d, "alerts").update(max_retries=-1),
-     "(alerts) field 'max_retries': -1 must be an integer from 0 to 10"),
-    ("legacy-is-current", lambda d: d["legacy"]["jobs"].append("cloudact-daily-alerts"),
-     "legacy field 'jobs': 'cloudact-daily-alerts' is a current catalog name"),
+    (
+        "alias-collides-with-shortcut",
+        lambda d: job(d, "alerts").update(aliases=["bootstrap"]),
+        "job 'alerts' field 'aliases': alias 'bootstrap' collides with job 'bootstrap'",
+    ),
+    (
+        "alias-collides-with-alias",
+        lambda d: job(d, "quota-monthly").update(aliases=["quota-daily"]),
+        "job 'quota-monthly' field 'aliases': alias 'quota-daily' collides with job 'quota-reset'",
+    ),
+    (
+        "secret-not-in-inventory",
+        lambda d: job(d, "alerts").update(secrets=["slack_token"]),
+        "(alerts) field 'secrets': 'slack_token' is not defined in the inventory's cloudact_secrets",
+    ),
+    (
+        "unknown-field",
+        lambda d: job(d, "alerts").update(schedul="0 8 * * *"),
+        "(alerts) field 'schedul': unknown field",
+    ),
+    (
+        "manual-with-schedule",
+        lambda d: job(d, "migrate").update(schedule="0 0 * * *"),
+        "(migrate) field 'schedule': a manual job has no schedule",
+    ),
+    (
+        "daily-without-schedule",
+        lambda d: job(d, "alerts").pop("schedule"),
+        "(alerts) field 'schedule': a daily job needs a cron schedule",
+    ),
+    (
+        "bad-category",
+        lambda d: job(d, "alerts").update(category="hourly"),
+        "(alerts) field 'category': 'hourly' is not one of manual, daily, monthly",
+    ),
+    (
+        "bad-time-zone",
+        lambda d: job(d, "alerts").update(time_zone="Mars/Olympus"),
+        "(alerts) field 'time_zone': 'Mars/Olympus' is not an IANA time zone",
+    ),
+    (
+        "name-prefix",
+        lambda d: job(d, "alerts").update(name="daily-alerts-job"),
+        "(alerts) field 'name': 'daily-alerts-job' must start with 'cloudact-'",
+    ),
+    (
+        "unknown-dependency",
+        lambda d: job(d, "bootstrap").update(depends_on=["migrat"]),
+        "job 'bootstrap' field 'depends_on': unknown job 'migrat'",
+    ),
+    (
+        "dependency-cycle",
+        lambda d: job(d, "migrate").update(depends_on=["org-sync-all"]),
+        "field 'depends_on': dependency cycle among bootstrap, migrate, org-sync-all",
+    ),
+    (
+        "release-order-twice",
+        lambda d: job(d, "bootstrap").update(release={"order": 1}),
+        "job 'bootstrap' field 'release': order 1 is already job 'migrate'",
+    ),
+    (
+        "reserved-env",
+        lambda d: job(d, "quota-cleanup").update(env={"GCP_PROJECT_ID": "x"}),
+        "(quota-cleanup) field 'env': GCP_PROJECT_ID is set by the converge",
+    ),
+    (
+        "env-not-string",
+        lambda d: job(d, "quota-cleanup").update(env={"DAYS_TO_KEEP": 90}),
+        "(quota-cleanup) field 'env': DAYS_TO_KEEP: value 90 must be a string",
+    ),
+    (
+        "max-retries",
+        lambda d: job(d, "alerts").update(max_retries=-1),
+        "(alerts) field 'max_retries': -1 must be an integer from 0 to 10",
+    ),
+    (
+        "legacy-is-current",
+        lambda d: d["legacy"]["jobs"].append("cloudact-daily-alerts"),
+        "legacy field 'jobs': 'cloudact-daily-alerts' is a current catalog name",
+    ),
 ]
 
 
@@ -114,8 +190,16 @@ def test_real_catalog_matches_the_design(root: Path) -> None:
         "cloudact-monthly-quota-reset-trigger": ("5 0 1 * *", "UTC"),
     }
     timeouts = {j.shortcut: j.timeout_seconds // 60 for j in cat.jobs}
-    assert timeouts == {"migrate": 15, "bootstrap": 30, "org-sync-all": 60, "quota-reset": 15,
-                        "quota-cleanup": 30, "stale-cleanup": 10, "alerts": 30, "quota-monthly": 15}
+    assert timeouts == {
+        "migrate": 15,
+        "bootstrap": 30,
+        "org-sync-all": 60,
+        "quota-reset": 15,
+        "quota-cleanup": 30,
+        "stale-cleanup": 10,
+        "alerts": 30,
+        "quota-monthly": 15,
+    }
     big = {j.shortcut for j in cat.jobs if (j.memory, j.cpu) == ("4Gi", "2")}
     assert big == {"bootstrap", "org-sync-all"}
     assert all(j.max_retries == 1 for j in cat.jobs)
@@ -183,5 +267,7 @@ def test_environments_and_their_facts() -> None:
 
 @pytest.mark.parametrize("word", ["dev", "production", ""])
 def test_unknown_environment_names_the_valid_ones(word: str) -> None:
-    with pytest.raises(ToolkitError, match=r"unknown environment .*: valid environments are local, prod, stage, test"):
+    with pytest.raises(
+        ToolkitError, match=r"unknown environment .*: valid environments are local, prod, stage, test"
+    ):
         load_environment(word)

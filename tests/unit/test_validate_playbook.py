@@ -19,7 +19,12 @@ def run_validate(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(PLAYBOOK), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -39,12 +44,17 @@ def test_every_inventory_validates() -> None:
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
-        ({"schedule": "0 0 * *"}, "jobs[3] (quota-reset) field 'schedule': invalid cron expression '0 0 * *'"),
+        (
+            {"schedule": "0 0 * *"},
+            "jobs[3] (quota-reset) field 'schedule': invalid cron expression '0 0 * *'",
+        ),
         ({"secrets": ["slack_token"]}, "jobs[3] (quota-reset) field 'secrets': 'slack_token' is not defined"),
     ],
     ids=["bad-cron", "undefined-secret"],
 )
-def test_a_bad_catalog_stops_the_play_naming_entry_and_field(tmp_path: Path, edit: dict, fragment: str) -> None:
+def test_a_bad_catalog_stops_the_play_naming_entry_and_field(
+    tmp_path: Path, edit: dict, fragment: str
+) -> None:
     data = yaml.safe_load((ROOT / "catalog/jobs.yml").read_text())
     data["jobs"][3].update(edit)
     bad = tmp_path / "jobs.yml"
