@@ -115,9 +115,16 @@ release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the
 	@$(OPS_ASK) "release to $(ENV): $(if $(FROM),from $(FROM),migrate -> bootstrap -> org-sync-all)") && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/release.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed -e cloudact_release_from='$(FROM)'
 
+# VIA=ansible: the same report through playbooks/status.yml (slower: ansible-playbook's start-up).
+VIA ?=
+
 .PHONY: status
 status: $(STAMP) ## The 8 jobs: trigger state, last run, result, OVERDUE/FAILED/STUCK flags [STRICT=1: flags exit 1]
+ifeq ($(VIA),ansible)
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml $(OPS_ARGS) -e cloudact_status_strict=$(if $(STRICT),true,false)
+else
+	@$(OPS_LOCAL) $(BIN)/python -m toolkit.live_status '$(ENV)' $(if $(STRICT),--strict)
+endif
 
 .PHONY: history
 history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
