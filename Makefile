@@ -103,12 +103,19 @@ OPS_ARGS = $(if $(filter local,$(ENV)),-e cloudact_credentials_file=$(LOCAL_STAT
 # Checks ENV and, for a guarded environment (prod), reads a typed or piped "yes" (or CONFIRM=yes).
 OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $(ENV)
 
+# make run overrides: RUN_ENV="NAME=value ...", TASKS=<n>, TIMEOUT=<15m>; COMMAND is refused (Cloud Run has none).
+RUN_ENV ?=
+TASKS ?= 0
+TIMEOUT ?=
+COMMAND ?=
+
 .PHONY: run
-run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [WAIT=false] [FORCE=1] (prod asks for yes)
+run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [RUN_ENV=.. TASKS=.. TIMEOUT=..] [WAIT=false] [FORCE=1]
 	@$(OPS_ASK) "run $(JOB) in $(ENV)") && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/run-job.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
 	  -e cloudact_run_job='$(JOB)' -e cloudact_run_args='$(ARGS)' -e cloudact_run_wait=$(WAIT) \
-	  -e cloudact_run_force=$(if $(FORCE),true,false)
+	  -e cloudact_run_force=$(if $(FORCE),true,false) -e cloudact_run_env='$(RUN_ENV)' \
+	  -e cloudact_run_task_count='$(TASKS)' -e cloudact_run_timeout='$(TIMEOUT)' -e cloudact_run_command='$(COMMAND)'
 
 .PHONY: release
 release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the validation report [FROM=<step>]
