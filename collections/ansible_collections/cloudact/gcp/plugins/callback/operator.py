@@ -23,6 +23,7 @@ version_added: 0.1.0
 author: CloudAct platform team
 """
 
+import atexit
 import os
 import re
 
@@ -69,6 +70,10 @@ class CallbackModule(CallbackBase):
         super().__init__(*args, **kwargs)
         self._report_only = False
         self._changed = 0
+        # An interrupted wait leaves the execution running: say so, and how to cancel it, on the
+        # way out (ansible-playbook exits through sys.exit after KeyboardInterrupt).
+        self._cancel_hint = ""
+        atexit.register(self._interrupted)
         if os.environ.get("NO_COLOR"):
             C.ANSIBLE_NOCOLOR = True  # the display reads this before colouring
 
@@ -125,7 +130,11 @@ class CallbackModule(CallbackBase):
                 lines = msg if isinstance(msg, list) else str(msg).splitlines() or [""]
                 for line in lines:
                     self._say(line)
+                    if "cancel with: " in str(line):
+                        self._cancel_hint = str(line).split("cancel with: ", 1)[1]
             return
+        if isinstance(res.get("execution"), dict) and res.get("done"):
+            self._cancel_hint = ""
         if res.get("changed"):
             self._changed += 1
             if not self._report_only:
@@ -196,7 +205,15 @@ class CallbackModule(CallbackBase):
             if text.strip():
                 self._say(text)
 
+    def _interrupted(self):
+        if self._cancel_hint:
+            self._say(
+                "interrupted: the execution keeps running in the cloud; to stop it: %s" % self._cancel_hint,
+                color=C.COLOR_WARN,
+            )
+
     def v2_playbook_on_stats(self, stats):
+        self._cancel_hint = ""
         failures = unreachable = 0
         for host in sorted(stats.processed):
             s = stats.summarize(host)
