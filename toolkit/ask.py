@@ -30,8 +30,9 @@ def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool
             f"CONFIRM={os.environ['CONFIRM']!r}: only CONFIRM=yes confirms; nothing was changed", file=stderr
         )
         return False
+    where = f"project {facts.get('cloudact_gcp_project')}, image {facts.get('cloudact_image')}"
     print(
-        f"About to {action} (project {facts.get('cloudact_gcp_project')}). Type yes to go on: ",
+        f"About to {action} ({where}). Type yes to go on: ",
         end="",
         file=stderr,
     )

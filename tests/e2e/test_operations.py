@@ -116,6 +116,14 @@ def test_a_failing_bootstrap_stops_the_release_and_from_resumes_it(e2e) -> None:
     assert "resume with: make release ENV=local FROM=bootstrap" in text
     assert run_calls(e2e, "cloudact-manual-org-sync-all") == 0
 
+    # Run by hand out of order: warned, asked, and (no yes on a pipe) refused.
+    r = e2e.make("run", "JOB=org-sync-all")
+    assert r.returncode != 0
+    text = " ".join(r.out.split())
+    assert "org-sync-all depends on bootstrap, which has not succeeded since the last migrate" in text
+    assert "nothing was started" in text
+    assert run_calls(e2e, "cloudact-manual-org-sync-all") == 0
+
     e2e.admin.reset_requests()
     r = e2e.make("release", "FROM=bootstrap", timeout=900)
     assert r.returncode == 0, r.out[-4000:]
