@@ -17,6 +17,8 @@ options:
   suffix:
     description: Only dataset IDs ending with this text.
     type: str
+extends_documentation_fragment:
+  - google.cloud.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

@@ -38,6 +38,8 @@ options:
     description: Order newest first (the limit then keeps the newest); the result is still oldest first.
     type: bool
     default: false
+extends_documentation_fragment:
+  - google.cloud.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

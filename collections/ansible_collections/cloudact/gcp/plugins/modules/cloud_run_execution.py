@@ -12,10 +12,10 @@ description:
   - Starts a new execution of a Cloud Run job (C(jobs.run)) with optional overrides, or finds an
     existing one by name; optionally waits for it to finish, up to O(wait_timeout) seconds per call
     so that a play can loop and print progress; or cancels it.
-  - Starting is an action, never idempotent: each call with O(state=present) and no O(name) starts
+  - Starting is an action, never idempotent. Each call with O(state=present) and no O(name) starts
     one execution (in check mode it reports C(changed) and starts nothing).
   - Cancelling an execution that has already finished changes nothing.
-  - The Cloud Run API has no command override; O(command) is accepted only to refuse it clearly.
+  - The Cloud Run API has no command override. O(command) is accepted only to refuse it clearly.
 version_added: 0.1.0
 author: CloudAct platform team
 options:
@@ -84,7 +84,8 @@ options:
     description: Seconds between polls while waiting.
     type: float
     default: 2
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - google.cloud.gcp
 notes:
   - Authentication options (O(auth_kind), O(service_account_file), O(project)...) are those of
     google.cloud's modules, with the same C(GCP_*) environment fallbacks.

@@ -31,6 +31,8 @@ options:
     description: The region of the jobs.
     type: str
     default: us-central1
+extends_documentation_fragment:
+  - google.cloud.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

@@ -30,6 +30,8 @@ options:
     description: Seconds per API call.
     type: float
     default: 15
+extends_documentation_fragment:
+  - google.cloud.gcp
 notes:
   - Authentication options (for Secret Manager) are those of google.cloud's modules.
   - Read-only; supports check mode.
