@@ -89,7 +89,7 @@ def main() -> int:
             proc.stop()
     print(f"{'command':<8} {'wall s':>7} {'jobs s':>7} {'overhead s':>10} {'requests':>8}  by host")
     for name, wall, jobs, total, hosts in rows:
-        by_host = ", ".join(f"{h.split('.')[0]}={n}" for h, n in sorted(hosts.items()))
+        by_host = ", ".join(f"{h}={n}" for h, n in sorted(hosts.items()))
         print(f"{name:<8} {wall:7.1f} {jobs:7.1f} {wall - jobs:10.1f} {total:8d}  {by_host}")
     rel = [r for r in rows if r[0] == "release"]
     sta = [r for r in rows if r[0] == "status"]

@@ -156,7 +156,7 @@ def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
     r = e2e.make("run", "ENV=prod", "JOB=quota-reset", f"ANSIBLE_ARGS=-e @{facts}", stdin="yes\n")
     assert r.returncode == 0, r.out[-3000:]
     assert re.search(
-        r"quota-reset: cloudact-daily-quota-reset-\w+ succeeded in \d+s: Daily quota reset complete", r.out
+        r"quota-reset: cloudact-daily-quota-reset-\w+ succeeded in [\d.]+s: Daily quota reset complete", r.out
     )
     assert run_calls(e2e, "cloudact-daily-quota-reset") == 1
 
