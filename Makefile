@@ -142,15 +142,15 @@ logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml $(OPS_ARGS) -e cloudact_logs_job='$(JOB)' \
 	  -e cloudact_logs_execution='$(EXECUTION)' -e cloudact_logs_since='$(SINCE)'
 
-.PHONY: bench-release
-bench-release: $(STAMP) ## Wall time and requests of make release and make status on a localcloud of its own [RUNS=3]
-	$(BIN)/python bench/release.py --runs $(or $(RUNS),3)
-
 .PHONY: cancel
 cancel: $(STAMP) ## Cancel a running execution: JOB=<word> [EXECUTION=<name>] (default: the running ones)
 	@$(OPS_ASK) "cancel $(JOB) $(EXECUTION) in $(ENV)") && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/cancel.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
 	  -e cloudact_cancel_job='$(JOB)' -e cloudact_cancel_execution='$(EXECUTION)'
+
+.PHONY: bench-release
+bench-release: $(STAMP) ## Wall time and requests of make release and make status on a localcloud of its own [RUNS=3]
+	$(BIN)/python bench/release.py --runs $(or $(RUNS),3)
 
 ##@ Provisioning
 
