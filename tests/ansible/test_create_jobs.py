@@ -196,3 +196,34 @@ def test_unknown_environment_and_job_words_are_refused_by_make(ansible_env):
     result = make(ansible_env, "pause", "ENV=local", "JOB=alrts")
     assert result.rc != 0
     assert "unknown job 'alrts': did you mean 'alerts'?" in result.stderr
+
+
+def test_prune_unlisted_is_planned_then_applied_only_with_prune(localcloud, ansible_env, google, tmp_path):
+    body = {
+        "template": {
+            "template": {"containers": [{"image": "localhost/x:1", "command": ["python", "-c", "0"]}]}
+        }
+    }
+    op = google.post(f"{RUN}/jobs", params={"jobId": "cloudact-unlisted-job"}, json=body)
+    assert op.status_code == 200, op.text
+    summary = tmp_path / "summary.json"
+    result = playbook(ansible_env, "create-jobs.yml", "--check", "-e", f"cloudact_summary_file={summary}")
+    assert result.rc == 0, result.output[-4000:]
+    assert "cloudact-unlisted-job" not in read_json(summary)["jobs"]["pruned"]  # not without PRUNE
+    result = playbook(
+        dict(ansible_env, PRUNE="1"), "create-jobs.yml", "--check", "-e", f"cloudact_summary_file={summary}"
+    )
+    assert result.rc == 0, result.output[-4000:]
+    assert read_json(summary)["jobs"]["pruned"] == ["cloudact-unlisted-job"]
+    assert google.get(f"{RUN}/jobs/cloudact-unlisted-job").status_code == 200  # the plan deleted nothing
+    result = playbook(
+        ansible_env,
+        "create-jobs.yml",
+        "-e",
+        "cloudact_prune_unlisted=true",
+        "-e",
+        f"cloudact_summary_file={summary}",
+    )
+    assert result.rc == 0, result.output[-4000:]
+    assert read_json(summary)["jobs"]["pruned"] == ["cloudact-unlisted-job"]
+    assert google.get(f"{RUN}/jobs/cloudact-unlisted-job").status_code == 404
