@@ -227,3 +227,33 @@ def test_prune_unlisted_is_planned_then_applied_only_with_prune(localcloud, ansi
     assert result.rc == 0, result.output[-4000:]
     assert read_json(summary)["jobs"]["pruned"] == ["cloudact-unlisted-job"]
     assert google.get(f"{RUN}/jobs/cloudact-unlisted-job").status_code == 404
+
+
+def test_an_empty_api_url_is_discovered_from_the_api_service_or_refused(localcloud, ansible_env, tmp_path):
+    summary = tmp_path / "summary.json"
+    result = playbook(
+        ansible_env,
+        "create-jobs.yml",
+        "--check",
+        "-e",
+        "cloudact_api_url=",
+        "-e",
+        f"cloudact_summary_file={summary}",
+    )
+    assert result.rc == 0, result.output[-4000:]
+    url = "https://cloudact-api-service-local-uc.a.run.app"
+    assert f"API URL discovered from Cloud Run service cloudact-api-service-local: {url}" in result.stdout
+    plan = read_json(summary)["jobs"]  # every job would get the discovered URL (or be created with it)
+    assert len(plan["updated"]) + len(plan["created"]) == 8
+    assert all(fields == ["env"] for fields in plan["updated"].values())
+    result = playbook(
+        ansible_env,
+        "create-jobs.yml",
+        "--check",
+        "-e",
+        "cloudact_api_url=",
+        "-e",
+        "cloudact_api_service=nope",
+    )
+    assert result.rc != 0
+    assert "cloudact_api_url is empty and Cloud Run service nope does not exist" in result.output
