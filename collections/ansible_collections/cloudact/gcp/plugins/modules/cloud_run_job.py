@@ -34,7 +34,8 @@ options:
   purge_prefix:
     description:
       - With O(jobs), also delete every existing job whose ID starts with this prefix and is
-        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has). An empty prefix matches every job.
+        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
+        An empty prefix matches every job.
     type: str
   location:
     description: Region of the job.
