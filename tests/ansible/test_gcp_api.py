@@ -277,3 +277,27 @@ def test_update_mask(fields, mask):
 
 def test_changed_fields():
     assert changed_fields({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == ["b", "c"]
+
+
+def test_a_create_that_meets_an_existing_job_converges_it_instead(httpserver, monkeypatch):
+    # The race localcloud cannot stage: a retried create whose first attempt went through.
+    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job
+
+    monkeypatch.setattr(cloud_run, "BASE", httpserver.url_for("/v2"))
+    jobs = "/v2/projects/p/locations/l/jobs"
+    existing = dict(cloud_run.apply({}, dict(SPEC, timeout="60s")), name="projects/p/locations/l/jobs/j")
+    patched = []
+
+    def patch(request):
+        patched.append(request.get_json())
+        done = {"name": "projects/p/locations/l/operations/o", "done": True, "response": {"name": "j"}}
+        return Response(json.dumps(done), mimetype="application/json")
+
+    httpserver.expect_request(jobs, method="POST").respond_with_response(
+        error(409, "ALREADY_EXISTS", "exists")
+    )
+    httpserver.expect_request(f"{jobs}/j", method="GET").respond_with_json(existing)
+    httpserver.expect_request(f"{jobs}/j", method="PATCH").respond_with_handler(patch)
+    client, _ = api()
+    assert cloud_run_job.create_job(client, "p", "l", "j", SPEC) == {"name": "j"}
+    assert patched[0]["template"]["template"]["timeout"] == "1800s"

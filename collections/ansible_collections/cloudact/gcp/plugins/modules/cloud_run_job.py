@@ -214,13 +214,20 @@ def get_job(api, project, location, name):
 
 def create_job(api, project, location, name, spec):
     what = "Cloud Run job %s (create)" % name
-    op = api.request(
-        "POST",
-        cloud_run.jobs_url(project, location),
-        what,
-        json=cloud_run.apply({}, spec),
-        params={"jobId": name},
-    )
+    try:
+        op = api.request(
+            "POST",
+            cloud_run.jobs_url(project, location),
+            what,
+            json=cloud_run.apply({}, spec),
+            params={"jobId": name},
+        )
+    except ApiError as exc:
+        # A retried create whose first attempt went through, or a concurrent one: converge what is there.
+        current = get_job(api, project, location, name) if exc.status == 409 else None
+        if not current:
+            raise
+        return update_job(api, project, location, name, current, spec)
     return api.wait_operation(op, cloud_run.BASE, what)
 
 

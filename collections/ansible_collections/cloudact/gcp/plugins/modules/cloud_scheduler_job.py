@@ -221,12 +221,18 @@ def get_job(api, project, location, name):
 
 def create_job(api, project, location, name, spec):
     full = "%s/jobs/%s" % (sched.parent(project, location), name)
-    return api.request(
-        "POST",
-        sched.jobs_url(project, location),
-        "Cloud Scheduler job %s (create)" % name,
-        json=sched.body(full, spec),
-    )
+    try:
+        return api.request(
+            "POST",
+            sched.jobs_url(project, location),
+            "Cloud Scheduler job %s (create)" % name,
+            json=sched.body(full, spec),
+        )
+    except ApiError as exc:
+        # A retried create whose first attempt went through, or a concurrent one: converge what is there.
+        if exc.status != 409:
+            raise
+        return update_job(api, project, location, name, spec, sorted(sched.MASK))
 
 
 def update_job(api, project, location, name, spec, fields):
