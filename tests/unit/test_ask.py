@@ -58,7 +58,9 @@ def test_the_command_prints_what_make_passes_to_the_play() -> None:
     assert run_ask("local", "run x").stdout == "false\n"
     piped = run_ask("prod", "run alerts in prod", stdin="yes\n")
     assert piped.returncode == 0 and piped.stdout == "true\n"
-    assert "About to run alerts in prod (project cloudact-prod, image us-central1-docker.pkg.dev/" in piped.stderr
+    assert "About to run alerts in prod (project cloudact-prod, image us-central1-docker.pkg.dev/" in (
+        piped.stderr
+    )
     refused = run_ask("prod", "run alerts in prod", stdin="nope\n")
     assert refused.returncode == 1 and refused.stdout == ""
     assert "prod needs a typed \"yes\" and got 'nope': nothing was changed" in refused.stderr
