@@ -144,7 +144,8 @@ EXAMPLES = r"""
     schedule: "0 8 * * *"
     time_zone: UTC
     http_target:
-      uri: https://us-central1-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/cloudact-testing-1/jobs/cloudact-daily-alerts:run
+      uri: >-
+        https://us-central1-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/cloudact-testing-1/jobs/cloudact-daily-alerts:run
       oauth_token:
         service_account_email: cloudact-jobs@cloudact-testing-1.iam.gserviceaccount.com
     retry_config:
