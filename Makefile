@@ -19,9 +19,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help
 help: ## List the targets with one line each
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target> [ENV=local|test|stage|prod] [JOB=<name>]\n"} \
-	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
-	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then c=$$'\033[36m' b=$$'\033[1m' r=$$'\033[0m'; else c= b= r=; fi; \
+	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; print "Usage: make <target> [ENV=local|test|stage|prod] [JOB=<name>]"} \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %s%-16s%s %s\n", c, $$1, r, $$2 } \
+	  /^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the pinned dependencies (a no-op when nothing changed)
@@ -53,6 +54,10 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
 test: lint $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
 	$(BIN)/python -m pytest
 
+.PHONY: test-jobs
+test-jobs: $(STAMP) ## Only the job scripts' tests (subprocess runs against local servers and localcloud)
+	$(BIN)/python -m pytest tests/jobs
+
 .PHONY: test-unit
 test-unit: $(STAMP) ## Only the unit tests (no localcloud)
 	$(BIN)/python -m pytest -m "not localcloud"
@@ -83,7 +88,7 @@ local-env: $(STAMP) ## Print the export lines that point clients at localcloud: 
 local-status: $(STAMP) ## Say whether localcloud is up, its pid, port, services and clock
 	@$(BIN)/python -m localcloud status
 
-##@ Operations
+##@ Provisioning
 
 ARGS ?=
 WAIT ?= true
@@ -96,63 +101,10 @@ STRICT ?=
 # Extra ansible-playbook options, e.g. ANSIBLE_ARGS="-v" or "-e @vars.yml".
 ANSIBLE_ARGS ?=
 PLAYBOOK = $(BIN)/ansible-playbook -i inventories/$(ENV) $(ANSIBLE_ARGS)
-# ENV=local: start localcloud if it is down; its key lives in its state directory.
-LOCAL_STATE := $(or $(LOCALCLOUD_STATE_DIR),$(CURDIR)/.localcloud)
+# ENV=local: start localcloud if it is down (the local inventory finds its key by itself).
 OPS_LOCAL = $(if $(filter local,$(ENV)),$(BIN)/python -m localcloud up >/dev/null &&,)
-OPS_ARGS = $(if $(filter local,$(ENV)),-e cloudact_credentials_file=$(LOCAL_STATE)/keys/cloudact-jobs-local.json)
 # Checks ENV and, for a guarded environment (prod), reads a typed or piped "yes" (or CONFIRM=yes).
 OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $(ENV)
-
-# make run overrides: RUN_ENV="NAME=value ...", TASKS=<n>, TIMEOUT=<15m>; COMMAND is refused (Cloud Run has none).
-RUN_ENV ?=
-TASKS ?= 0
-TIMEOUT ?=
-COMMAND ?=
-
-.PHONY: run
-run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [RUN_ENV=.. TASKS=.. TIMEOUT=..] [WAIT=false] [FORCE=1]
-	@$(OPS_ASK) "run $(JOB) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/run-job.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
-	  -e cloudact_run_job='$(JOB)' -e cloudact_run_args='$(ARGS)' -e cloudact_run_wait=$(WAIT) \
-	  -e cloudact_run_force=$(if $(FORCE),true,false) -e cloudact_run_env='$(RUN_ENV)' \
-	  -e cloudact_run_task_count='$(TASKS)' -e cloudact_run_timeout='$(TIMEOUT)' -e cloudact_run_command='$(COMMAND)'
-
-.PHONY: release
-release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the validation report [FROM=<step>]
-	@$(OPS_ASK) "release to $(ENV): $(if $(FROM),from $(FROM),migrate -> bootstrap -> org-sync-all)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/release.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed -e cloudact_release_from='$(FROM)'
-
-# VIA=ansible: the same report through playbooks/status.yml (slower: ansible-playbook's start-up).
-VIA ?=
-
-.PHONY: status
-status: $(STAMP) ## The 8 jobs: trigger state, last run, result, OVERDUE/FAILED/STUCK flags [STRICT=1: flags exit 1]
-ifeq ($(VIA),ansible)
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml $(OPS_ARGS) -e cloudact_status_strict=$(if $(STRICT),true,false)
-else
-	@$(OPS_LOCAL) $(BIN)/python -m toolkit.live_status '$(ENV)' $(if $(STRICT),--strict)
-endif
-
-.PHONY: history
-history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml $(OPS_ARGS) -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
-
-.PHONY: logs
-logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml $(OPS_ARGS) -e cloudact_logs_job='$(JOB)' \
-	  -e cloudact_logs_execution='$(EXECUTION)' -e cloudact_logs_since='$(SINCE)'
-
-.PHONY: cancel
-cancel: $(STAMP) ## Cancel a running execution: JOB=<word> [EXECUTION=<name>] (default: the running ones)
-	@$(OPS_ASK) "cancel $(JOB) $(EXECUTION) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/cancel.yml $(OPS_ARGS) -e cloudact_confirmed=$$confirmed \
-	  -e cloudact_cancel_job='$(JOB)' -e cloudact_cancel_execution='$(EXECUTION)'
-
-.PHONY: bench-release
-bench-release: $(STAMP) ## Wall time and requests of make release and make status on a localcloud of its own [RUNS=3]
-	$(BIN)/python bench/release.py --runs $(or $(RUNS),3)
-
-##@ Provisioning
 
 PRUNE ?=
 # PRUNE=1: also remove cloudact-* jobs and triggers that are not in the catalog.
@@ -184,18 +136,73 @@ resume: $(STAMP) ## Resume ENV's triggers: all, or JOB=<word>'s
 	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
 	  -e cloudact_trigger_state=enabled -e cloudact_trigger_job='$(JOB)'
 
-##@ Job scripts
+##@ Operations
 
-.PHONY: test-jobs
-test-jobs: $(STAMP) ## The job scripts' tests (tests/jobs: subprocess runs against local servers and localcloud)
-	$(BIN)/python -m pytest tests/jobs
+# make run overrides: RUN_ENV="NAME=value ...", TASKS=<n>, TIMEOUT=<15m>; COMMAND is refused (Cloud Run has none).
+RUN_ENV ?=
+TASKS ?= 0
+TIMEOUT ?=
+COMMAND ?=
+
+.PHONY: run
+run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [RUN_ENV=.. TASKS=.. TIMEOUT=..] [WAIT=false] [FORCE=1]
+	@$(OPS_ASK) "run $(JOB) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/run-job.yml -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_run_job='$(JOB)' -e cloudact_run_args='$(ARGS)' -e cloudact_run_wait=$(WAIT) \
+	  -e cloudact_run_force=$(if $(FORCE),true,false) -e cloudact_run_env='$(RUN_ENV)' \
+	  -e cloudact_run_task_count='$(TASKS)' -e cloudact_run_timeout='$(TIMEOUT)' -e cloudact_run_command='$(COMMAND)'
+
+.PHONY: release
+release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the validation report [FROM=<step>]
+	@$(OPS_ASK) "release to $(ENV): $(if $(FROM),from $(FROM),migrate -> bootstrap -> org-sync-all)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/release.yml -e cloudact_confirmed=$$confirmed -e cloudact_release_from='$(FROM)'
+
+# VIA=ansible: the same report through playbooks/status.yml (slower: ansible-playbook's start-up).
+VIA ?=
+
+.PHONY: status
+status: $(STAMP) ## The 8 jobs: trigger state, last run, result, OVERDUE/FAILED/STUCK flags [STRICT=1: flags exit 1]
+ifeq ($(VIA),ansible)
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml -e cloudact_status_strict=$(if $(STRICT),true,false)
+else
+	@$(OPS_LOCAL) $(BIN)/python -m toolkit.live_status '$(ENV)' $(if $(STRICT),--strict)
+endif
+
+.PHONY: history
+history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
+
+.PHONY: logs
+logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml -e cloudact_logs_job='$(JOB)' \
+	  -e cloudact_logs_execution='$(EXECUTION)' -e cloudact_logs_since='$(SINCE)'
+
+.PHONY: cancel
+cancel: $(STAMP) ## Cancel a running execution: JOB=<word> [EXECUTION=<name>] (default: the running ones)
+	@$(OPS_ASK) "cancel $(JOB) $(EXECUTION) in $(ENV)") && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/cancel.yml -e cloudact_confirmed=$$confirmed \
+	  -e cloudact_cancel_job='$(JOB)' -e cloudact_cancel_execution='$(EXECUTION)'
+
+##@ Benchmarks (scripts that measure; nothing here is a test)
 
 .PHONY: bench-startup
 bench-startup: $(STAMP) ## Job script start-up: time to the first request vs bare python and httpx+asyncio [RUNS=15]
 	$(BIN)/python bench/startup.py --runs $(or $(RUNS),15)
 
-##@ Data jobs
+.PHONY: bench-converge
+bench-converge: $(STAMP) ## create-jobs on a localcloud of its own: from empty and no-change, wall time and requests [RUNS=3]
+	$(BIN)/python bench/converge.py --runs $(or $(RUNS),3)
+
+.PHONY: bench-release
+bench-release: $(STAMP) ## Wall time and requests of make release and make status on a localcloud of its own [RUNS=3]
+	$(BIN)/python bench/release.py --runs $(or $(RUNS),3)
 
 .PHONY: bench-migrate
 bench-migrate: $(STAMP) ## supabase_migrate on localcloud: requests and time per file [FILES=50]
 	$(BIN)/python bench/migrate.py --files $(or $(FILES),50)
+
+.PHONY: bench-localcloud
+bench-localcloud: $(STAMP) ## localcloud: start-to-ready, proxy throughput, data-plane timings
+	$(BIN)/python bench/localcloud_startup.py
+	$(BIN)/python bench/localcloud_proxy.py
+	$(BIN)/python bench/localcloud_data_plane.py
