@@ -22,15 +22,18 @@ from localcloud.client import (
     stop_pid,
     wait_ready,
 )
-from localcloud.config import ENV_NAMES, StateFiles, default_state_dir
+from localcloud.config import ENV_NAMES, StateFiles, default_state_dir, lock_holder
 
 
 def _running_pid(files: StateFiles) -> int | None:
-    """The pid in the pid file if that process is alive and is a localcloud server."""
+    """The pid of the server of this state directory: the pid file's, else the lock holder's.
+
+    A server started in the foreground (a test fixture, `serve`) writes no pid file but holds the lock.
+    """
     try:
         pid = int(files.pid.read_text().strip())
     except (OSError, ValueError):
-        return None
+        return lock_holder(files.root)
     if not pid_alive(pid):
         return None
     try:

@@ -544,6 +544,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
 def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int:
     """Run localcloud in the foreground until SIGTERM or SIGINT; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lock = config.lock_state_dir(state_dir)
+    if lock is None:
+        log.error(
+            "localcloud already serves %s (pid %s): one server per state directory",
+            state_dir,
+            config.lock_holder(state_dir) or "unknown",
+        )
+        return 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -571,4 +579,5 @@ def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int
     stop.wait()
     log.info("localcloud stopping")
     cloud.stop()
+    lock.close()
     return 0

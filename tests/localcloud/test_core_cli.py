@@ -16,7 +16,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.cloud import secretmanager
 from google.oauth2 import service_account
 
-from localcloud.client import pid_alive, stop_pid
+from localcloud.client import LocalCloudProcess, pid_alive, stop_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.localcloud
@@ -176,3 +176,20 @@ def test_serve_refuses_a_bad_port(state):
     result = cli(state, "serve", "--port", "70000")
     assert result.returncode == 2
     assert "--port 70000" in result.stderr
+
+
+def test_one_server_per_state_directory(state):
+    """A foreground server (as the test fixture starts) holds the state directory: `up` finds it
+    instead of starting a second server on the same files, and a second `serve` is refused."""
+    first = LocalCloudProcess(state).start()
+    try:
+        second = cli(state, "serve")
+        assert second.returncode == 1
+        assert f"localcloud already serves {state} (pid {first.pid})" in second.stderr
+        up = cli(state, "up")
+        assert up.returncode == 0, up.stderr
+        assert f"localcloud is already up (pid {first.pid}" in up.stdout + up.stderr
+        assert pid_alive(first.pid)
+    finally:
+        first.stop()
+    assert cli(state, "status").returncode != 0
