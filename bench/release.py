@@ -1,11 +1,12 @@
-"""Benchmark: wall time and request count of `make release` and `make status` on localcloud.
+"""Benchmark: wall time and request count of `make release`, `make run` and `make status` on localcloud.
 
-    .venv/bin/python bench/release.py [--runs 3]
+    .venv/bin/python bench/release.py [--runs 3] [--profile]
 
 Starts a localcloud of its own (a tmp state dir, stopped by its pid at the end), converges it
 with a first release (not measured), then measures --runs warm releases and statuses. The
 release's tool overhead is its wall time minus the time its three executions ran (each step's
-"succeeded in Ns" line, start to completion as Cloud Run reports it).
+"succeeded in Ns" line, start to completion as Cloud Run reports it); `make run JOB=bootstrap` the same.
+--profile prints the slowest tasks of one warm release and run (ansible.posix.profile_tasks).
 Goals (issue 7): status under 3 s and at most 2 requests per job; release overhead under 5 s.
 """
 
@@ -51,7 +52,7 @@ def make(env: dict[str, str], *args: str) -> tuple[float, str]:
 
 
 def parse_job_seconds(output: str) -> float:
-    """Seconds the release's executions ran, from each step's "<step>: <execution> succeeded in Ns" line."""
+    """Seconds the executions ran, from each step's "<step>: <execution> succeeded in Ns" line."""
     total = 0.0
     for line in output.splitlines():
         if " succeeded in " in line and line.split(":", 1)[0] in ("migrate", "bootstrap", "org-sync-all"):
@@ -59,9 +60,22 @@ def parse_job_seconds(output: str) -> float:
     return total
 
 
+def profile(env: dict[str, str], *args: str) -> None:
+    """One run with ansible.posix.profile_tasks; its slowest tasks (the callback prints its own table)."""
+    env = dict(
+        env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="15"
+    )
+    wall, out = make(env, *args)
+    table = out[out.find("=====") :] if "=====" in out else out[-3000:]
+    print(f"--- make {' '.join(args)}: {wall:.1f}s; slowest tasks:\n{table.strip()}\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile", action="store_true", help="print the slowest tasks of a release and a run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
         proc = LocalCloudProcess(Path(tmp) / "state")
@@ -74,6 +88,9 @@ def main() -> int:
             env.pop("CONFIRM", None)
             cold, _ = make(env, "release")
             print(f"first release (creates the 8 jobs + 5 triggers, then runs): {cold:.1f}s")
+            if args.profile:
+                profile(env, "release")
+                profile(env, "run", "JOB=bootstrap")
             rows = []
             for _ in range(args.runs):
                 proc.admin.reset_requests()
@@ -81,6 +98,10 @@ def main() -> int:
                 req = proc.admin.requests()
                 jobs = parse_job_seconds(out)
                 rows.append(("release", wall, jobs, req["total"], req["by_host"]))
+                proc.admin.reset_requests()
+                wall, out = make(env, "run", "JOB=bootstrap")
+                req = proc.admin.requests()
+                rows.append(("run", wall, parse_job_seconds(out), req["total"], req["by_host"]))
                 proc.admin.reset_requests()
                 wall, out = make(env, "status")
                 req = proc.admin.requests()
@@ -94,10 +115,12 @@ def main() -> int:
     rel = [r for r in rows if r[0] == "release"]
     sta = [r for r in rows if r[0] == "status"]
     overhead = statistics.median(r[1] - r[2] for r in rel)
+    run_overhead = statistics.median(r[1] - r[2] for r in rows if r[0] == "run")
     status_wall = statistics.median(r[1] for r in sta)
     status_req = max(r[3] for r in sta) / 8
     print(
         f"median: release overhead {overhead:.1f}s (goal < 5s: {'met' if overhead < 5 else 'NOT met'}); "
+        f"run bootstrap overhead {run_overhead:.1f}s; "
         f"status {status_wall:.1f}s (goal < 3s: {'met' if status_wall < 3 else 'NOT met'}), "
         f"{status_req:.2f} requests per job (goal <= 2: {'met' if status_req <= 2 else 'NOT met'})"
     )

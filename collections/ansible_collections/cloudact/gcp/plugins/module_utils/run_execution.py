@@ -9,6 +9,7 @@ REST calls and as integers from GAPIC clients (`enum-encoding=int`); both are un
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
@@ -201,3 +202,80 @@ def server_now(api):
         except (TypeError, ValueError):
             pass
     return datetime.now(UTC)
+
+
+# ---- Cloud Logging: a job's (or one execution's) log entries, shared by cloud_logging_entries_info
+# and cloud_run_execution (which returns an execution's lines in the call that saw it finish).
+
+LOGGING_URL = "https://logging.googleapis.com/v2/entries:list"
+LOGGING_PAGE = 1000
+
+
+def log_filter(job, execution=None, since=None, min_severity=None):
+    terms = ['resource.type="cloud_run_job"', 'resource.labels.job_name="%s"' % job]
+    if execution:
+        terms.append('labels."run.googleapis.com/execution_name"="%s"' % execution)
+    if since:
+        terms.append('timestamp>="%s"' % since)
+    if min_severity:
+        terms.append("severity>=%s" % min_severity)
+    return " AND ".join(terms)
+
+
+def log_message(entry):
+    if "textPayload" in entry:
+        return entry["textPayload"]
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict):
+        if isinstance(payload.get("message"), str):
+            return payload["message"]
+        return json.dumps(payload, sort_keys=True)
+    return ""
+
+
+def flatten_entry(entry):
+    labels = entry.get("labels") or {}
+    return {
+        "timestamp": entry.get("timestamp", ""),
+        "severity": entry.get("severity") or "DEFAULT",
+        "message": log_message(entry),
+        "execution": labels.get("run.googleapis.com/execution_name", ""),
+        "task_index": labels.get("run.googleapis.com/task_index", ""),
+        "attempt": labels.get("run.googleapis.com/task_attempt", ""),
+    }
+
+
+def list_log_entries(api, project, job, filter_text, limit=1000, newest_first=False):
+    """Flat entries in time order (oldest first), at most `limit` (the newest ones with newest_first)."""
+    body = {
+        "resourceNames": ["projects/%s" % project],
+        "filter": filter_text,
+        "orderBy": "timestamp desc" if newest_first else "timestamp asc",
+        "pageSize": min(LOGGING_PAGE, limit),
+    }
+    entries = []
+    while len(entries) < limit:
+        page = api.request("POST", LOGGING_URL, "log entries of %s" % job, json=body) or {}
+        entries.extend(page.get("entries") or [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+        body["pageToken"] = token
+    entries = entries[:limit]
+    if newest_first:
+        entries.reverse()
+    return [flatten_entry(e) for e in entries]
+
+
+def log_lines(entries, job, execution=None):
+    """'<time> <severity> [<execution>] <message>'; the execution only when not filtering by one."""
+    return [
+        "%s %-7s %s%s"
+        % (
+            e["timestamp"][:19].replace("T", " "),
+            e["severity"],
+            "" if execution else "[%s] " % e["execution"].replace(job + "-", "", 1),
+            e["message"],
+        )
+        for e in entries
+    ]

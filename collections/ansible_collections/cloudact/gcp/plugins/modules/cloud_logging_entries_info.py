@@ -82,15 +82,13 @@ filter:
   type: str
 """
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
-URL = "https://logging.googleapis.com/v2/entries:list"
-PAGE = 1000
 _AGO = re.compile(r"^([0-9]+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -110,61 +108,6 @@ def since_time(value, now=None):
             "since %r: expected a duration like 30m, 1h, 2d or an RFC 3339 time" % value
         ) from None
     return value
-
-
-def build_filter(p):
-    terms = ['resource.type="cloud_run_job"', 'resource.labels.job_name="%s"' % p["job"]]
-    if p["execution"]:
-        terms.append('labels."run.googleapis.com/execution_name"="%s"' % p["execution"])
-    if p["since"]:
-        terms.append('timestamp>="%s"' % p["since"])
-    if p["min_severity"]:
-        terms.append("severity>=%s" % p["min_severity"])
-    return " AND ".join(terms)
-
-
-def message(entry):
-    if "textPayload" in entry:
-        return entry["textPayload"]
-    payload = entry.get("jsonPayload")
-    if isinstance(payload, dict):
-        if isinstance(payload.get("message"), str):
-            return payload["message"]
-        return json.dumps(payload, sort_keys=True)
-    return ""
-
-
-def flatten(entry):
-    labels = entry.get("labels") or {}
-    return {
-        "timestamp": entry.get("timestamp", ""),
-        "severity": entry.get("severity") or "DEFAULT",
-        "message": message(entry),
-        "execution": labels.get("run.googleapis.com/execution_name", ""),
-        "task_index": labels.get("run.googleapis.com/task_index", ""),
-        "attempt": labels.get("run.googleapis.com/task_attempt", ""),
-    }
-
-
-def list_entries(api, p, log_filter):
-    body = {
-        "resourceNames": ["projects/%s" % p["project"]],
-        "filter": log_filter,
-        "orderBy": "timestamp desc" if p["newest_first"] else "timestamp asc",
-        "pageSize": min(PAGE, p["limit"]),
-    }
-    entries = []
-    while len(entries) < p["limit"]:
-        page = api.request("POST", URL, "log entries of %s" % p["job"], json=body) or {}
-        entries.extend(page.get("entries") or [])
-        token = page.get("nextPageToken")
-        if not token:
-            break
-        body["pageToken"] = token
-    entries = entries[: p["limit"]]
-    if p["newest_first"]:
-        entries.reverse()
-    return entries
 
 
 def main():
@@ -203,23 +146,14 @@ def main():
             p["since"] = since_time(p["since"])
         except ValueError as exc:
             mod.fail_json(msg=str(exc))
-    log_filter = build_filter(p)
+    log_filter = rx.log_filter(p["job"], p["execution"], p["since"], p["min_severity"])
     api = GcpApi(mod, "cloudact-logging")
     try:
-        entries = [flatten(e) for e in list_entries(api, p, log_filter)]
+        entries = rx.list_log_entries(api, p["project"], p["job"], log_filter, p["limit"], p["newest_first"])
     except ApiError as exc:
         mod.fail_json(msg=str(exc), status=exc.status)
     # Without an execution filter, each line names its execution (the part after the job's name).
-    lines = [
-        "%s %-7s %s%s"
-        % (
-            e["timestamp"][:19].replace("T", " "),
-            e["severity"],
-            "" if p["execution"] else "[%s] " % e["execution"].replace(p["job"] + "-", "", 1),
-            e["message"],
-        )
-        for e in entries
-    ]
+    lines = rx.log_lines(entries, p["job"], p["execution"])
     mod.exit_json(changed=False, entries=entries, lines=lines, filter=log_filter)
 
 

@@ -84,6 +84,12 @@ options:
     description: Seconds between polls while waiting.
     type: float
     default: 2
+  logs:
+    description:
+      - When the execution has finished in this call, also return its log entries (RV(log_entries),
+        RV(log_lines)), so that waiting and reading the result take one call.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - google.cloud.gcp
 notes:
@@ -157,6 +163,18 @@ server_time:
   description: The API's clock (its Date header) at the last reply, RFC 3339.
   returned: success
   type: str
+log_entries:
+  description:
+    - The execution's log entries, oldest first (timestamp, severity, message, execution, task_index,
+      attempt), as cloud_logging_entries_info returns them.
+  returned: when O(logs=true) and the execution has finished
+  type: list
+  elements: dict
+log_lines:
+  description: The entries as C(<time> <severity> <message>) lines.
+  returned: when O(logs=true) and the execution has finished
+  type: list
+  elements: str
 """
 
 import time
@@ -258,6 +276,7 @@ def main():
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="float", default=600.0),
             poll_interval=dict(type="float", default=2.0),
+            logs=dict(type="bool", default=False),
         ),
         required_if=[("state", "cancelled", ["name"])],
         mutually_exclusive=[("args", "clear_args")],
@@ -322,16 +341,24 @@ def main():
             execution = start_execution(api, p)
             if p["wait"]:
                 execution = wait_execution(api, p, execution)
+        now = rx.server_now(api)
+        summary = rx.summary(execution, now)
+        result = dict(
+            changed=changed,
+            execution=summary,
+            done=summary["state"] in rx.FINISHED,
+            server_time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        if p["logs"] and result["done"]:
+            name = summary["name"]
+            # Same session (one token: the cloud-platform scope covers Logging).
+            entries = rx.list_log_entries(
+                api, p["project"], p["job"], rx.log_filter(p["job"], name), limit=1000
+            )
+            result.update(log_entries=entries, log_lines=rx.log_lines(entries, p["job"], name))
     except ApiError as exc:
         mod.fail_json(msg=str(exc), status=exc.status)
-    now = rx.server_now(api)
-    summary = rx.summary(execution, now)
-    mod.exit_json(
-        changed=changed,
-        execution=summary,
-        done=summary["state"] in rx.FINISHED,
-        server_time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
+    mod.exit_json(**result)
 
 
 if __name__ == "__main__":

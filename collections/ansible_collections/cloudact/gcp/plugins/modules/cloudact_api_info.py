@@ -26,6 +26,11 @@ options:
       - Secret Manager secret ID (in O(project)) holding the root API key.
       - Without it only /health is read.
     type: str
+  dataset_suffix:
+    description:
+      - Also list the BigQuery datasets of O(project) whose IDs end with this text (the org datasets
+        C(<org>_prod) the release validation counts), so the validation checks take one call.
+    type: str
   timeout:
     description: Seconds per API call.
     type: float
@@ -64,6 +69,11 @@ bootstrap:
     status: {description: SYNCED, OUT_OF_SYNC or NOT_BOOTSTRAPPED., type: str, returned: when ok}
     body: {description: The JSON body., type: dict, returned: when it answered JSON}
     error: {description: Why it failed., type: str, returned: when not ok}
+datasets:
+  description: Dataset IDs ending with O(dataset_suffix), sorted.
+  returned: when O(dataset_suffix) is set
+  type: list
+  elements: str
 """
 
 import base64
@@ -77,6 +87,7 @@ try:
 except ImportError:  # reported by GcpSession
     requests = None
 
+DATASETS_URL = "https://bigquery.googleapis.com/bigquery/v2/projects/%s/datasets"
 SECRET_URL = "https://secretmanager.googleapis.com/v1/projects/%s/secrets/%s/versions/latest:access"  # noqa: S105
 
 
@@ -115,6 +126,7 @@ def main():
         argument_spec=dict(
             api_url=dict(type="str", required=True),
             root_key_secret=dict(type="str", no_log=False),
+            dataset_suffix=dict(type="str"),
             timeout=dict(type="float", default=15.0),
         ),
         supports_check_mode=True,
@@ -128,9 +140,10 @@ def main():
     if health["ok"] and (health.get("body") or {}).get("status") != "healthy":
         health.update(ok=False, error="status %r" % (health.get("body") or {}).get("status"))
     result = {"changed": False, "health": health}
+    gcp = GcpApi(mod, "cloudact-api-check") if p["root_key_secret"] or p["dataset_suffix"] else None
     if p["root_key_secret"]:
         try:
-            key = read_key(GcpApi(mod, "cloudact-api-check"), p["project"], p["root_key_secret"])
+            key = read_key(gcp, p["project"], p["root_key_secret"])
         except (ApiError, KeyError, ValueError) as exc:
             result["bootstrap"] = {"ok": False, "status_code": 0, "error": "root key: %s" % exc}
         else:
@@ -140,6 +153,15 @@ def main():
             if boot["ok"]:
                 boot["status"] = (boot.get("body") or {}).get("status", "")
             result["bootstrap"] = boot
+    if p["dataset_suffix"]:
+        try:
+            items = gcp.list_all(
+                DATASETS_URL % p["project"], "datasets", "BigQuery datasets of %s" % p["project"]
+            )
+        except ApiError as exc:
+            mod.fail_json(msg=str(exc), status=exc.status)
+        names = ((d.get("datasetReference") or {}).get("datasetId", "") for d in items)
+        result["datasets"] = sorted(n for n in names if n.endswith(p["dataset_suffix"]))
     mod.exit_json(**result)
 
 
