@@ -81,7 +81,7 @@ options:
     type: float
     default: 600
   poll_interval:
-    description: Seconds between polls while waiting.
+    description: Seconds between polls while waiting (the first polls come sooner, from 0.25 s doubling).
     type: float
     default: 2
   logs:
@@ -188,6 +188,8 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
+FIRST_POLL = 0.25  # seconds
+
 
 def get_execution(api, p, name, allow_missing=False):
     return api.request(
@@ -246,14 +248,20 @@ def cancel_execution(api, p, name):
 
 
 def wait_execution(api, p, execution, clock=time.monotonic, sleep=time.sleep):
-    """Poll until finished or wait_timeout passes; the latest resource."""
+    """Poll until finished or wait_timeout passes; the latest resource.
+
+    The first polls come sooner (0.25 s, doubling up to poll_interval): most jobs finish in seconds,
+    and a fixed interval would leave up to one interval between the end and the result.
+    """
     give_up = clock() + p["wait_timeout"]
     name = execution["name"].rsplit("/", 1)[-1]
+    interval = min(FIRST_POLL, p["poll_interval"])
     while rx.state(execution) not in rx.FINISHED:
         left = give_up - clock()
         if left <= 0:
             break
-        sleep(min(p["poll_interval"], left))
+        sleep(min(interval, left))
+        interval = min(interval * 2, p["poll_interval"])
         execution = get_execution(api, p, name)
     return execution
 

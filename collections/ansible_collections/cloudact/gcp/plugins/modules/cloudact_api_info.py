@@ -26,6 +26,11 @@ options:
       - Secret Manager secret ID (in O(project)) holding the root API key.
       - Without it only /health is read.
     type: str
+  run_jobs_location:
+    description:
+      - Also list the Cloud Run jobs of O(project) in this region (name and image), so that the release's
+        preflight (the API answers, the release jobs exist and share one image) takes one call.
+    type: str
   dataset_suffix:
     description:
       - Also list the BigQuery datasets of O(project) whose IDs end with this text (the org datasets
@@ -69,6 +74,14 @@ bootstrap:
     status: {description: SYNCED, OUT_OF_SYNC or NOT_BOOTSTRAPPED., type: str, returned: when ok}
     body: {description: The JSON body., type: dict, returned: when it answered JSON}
     error: {description: Why it failed., type: str, returned: when not ok}
+jobs:
+  description: The Cloud Run jobs in O(run_jobs_location), sorted by name.
+  returned: when O(run_jobs_location) is set
+  type: list
+  elements: dict
+  contains:
+    name: {description: The job ID., type: str, returned: always}
+    image: {description: The image of its (first) container., type: str, returned: always}
 datasets:
   description: Dataset IDs ending with O(dataset_suffix), sorted.
   returned: when O(dataset_suffix) is set
@@ -79,7 +92,7 @@ datasets:
 import base64
 import time
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, short_name
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
 try:
@@ -87,8 +100,14 @@ try:
 except ImportError:  # reported by GcpSession
     requests = None
 
+JOBS_URL = "https://run.googleapis.com/v2/projects/%s/locations/%s/jobs"
 DATASETS_URL = "https://bigquery.googleapis.com/bigquery/v2/projects/%s/datasets"
 SECRET_URL = "https://secretmanager.googleapis.com/v1/projects/%s/secrets/%s/versions/latest:access"  # noqa: S105
+
+
+def image(job):
+    containers = ((job.get("template") or {}).get("template") or {}).get("containers") or [{}]
+    return containers[0].get("image", "")
 
 
 def read_key(api, project, secret):
@@ -126,6 +145,7 @@ def main():
         argument_spec=dict(
             api_url=dict(type="str", required=True),
             root_key_secret=dict(type="str", no_log=False),
+            run_jobs_location=dict(type="str"),
             dataset_suffix=dict(type="str"),
             timeout=dict(type="float", default=15.0),
         ),
@@ -140,7 +160,8 @@ def main():
     if health["ok"] and (health.get("body") or {}).get("status") != "healthy":
         health.update(ok=False, error="status %r" % (health.get("body") or {}).get("status"))
     result = {"changed": False, "health": health}
-    gcp = GcpApi(mod, "cloudact-api-check") if p["root_key_secret"] or p["dataset_suffix"] else None
+    need_gcp = p["root_key_secret"] or p["dataset_suffix"] or p["run_jobs_location"]
+    gcp = GcpApi(mod, "cloudact-api-check") if need_gcp else None
     if p["root_key_secret"]:
         try:
             key = read_key(gcp, p["project"], p["root_key_secret"])
@@ -153,6 +174,18 @@ def main():
             if boot["ok"]:
                 boot["status"] = (boot.get("body") or {}).get("status", "")
             result["bootstrap"] = boot
+    if p["run_jobs_location"]:
+        try:
+            jobs = gcp.list_all(
+                JOBS_URL % (p["project"], p["run_jobs_location"]),
+                "jobs",
+                "Cloud Run jobs of %s/%s" % (p["project"], p["run_jobs_location"]),
+            )
+        except ApiError as exc:
+            mod.fail_json(msg=str(exc), status=exc.status)
+        result["jobs"] = sorted(
+            ({"name": short_name(j.get("name")), "image": image(j)} for j in jobs), key=lambda j: j["name"]
+        )
     if p["dataset_suffix"]:
         try:
             items = gcp.list_all(
