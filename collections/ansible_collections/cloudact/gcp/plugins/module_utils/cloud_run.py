@@ -14,6 +14,8 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import cpu, d
 
 BASE = "https://run.googleapis.com/v2"
 PRODUCT = "cloudact-cloud-run"
+KIND = "Cloud Run job"  # names one in messages
+LIST_PARAMS = None
 
 # Cloud Run's defaults for fields a job may omit (run/v2 task_template.proto, execution_template.proto).
 DEFAULTS = {

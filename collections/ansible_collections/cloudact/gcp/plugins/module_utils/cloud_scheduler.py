@@ -14,6 +14,8 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import durati
 
 BASE = "https://cloudscheduler.googleapis.com/v1"
 PRODUCT = "cloudact-cloud-scheduler"
+KIND = "Cloud Scheduler job"  # names one in messages
+LIST_PARAMS = {"pageSize": 500}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 METHODS = ("POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS")
 _METHOD_NUMBERS = {i + 1: m for i, m in enumerate(METHODS)}

@@ -33,14 +33,9 @@ options:
     description: At most this many executions per job.
     type: int
     default: 10
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
 """
 
 EXAMPLES = r"""
@@ -95,6 +90,7 @@ jobs:
 """
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
     ApiError,
     GcpApi,
@@ -136,18 +132,7 @@ def main():
     project, location = p["project"], p["location"]
     try:
         api = GcpApi(module, cloud_run.PRODUCT)
-        if p["name"]:
-            job = api.request(
-                "GET",
-                cloud_run.job_url(project, location, p["name"]),
-                "Cloud Run job %s" % p["name"],
-                allow_missing=True,
-            )
-            found = [job] if job else []
-        else:
-            found = api.list_all(
-                cloud_run.jobs_url(project, location), "jobs", "Cloud Run jobs of %s" % location
-            )
+        found = read_jobs(api, cloud_run, project, location, p["name"])
         jobs = [cloud_run.summary(j, project) for j in found]
         if p["name_prefix"]:
             jobs = [j for j in jobs if j["name"].startswith(p["name_prefix"])]

@@ -21,14 +21,9 @@ options:
     type: str
     required: true
     aliases: [region]
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
 """
 
 EXAMPLES = r"""

@@ -25,14 +25,9 @@ options:
   name_prefix:
     description: Only jobs whose ID starts with this prefix.
     type: str
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
 """
 
 EXAMPLES = r"""
@@ -91,6 +86,7 @@ jobs:
 """
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_scheduler as sched
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, gcp_module
 
 
@@ -105,21 +101,7 @@ def main():
     project, location = p["project"], p["location"]
     try:
         api = GcpApi(module, sched.PRODUCT)
-        if p["name"]:
-            job = api.request(
-                "GET",
-                sched.job_url(project, location, p["name"]),
-                "Cloud Scheduler job %s" % p["name"],
-                allow_missing=True,
-            )
-            found = [job] if job else []
-        else:
-            found = api.list_all(
-                sched.jobs_url(project, location),
-                "jobs",
-                "Cloud Scheduler jobs of %s" % location,
-                params={"pageSize": 500},
-            )
+        found = read_jobs(api, sched, project, location, p["name"])
         jobs = sorted((sched.summary(j) for j in found), key=lambda j: j["name"])
         if p["name_prefix"]:
             jobs = [j for j in jobs if j["name"].startswith(p["name_prefix"])]

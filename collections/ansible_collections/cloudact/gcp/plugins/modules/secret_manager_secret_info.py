@@ -25,14 +25,9 @@ options:
     type: str
     choices: [ignore, warn, fail]
     default: ignore
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
 """
 
 EXAMPLES = r"""

@@ -1,0 +1,42 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every cloudact.gcp module adds to google.cloud's auth options (module_utils/gcp_api.py)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Extended after google.cloud.gcp: gcp_module() adds request_deadline and requires project.
+    DOCUMENTATION = r"""
+options:
+  request_deadline:
+    description: Seconds within which one API call, retries included, must succeed.
+    type: float
+    default: 120
+notes:
+  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+"""
+
+    # The options module_utils/batch.py adds to a converging module (cloud_run_job, cloud_scheduler_job).
+    BATCH = r"""
+options:
+  name:
+    description: Job ID (the last segment of its resource name). One of O(name) and O(jobs) is required.
+    type: str
+  jobs:
+    description:
+      - Several jobs in one run. Each entry takes the options of a single job (O(name),
+        O(state), ...) and is validated like them.
+    type: list
+    elements: dict
+  purge_prefix:
+    description:
+      - With O(jobs), also delete every existing job whose ID starts with this prefix and is
+        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
+        An empty prefix matches every job.
+    type: str
+  location:
+    description: Region of the job.
+    type: str
+    required: true
+    aliases: [region]
+"""

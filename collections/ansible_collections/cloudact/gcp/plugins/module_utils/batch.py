@@ -1,0 +1,147 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading and converging the jobs of a region, shared by the cloud_run_job* and cloud_scheduler_job* modules.
+
+`resource` is the module_utils module of one API (cloud_run or cloud_scheduler): it gives
+PRODUCT, KIND, LIST_PARAMS, jobs_url() and job_url().
+
+The converging modules take one job (O(name)) or a batch (O(jobs)), optionally pruning unlisted
+jobs by prefix (O(purge_prefix)). `converge_all` owns that part: the batch options, validating
+every entry before any request, one list call for a batch (one GET for a single job), the
+purge entries, and the result and diff shapes. A module keeps its verbs, its options and how
+to converge one job.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
+    ApiError,
+    GcpApi,
+    changed_fields,
+    gcp_module,
+    short_name,
+    validate_entries,
+)
+
+
+def read_jobs(api, resource, project, location, name=None):
+    """The job `name` ([] when it does not exist), or every job of the region (one paged list call)."""
+    if name:
+        job = api.request(
+            "GET",
+            resource.job_url(project, location, name),
+            "%s %s" % (resource.KIND, name),
+            allow_missing=True,
+        )
+        return [job] if job else []
+    return api.list_all(
+        resource.jobs_url(project, location),
+        "jobs",
+        "%ss of %s" % (resource.KIND, location),
+        params=resource.LIST_PARAMS,
+    )
+
+
+def batch_module(options):
+    """A GcpModule taking one job's `options` at top level, or a list of them as `jobs`."""
+    argument_spec = dict(
+        location=dict(type="str", required=True, aliases=["region"]),
+        jobs=dict(type="list", elements="dict"),
+        purge_prefix=dict(type="str"),
+    )
+    argument_spec.update(options)
+    argument_spec["name"] = dict(type="str")  # required in each entry, but a batch run has none
+    return gcp_module(
+        argument_spec,
+        supports_check_mode=True,
+        required_one_of=[["name", "jobs"]],
+        mutually_exclusive=[["name", "jobs"]],
+        required_by={"purge_prefix": "jobs"},
+    )
+
+
+def absent_entry(options, name):
+    """The entry that deletes `name`: every option at its default, state absent."""
+    entry = {key: spec.get("default") for key, spec in options.items()}
+    entry.update(name=name, state="absent")
+    return entry
+
+
+def plan(name, current, before, after, **extra):
+    """The result of converging job `name` from `before` (its owned fields, {} when `current` is None)
+    to `after` (None: delete it): name, changed, operation (create, update, delete or none), the
+    `extra` keys, changed_fields and spec. The module then carries out the operation."""
+    result = dict(name=name, changed=False, operation="none", **extra, changed_fields=[], spec=before)
+    if after is None:
+        if current:
+            result.update(changed=True, operation="delete", changed_fields=sorted(before), spec={})
+        return result
+    fields = changed_fields(before, after) if current else sorted(after)
+    result.update(spec=after, changed_fields=fields)
+    if not current:
+        result.update(changed=True, operation="create")
+    elif fields:
+        result.update(changed=True, operation="update")
+    return result
+
+
+def field_diff(header, result, current, before, after):
+    """Diff mode's before/after of the changed owned fields, as `plan` found them."""
+    fields = result["changed_fields"]
+    return dict(
+        before={k: before[k] for k in fields if k in before} if current else {},
+        after={k: after[k] for k in fields if k in (after or {})},
+        before_header=header,
+        after_header=header,
+    )
+
+
+def converge_all(module, options, resource, converge, check=None):
+    """Converge the module's job or batch of jobs, then exit the module with the result.
+
+    check(entry) raises ValueError for a bad entry; it runs on every listed entry before any request.
+    converge(api, entry, current, project, location, check_mode) -> (result, diff), the result
+    with `name` and `changed`.
+    """
+    p = module.params
+    project, location, check_mode = p["project"], p["location"], module.check_mode
+    try:
+        batch = p["jobs"] is not None
+        entries = validate_entries(options, p["jobs"], "jobs") if batch else [{k: p[k] for k in options}]
+        if check:
+            for entry in entries:
+                check(entry)
+        api = GcpApi(module, resource.PRODUCT)
+        if batch:
+            # One list call reads every job; each is then compared like a single GET would be.
+            existing = {short_name(j.get("name")): j for j in read_jobs(api, resource, project, location)}
+            listed = {e["name"] for e in entries}
+            if p["purge_prefix"] is not None:
+                entries += [
+                    absent_entry(options, n)
+                    for n in sorted(existing)
+                    if n.startswith(p["purge_prefix"]) and n not in listed
+                ]
+        else:
+            name = entries[0]["name"]
+            found = read_jobs(api, resource, project, location, name)
+            existing = {name: found[0]} if found else {}
+        results, diffs = [], []
+        for entry in entries:
+            res, diff = converge(api, entry, existing.get(entry["name"]), project, location, check_mode)
+            results.append(res)
+            if res["changed"]:
+                diffs.append(diff)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    except ApiError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
+    if batch:
+        out = dict(changed=any(r["changed"] for r in results), jobs=results)
+        if module._diff:
+            out["diff"] = diffs
+    else:
+        out = dict(results[0])
+        out.pop("name")
+        if module._diff:
+            out["diff"] = diff
+    module.exit_json(**out)
