@@ -22,26 +22,6 @@ description:
 version_added: 0.1.0
 author: CloudAct platform team
 options:
-  name:
-    description: Job ID (the last segment of its resource name). One of O(name) and O(jobs) is required.
-    type: str
-  jobs:
-    description:
-      - Several jobs in one run. Each entry takes the options of a single job (O(name),
-        O(state), O(image), O(command), ...) and is validated like them.
-    type: list
-    elements: dict
-  purge_prefix:
-    description:
-      - With O(jobs), also delete every existing job whose ID starts with this prefix and is
-        not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
-        An empty prefix matches every job.
-    type: str
-  location:
-    description: Region of the job.
-    type: str
-    required: true
-    aliases: [region]
   state:
     description:
       - V(present) creates or updates the job; V(absent) deletes it (with its executions).
@@ -98,14 +78,10 @@ options:
     description: Remove labels not listed in O(labels).
     type: bool
     default: false
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.batch
 seealso:
   - module: cloudact.gcp.cloud_run_job_info
   - module: cloudact.gcp.cloud_scheduler_job
@@ -193,16 +169,17 @@ diff:
 import copy
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import (
+    batch_module,
+    converge_all,
+    field_diff,
+    plan,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
     ApiError,
-    GcpApi,
-    changed_fields,
     cpu,
     duration,
-    gcp_module,
     memory,
-    short_name,
-    validate_entries,
 )
 
 
@@ -341,100 +318,26 @@ def converge(api, p, current, project, location, check):
     """Bring one job to the options `p`; (result, diff)."""
     name = p["name"]
     before = cloud_run.view(current, project) if current else {}
-    result = dict(name=name, changed=False, operation="none", changed_fields=[], spec=before)
-    if p["state"] == "absent":
-        after = {}
-        if current:
-            result.update(changed=True, operation="delete", changed_fields=sorted(before), spec={})
-            if not check:
-                delete_job(api, project, location, name)
-    else:
+    after = None
+    if p["state"] != "absent":
         after = desired_spec(p, before)
         if not current and not after["image"]:
             raise ValueError("job %s does not exist: image is required to create it" % name)
-        fields = changed_fields(before, after) if current else sorted(after)
-        result.update(spec=after, changed_fields=fields)
-        if not current:
-            result.update(changed=True, operation="create")
-            if not check:
-                result["job"] = create_job(api, project, location, name, after)
-        elif fields:
-            result.update(changed=True, operation="update")
-            if not check:
-                result["job"] = update_job(api, project, location, name, current, after)
-        else:
-            result["job"] = current
-    diff = dict(
-        before={k: before[k] for k in result["changed_fields"] if k in before} if current else {},
-        after={k: after[k] for k in result["changed_fields"] if k in after},
-        before_header="cloud_run_job %s" % name,
-        after_header="cloud_run_job %s" % name,
-    )
-    return result, diff
+    result = plan(name, current, before, after)
+    operation = result["operation"]
+    if operation == "none" and after is not None:
+        result["job"] = current
+    elif not check and operation == "delete":
+        delete_job(api, project, location, name)
+    elif not check and operation == "create":
+        result["job"] = create_job(api, project, location, name, after)
+    elif not check and operation == "update":
+        result["job"] = update_job(api, project, location, name, current, after)
+    return result, field_diff("cloud_run_job %s" % name, result, current, before, after)
 
 
 def main():
-    argument_spec = dict(
-        location=dict(type="str", required=True, aliases=["region"]),
-        jobs=dict(type="list", elements="dict"),
-        purge_prefix=dict(type="str"),
-    )
-    single = dict(JOB_OPTIONS)
-    single["name"] = dict(type="str")
-    argument_spec.update(single)
-    module = gcp_module(
-        argument_spec,
-        supports_check_mode=True,
-        required_one_of=[["name", "jobs"]],
-        mutually_exclusive=[["name", "jobs"]],
-        required_by={"purge_prefix": "jobs"},
-    )
-    p = module.params
-    project, location, check = p["project"], p["location"], module.check_mode
-    try:
-        batch = p["jobs"] is not None
-        entries = (
-            validate_entries(JOB_OPTIONS, p["jobs"], "jobs") if batch else [{k: p[k] for k in JOB_OPTIONS}]
-        )
-        for entry in entries:
-            check_options(entry)
-        api = GcpApi(module, cloud_run.PRODUCT)
-        if batch:
-            # One list call reads every job; each is then compared like a single GET would be.
-            found = api.list_all(
-                cloud_run.jobs_url(project, location), "jobs", "Cloud Run jobs of %s" % location
-            )
-            existing = {short_name(j.get("name")): j for j in found}
-            listed = {e["name"] for e in entries}
-            if p["purge_prefix"] is not None:
-                entries += [
-                    {**{k: None for k in JOB_OPTIONS}, "name": n, "state": "absent", "purge_labels": False}
-                    for n in sorted(existing)
-                    if n.startswith(p["purge_prefix"]) and n not in listed
-                ]
-        else:
-            existing = {entries[0]["name"]: get_job(api, project, location, entries[0]["name"])}
-        results, diffs = [], []
-        for entry in entries:
-            res, diff = converge(api, entry, existing.get(entry["name"]), project, location, check)
-            results.append(res)
-            if res["changed"]:
-                diffs.append(diff)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    except ApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
-    changed = any(r["changed"] for r in results)
-    if batch:
-        out = dict(changed=changed, jobs=results)
-        if module._diff:
-            out["diff"] = diffs
-    else:
-        out = dict(results[0])
-        out.pop("name")
-        if module._diff:
-            out["diff"] = diff
-    module.exit_json(**out)
+    converge_all(batch_module(JOB_OPTIONS), JOB_OPTIONS, cloud_run, converge, check=check_options)
 
 
 if __name__ == "__main__":

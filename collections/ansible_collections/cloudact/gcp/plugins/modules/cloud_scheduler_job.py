@@ -22,25 +22,6 @@ description:
 version_added: 0.1.0
 author: CloudAct platform team
 options:
-  name:
-    description: Job ID (the last segment of its resource name). One of O(name) and O(jobs) is required.
-    type: str
-  jobs:
-    description:
-      - Several jobs in one run. Each entry takes the options of a single job (O(name),
-        O(state), O(schedule), O(http_target), ...) and is validated like them.
-    type: list
-    elements: dict
-  purge_prefix:
-    description:
-      - With O(jobs), also delete every existing job whose ID starts with this prefix and is
-        not listed in O(jobs). An empty prefix matches every job.
-    type: str
-  location:
-    description: Region of the job.
-    type: str
-    required: true
-    aliases: [region]
   state:
     description:
       - V(present) creates or updates the job and keeps its pause state (new jobs are enabled).
@@ -121,14 +102,10 @@ options:
   attempt_deadline:
     description: Deadline of one attempt (V(15s) to V(1800s) for HTTP targets).
     type: str
-  request_deadline:
-    description: Seconds within which one API call, retries included, must succeed.
-    type: float
-    default: 120
 extends_documentation_fragment:
   - google.cloud.gcp
-notes:
-  - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
+  - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.batch
 seealso:
   - module: cloudact.gcp.cloud_scheduler_job_info
   - module: cloudact.gcp.cloud_run_job
@@ -203,21 +180,13 @@ diff:
 """
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_scheduler as sched
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
-    ApiError,
-    GcpApi,
-    changed_fields,
-    duration,
-    gcp_module,
-    short_name,
-    validate_entries,
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import (
+    batch_module,
+    converge_all,
+    field_diff,
+    plan,
 )
-
-
-def get_job(api, project, location, name):
-    return api.request(
-        "GET", sched.job_url(project, location, name), "Cloud Scheduler job %s" % name, allow_missing=True
-    )
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, duration
 
 
 def create_job(api, project, location, name, spec):
@@ -344,24 +313,14 @@ JOB_OPTIONS = dict(
 )
 
 
-def converge(api, p, want, current, project, location, check):
-    """Bring one trigger to the options `p` (`want`: their flat fields); (result, diff)."""
+def converge(api, p, current, project, location, check):
+    """Bring one trigger to the options `p`; (result, diff)."""
     name = p["name"]
     before = sched.view(current) if current else {}
     was_paused = bool(current) and sched.state(current.get("state")) == "PAUSED"
-    result = dict(
-        name=name, changed=False, operation="none", state_change="none", changed_fields=[], spec=before
-    )
-    job = current
-    if p["state"] == "absent":
-        after = {}
-        paused = False
-        if current:
-            result.update(changed=True, operation="delete", changed_fields=sorted(before), spec={})
-            if not check:
-                delete_job(api, project, location, name)
-        job = None
-    else:
+    after = None
+    if p["state"] != "absent":
+        want = requested(p)
         if not current:
             missing = [k for k in ("schedule", "uri") if k not in want]
             if missing:
@@ -371,16 +330,19 @@ def converge(api, p, want, current, project, location, check):
                 )
         after = dict(before or sched.DEFAULTS)
         after.update(want)
-        fields = changed_fields(before, after) if current else sorted(after)
-        result.update(spec=after, changed_fields=fields)
-        if not current:
-            result.update(changed=True, operation="create")
-            if not check:
-                job = create_job(api, project, location, name, after)
-        elif fields:
-            result.update(changed=True, operation="update")
-            if not check:
-                job = update_job(api, project, location, name, after, fields)
+    result = plan(name, current, before, after, state_change="none")
+    operation = result["operation"]
+    job = current
+    if not check and operation == "delete":
+        delete_job(api, project, location, name)
+    elif not check and operation == "create":
+        job = create_job(api, project, location, name, after)
+    elif not check and operation == "update":
+        job = update_job(api, project, location, name, after, result["changed_fields"])
+    if after is None:
+        paused = False
+        job = None
+    else:
         # present keeps an operator's pause; paused/enabled set it.
         paused = was_paused if p["state"] == "present" else p["state"] == "paused"
         if paused != was_paused:
@@ -390,83 +352,15 @@ def converge(api, p, want, current, project, location, check):
     result["paused"] = paused
     if job is not None and not check:
         result["job"] = job
-    diff_before = {k: before[k] for k in result["changed_fields"] if k in before} if current else {}
-    diff_after = {k: after[k] for k in result["changed_fields"] if k in after}
+    diff = field_diff("cloud_scheduler_job %s" % name, result, current, before, after)
     if paused != was_paused:
-        diff_before["paused"] = was_paused
-        diff_after["paused"] = paused
-    diff = dict(
-        before=diff_before,
-        after=diff_after,
-        before_header="cloud_scheduler_job %s" % name,
-        after_header="cloud_scheduler_job %s" % name,
-    )
+        diff["before"]["paused"] = was_paused
+        diff["after"]["paused"] = paused
     return result, diff
 
 
 def main():
-    argument_spec = dict(
-        location=dict(type="str", required=True, aliases=["region"]),
-        jobs=dict(type="list", elements="dict"),
-        purge_prefix=dict(type="str"),
-    )
-    single = dict(JOB_OPTIONS)
-    single["name"] = dict(type="str")
-    argument_spec.update(single)
-    module = gcp_module(
-        argument_spec,
-        supports_check_mode=True,
-        required_one_of=[["name", "jobs"]],
-        mutually_exclusive=[["name", "jobs"]],
-        required_by={"purge_prefix": "jobs"},
-    )
-    p = module.params
-    project, location, check = p["project"], p["location"], module.check_mode
-    try:
-        batch = p["jobs"] is not None
-        entries = (
-            validate_entries(JOB_OPTIONS, p["jobs"], "jobs") if batch else [{k: p[k] for k in JOB_OPTIONS}]
-        )
-        wants = [requested(e) for e in entries]
-        api = GcpApi(module, sched.PRODUCT)
-        if batch:
-            # One list call reads every trigger; each is then compared like a single GET would be.
-            found = api.list_all(
-                sched.jobs_url(project, location),
-                "jobs",
-                "Cloud Scheduler jobs of %s" % location,
-                params={"pageSize": 500},
-            )
-            existing = {short_name(j.get("name")): j for j in found}
-            listed = {e["name"] for e in entries}
-            if p["purge_prefix"] is not None:
-                for n in sorted(existing):
-                    if n.startswith(p["purge_prefix"]) and n not in listed:
-                        entries.append({**{k: None for k in JOB_OPTIONS}, "name": n, "state": "absent"})
-                        wants.append({})
-        else:
-            existing = {entries[0]["name"]: get_job(api, project, location, entries[0]["name"])}
-        results, diffs = [], []
-        for entry, want in zip(entries, wants, strict=True):
-            res, diff = converge(api, entry, want, existing.get(entry["name"]), project, location, check)
-            results.append(res)
-            if res["changed"]:
-                diffs.append(diff)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    except ApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
-    changed = any(r["changed"] for r in results)
-    if batch:
-        out = dict(changed=changed, jobs=results)
-        if module._diff:
-            out["diff"] = diffs
-    else:
-        out = dict(results[0])
-        out.pop("name")
-        if module._diff:
-            out["diff"] = diff
-    module.exit_json(**out)
+    converge_all(batch_module(JOB_OPTIONS), JOB_OPTIONS, sched, converge, check=requested)
 
 
 if __name__ == "__main__":
