@@ -9,6 +9,9 @@ A script is a few lines on top of it::
     def main(argv=None) -> int:
         return runtime.main(parser(), run, argv, endpoint=ENDPOINT)
 
+A job that does not call the CloudAct API (quota cleanup, migrate) uses `runtime.run_job` with its
+own configuration instead; the same exit codes, logging and redaction apply.
+
 Exit codes: 0 success; 1 the job failed (Cloud Run retries the task); 2 bad configuration or
 usage, reported in one line that names the variable or flag. Configuration is read in `main`,
 never at import. Imports stay light (requests only): google.auth is loaded only when the root
@@ -693,6 +696,20 @@ def strings(data: Mapping[str, Any], key: str, what: str = "response") -> list[s
     return value
 
 
+def post_counted(ctx: Context, count: str, what: str, progress: str, *fields: str) -> int:
+    """POST the job's endpoint (idempotent for a day by contract) and check the answer; its field `count`.
+
+    Logs `progress` filled with the answer's `fields` ("?" when missing) and its message; JobFailed
+    naming `what` unless the answer says `success: true`.
+    """
+    data = obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
+    number = integer(data, count)
+    log.info(progress + ": %s", *(data.get(f, "?") for f in fields), data.get("message", ""))
+    if data.get("success") is not True:
+        raise JobFailed(f"{what} reported failure: {data.get('message') or data}")
+    return number
+
+
 def org_errors(items: Iterable[Any]) -> list[str]:
     """`slug (error)` for each `{"org_slug": ..., "error": ...}` of a response."""
     named = []
@@ -731,15 +748,20 @@ def parser(description: str, epilog: str = "") -> argparse.ArgumentParser:
     )
 
 
-def main(
+def run_job(
     arg_parser: argparse.ArgumentParser,
-    run: Callable[[argparse.Namespace, Context], str | None],
+    work: Callable[[argparse.Namespace], str | None],
     argv: list[str] | None = None,
     *,
-    endpoint: str,
-    http: HttpSettings | None = None,
+    logger: logging.Logger = log,
+    failed: str = "job failed",
 ) -> int:
-    """Parse arguments, set up logging, validate configuration, run, log the summary; the exit code."""
+    """Parse arguments, set up logging, run `work(args)`, log its summary; the exit code.
+
+    The entry point of every script, also those that do not call the CloudAct API (`main` adds that
+    configuration). `work` reads and validates its own configuration, raising ConfigError (exit 2) or
+    JobFailed (exit 1); errors are logged on `logger`, a failure as `<failed>: <reason>`.
+    """
     try:
         args = arg_parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
@@ -748,20 +770,31 @@ def main(
         add_secret((os.environ.get(name) or "").strip())
     try:
         setup_logging()
-        context = load_context(endpoint, http)
-        summary = run(args, context)
+        summary = work(args)
     except ConfigError as exc:
-        log.error("configuration error: %s", exc)
+        logger.error("configuration error: %s", exc)
         return EXIT_CONFIG
     except JobFailed as exc:
-        log.error("job failed: %s", exc)
+        logger.error("%s: %s", failed, exc)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        log.error("interrupted")
+        logger.error("interrupted")
         return 130
     except Exception:
-        log.exception("job failed with an unexpected error")
+        logger.exception("%s with an unexpected error", failed)
         return EXIT_FAILED
     if summary:
-        log.info("%s", summary)
+        logger.info("%s", summary)
     return EXIT_OK
+
+
+def main(
+    arg_parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace, Context], str | None],
+    argv: list[str] | None = None,
+    *,
+    endpoint: str,
+    http: HttpSettings | None = None,
+) -> int:
+    """`run_job` for a CloudAct API job: `run(args, ctx)` with the validated API configuration."""
+    return run_job(arg_parser, lambda args: run(args, load_context(endpoint, http)), argv)

@@ -129,29 +129,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
-        return exc.code if isinstance(exc.code, int) else runtime.EXIT_CONFIG
-    try:
-        runtime.setup_logging()
-        project = project_id(os.environ)
-        days = days_to_keep(os.environ)
-        summary = run(project, days, args.dry_run)
-    except runtime.ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return runtime.EXIT_CONFIG
-    except runtime.JobFailed as exc:
-        log.error("job failed: %s", exc)
-        return runtime.EXIT_FAILED
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
-    except Exception:
-        log.exception("job failed with an unexpected error")
-        return runtime.EXIT_FAILED
-    log.info("%s", summary)
-    return runtime.EXIT_OK
+    def work(args: argparse.Namespace) -> str:
+        return run(project_id(os.environ), days_to_keep(os.environ), args.dry_run)
+
+    return runtime.run_job(parser(), work, argv, logger=log)
 
 
 if __name__ == "__main__":

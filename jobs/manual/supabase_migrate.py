@@ -644,13 +644,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
-        return exc.code if isinstance(exc.code, int) else runtime.EXIT_CONFIG
-    runtime.add_secret((os.environ.get("SUPABASE_ACCESS_TOKEN") or "").strip())
-    try:
-        runtime.setup_logging()
+    def work(args: argparse.Namespace) -> str:
         config = load_config(os.environ)
         migrations = load_migrations(config.directory)
         log.info(
@@ -660,21 +654,9 @@ def main(argv: list[str] | None = None) -> int:
             config.directory,
             " (plan only)" if args.plan else "",
         )
-        summary = Migrator(config, migrations, ManagementApi(config)).run(plan=args.plan, repair=args.repair)
-    except runtime.ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return runtime.EXIT_CONFIG
-    except runtime.JobFailed as exc:
-        log.error("migrate failed: %s", exc)
-        return runtime.EXIT_FAILED
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
-    except Exception:
-        log.exception("migrate failed with an unexpected error")
-        return runtime.EXIT_FAILED
-    log.info("%s", summary)
-    return runtime.EXIT_OK
+        return Migrator(config, migrations, ManagementApi(config)).run(plan=args.plan, repair=args.repair)
+
+    return runtime.run_job(parser(), work, argv, logger=log, failed="migrate failed")
 
 
 if __name__ == "__main__":
