@@ -16,16 +16,9 @@ HTTP = runtime.HttpSettings(read_timeout=300, deadline=720)  # task timeout 15m
 
 
 def run(args, ctx: runtime.Context) -> str:
-    data = runtime.obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
-    processed = runtime.integer(data, "orgs_processed")
-    runtime.log.info(
-        "created %s, skipped %s: %s",
-        data.get("orgs_created", "?"),
-        data.get("orgs_skipped", "?"),
-        data.get("message", ""),
+    processed = runtime.post_counted(
+        ctx, "orgs_processed", "daily quota reset", "created %s, skipped %s", "orgs_created", "orgs_skipped"
     )
-    if data.get("success") is not True:
-        raise runtime.JobFailed(f"daily quota reset reported failure: {data.get('message') or data}")
     return f"Daily quota reset complete for {processed} orgs"
 
 

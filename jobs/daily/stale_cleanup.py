@@ -16,11 +16,10 @@ HTTP = runtime.HttpSettings(read_timeout=240, deadline=480)  # task timeout 10m
 
 
 def run(args, ctx: runtime.Context) -> str:
-    data = runtime.obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
-    fixed = runtime.integer(data, "orgs_created")  # the contract: counts counters fixed
-    runtime.log.info("checked %s orgs: %s", data.get("orgs_processed", "?"), data.get("message", ""))
-    if data.get("success") is not True:
-        raise runtime.JobFailed(f"stale counter cleanup reported failure: {data.get('message') or data}")
+    # The contract: orgs_created counts the counters fixed.
+    fixed = runtime.post_counted(
+        ctx, "orgs_created", "stale counter cleanup", "checked %s orgs", "orgs_processed"
+    )
     return f"Cleaned up {fixed} stale concurrent counters"
 
 

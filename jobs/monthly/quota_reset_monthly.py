@@ -30,16 +30,9 @@ def run(args, ctx: runtime.Context) -> str:
         )
     if today.day != 1:
         runtime.log.warning("--force: resetting monthly quotas on %s (UTC), not the 1st", today.isoformat())
-    data = runtime.obj(ctx.api().post(ctx.endpoint, idempotent=True), f"POST {ctx.endpoint}")
-    processed = runtime.integer(data, "orgs_processed")
-    runtime.log.info(
-        "reset %s, skipped %s: %s",
-        data.get("orgs_created", "?"),
-        data.get("orgs_skipped", "?"),
-        data.get("message", ""),
+    processed = runtime.post_counted(
+        ctx, "orgs_processed", "monthly quota reset", "reset %s, skipped %s", "orgs_created", "orgs_skipped"
     )
-    if data.get("success") is not True:
-        raise runtime.JobFailed(f"monthly quota reset reported failure: {data.get('message') or data}")
     return f"Monthly quota reset complete for {processed} orgs"
 
 
