@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from localcloud.clock import rfc3339
 from localcloud.service import Service, google_error, json_response
+from localcloud.services.run_errors import ApiError, json_body
 
 SEVERITIES = {
     "DEFAULT": 0,
@@ -38,12 +39,6 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 EXECUTION_LABEL = "run.googleapis.com/execution_name"
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, message: str, status: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def _bad(message: str) -> ApiError:
@@ -367,9 +362,9 @@ class Logging(Service):
         self.cloud.authenticate(request)
         try:
             if request.path == "/v2/entries:list" and request.method == "POST":
-                return self._http_list(_json_body(request))
+                return self._http_list(json_body(request))
             if request.path == "/v2/entries:write" and request.method == "POST":
-                return self._http_write(_json_body(request))
+                return self._http_write(json_body(request))
         except ApiError as e:
             return google_error(e.code, e.message, e.status)
         return google_error(
@@ -444,16 +439,6 @@ class Logging(Service):
 
 def _micros(dt: datetime) -> int:
     return int(dt.timestamp()) * 1_000_000 + dt.microsecond
-
-
-def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError:
-        raise _bad("Invalid JSON payload received.") from None
-    if not isinstance(body, dict):
-        raise _bad("Invalid JSON payload received. Expected an object.")
-    return body
 
 
 def _query_key(filter_: str, order: str, projects: list[str]) -> str:

@@ -48,7 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from localcloud.service import Service, Unauthenticated, google_error, json_response
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_errors import ApiError
+from localcloud.services.run_errors import ApiError, json_body
 from localcloud.services.run_runner import HOST_ENV, ExecutionRun
 
 _P = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -260,7 +260,7 @@ class RunService(Service):
             match = pattern.match(path)
             if match and request.method == method:
                 try:
-                    body = self._body(request)
+                    body = json_body(request)
                     if fn is self._run_job_v1 and not host.endswith("-run.googleapis.com"):
                         raise ApiError(
                             404,
@@ -277,19 +277,6 @@ class RunService(Service):
         return google_error(
             404, f"The requested URL {path} was not found on this server (method {request.method})."
         )
-
-    @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
-        raw = request.get_data(cache=True)
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "Invalid JSON payload received. The request body is not JSON.") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
-        return body
 
     def _check_scope(self, project: str, location: str) -> None:
         if project != self.cloud.project:

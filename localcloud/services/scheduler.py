@@ -39,7 +39,7 @@ from cronsim import CronSim, CronSimError
 from werkzeug.wrappers import Request, Response
 
 from localcloud.service import Service, Unauthenticated, google_error, json_response
-from localcloud.services.run_errors import ApiError
+from localcloud.services.run_errors import ApiError, json_body
 
 _L = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 _JOB = _L + r"/jobs/(?P<job>[^/:]+)"
@@ -359,7 +359,7 @@ class SchedulerService(Service):
                             f"Permission denied on resource project {params['project']} (localcloud "
                             f"serves only {self.cloud.project}).",
                         )
-                    result = fn(request, self._body(request), **params)
+                    result = fn(request, json_body(request), **params)
                     with self._lock:  # results may be live state: serialise them while nothing changes them
                         return json_response(result)
                 except ApiError as err:
@@ -367,19 +367,6 @@ class SchedulerService(Service):
         return google_error(
             404, f"The requested URL {request.path} was not found on this server (method {request.method})."
         )
-
-    @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
-        raw = request.get_data(cache=True)
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "Invalid JSON payload received. The request body is not JSON.") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
-        return body
 
     def _require(self, name: str) -> dict[str, Any]:
         job = self._jobs.get(name)

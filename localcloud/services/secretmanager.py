@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from localcloud.clock import rfc3339
 from localcloud.service import Service, google_error, json_response
+from localcloud.services.run_errors import ApiError, json_body
 
 MAX_PAYLOAD = 64 * 1024
 MAX_PAGE = 25000
@@ -71,12 +72,6 @@ _PERMISSIONS = {
     ("versions", "GET"): "versions.list",
     ("version", "GET"): "versions.get",
 }
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, message: str, status: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def _bad(message: str) -> ApiError:
@@ -253,7 +248,7 @@ class SecretManager(Service):
                 f"Invalid secretId {secret_id!r}: a secret ID is 1 to 255 characters of letters, numbers, "
                 "hyphens and underscores."
             )
-        body = _json_body(request)
+        body = json_body(request)
         _check_fields(body, SECRET_FIELDS, "Secret")
         replication = body.get("replication")
         if not isinstance(replication, dict) or not (
@@ -275,7 +270,7 @@ class SecretManager(Service):
         mask = [m.strip() for m in request.args.get("updateMask", "").split(",") if m.strip()]
         if not mask:
             raise _bad("updateMask is required: a comma-separated list of fields to update, e.g. labels")
-        body = _json_body(request)
+        body = json_body(request)
         _check_fields(body, SECRET_FIELDS, "Secret")
         if body.get("etag"):
             _check_etag(body["etag"], secret)
@@ -325,7 +320,7 @@ class SecretManager(Service):
 
     def _add_version_request(self, name: str, request: Request) -> dict[str, Any]:
         self._secret(name)
-        body = _json_body(request)
+        body = json_body(request)
         payload = body.get("payload")
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), str):
             raise _bad('AddSecretVersionRequest.payload.data is required: {"payload": {"data": "<base64>"}}')
@@ -380,7 +375,7 @@ class SecretManager(Service):
 
     def _transition(self, name: str, version_id: str, verb: str, request: Request) -> dict[str, Any]:
         version = self._version(name, version_id)
-        body = _json_body(request)
+        body = json_body(request)
         if body.get("etag"):
             _check_etag(body["etag"], version)
         if version["state"] == "DESTROYED":
@@ -405,19 +400,6 @@ def _replication_status(replication: dict[str, Any]) -> dict[str, Any]:
         replicas = replication["userManaged"].get("replicas", [])
         return {"userManaged": {"replicas": [{"location": r.get("location", "")} for r in replicas]}}
     return {"automatic": {}}
-
-
-def _json_body(request: Request) -> dict[str, Any]:
-    data = request.get_data()
-    if not data:
-        return {}
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise _bad(f"Invalid JSON payload received. {data[:60]!r} is not JSON.") from None
-    if not isinstance(body, dict):
-        raise _bad("Invalid JSON payload received. Expected an object.")
-    return body
 
 
 def _check_fields(body: dict[str, Any], known: set[str], kind: str) -> None:
