@@ -48,7 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from localcloud.service import Service, Unauthenticated, google_error, json_response
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_errors import ApiError, json_body
+from localcloud.services.run_errors import UNAUTHENTICATED, ApiError, json_body, match_route, url_not_found
 from localcloud.services.run_runner import HOST_ENV, ExecutionRun
 
 _P = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -61,10 +61,6 @@ _ALPHANUM = string.ascii_lowercase + string.digits
 _DONE_STATUSES = ("EXECUTION_SUCCEEDED", "EXECUTION_FAILED", "EXECUTION_CANCELLED")
 TYPE_JOB = "type.googleapis.com/google.cloud.run.v2.Job"
 TYPE_EXECUTION = "type.googleapis.com/google.cloud.run.v2.Execution"
-UNAUTHENTICATED = (
-    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
-    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
 MAX_WAIT_S = 60.0  # operations:wait caps a client's timeout at this
 MAX_OPERATIONS = 2000
 
@@ -254,29 +250,25 @@ class RunService(Service):
             principal = self.cloud.authenticate(request)
         except Unauthenticated:
             return google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
-        path = request.path
+        route = match_route(self._routes, request)
+        if route is None:
+            return url_not_found(request)
+        fn, params = route
         host = (request.host or "").split(":")[0]
-        for method, pattern, fn in self._routes:
-            match = pattern.match(path)
-            if match and request.method == method:
-                try:
-                    body = json_body(request)
-                    if fn is self._run_job_v1 and not host.endswith("-run.googleapis.com"):
-                        raise ApiError(
-                            404,
-                            f"jobs:run of the v1 API needs the regional endpoint, "
-                            f"https://{self.cloud.region}-run.googleapis.com",
-                        )
-                    params = match.groupdict()
-                    self._check_scope(params.get("project", ""), params.get("location", self.cloud.region))
-                    result = fn(request, body, principal, **params)
-                except ApiError as err:
-                    return google_error(err.code, err.message, err.status)
-                with self._lock:  # results may be live state: serialise them while nothing changes them
-                    return json_response(result)
-        return google_error(
-            404, f"The requested URL {path} was not found on this server (method {request.method})."
-        )
+        try:
+            body = json_body(request)
+            if fn is self._run_job_v1 and not host.endswith("-run.googleapis.com"):
+                raise ApiError(
+                    404,
+                    f"jobs:run of the v1 API needs the regional endpoint, "
+                    f"https://{self.cloud.region}-run.googleapis.com",
+                )
+            self._check_scope(params.get("project", ""), params.get("location", self.cloud.region))
+            result = fn(request, body, principal, **params)
+        except ApiError as err:
+            return google_error(err.code, err.message, err.status)
+        with self._lock:  # results may be live state: serialise them while nothing changes them
+            return json_response(result)
 
     def _check_scope(self, project: str, location: str) -> None:
         if project != self.cloud.project:

@@ -39,7 +39,7 @@ from cronsim import CronSim, CronSimError
 from werkzeug.wrappers import Request, Response
 
 from localcloud.service import Service, Unauthenticated, google_error, json_response
-from localcloud.services.run_errors import ApiError, json_body
+from localcloud.services.run_errors import UNAUTHENTICATED, ApiError, json_body, match_route, url_not_found
 
 _L = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 _JOB = _L + r"/jobs/(?P<job>[^/:]+)"
@@ -76,10 +76,6 @@ USER_FIELDS = (
 OUTPUT_FIELDS = ("name", "userUpdateTime", "state", "status", "scheduleTime", "lastAttemptTime")
 # google.rpc.Code of an HTTP status, for the job's `status` after an attempt.
 RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 429: 8, 499: 1, 501: 12, 503: 14, 504: 4}
-UNAUTHENTICATED = (
-    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
-    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
 
 
 def _ts(dt: datetime) -> str:
@@ -348,25 +344,22 @@ class SchedulerService(Service):
             self.cloud.authenticate(request)
         except Unauthenticated:
             return google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
-        for method, pattern, fn in self._routes:
-            match = pattern.match(request.path)
-            if match and request.method == method:
-                try:
-                    params = match.groupdict()
-                    if params["project"] != self.cloud.project:
-                        raise ApiError(
-                            403,
-                            f"Permission denied on resource project {params['project']} (localcloud "
-                            f"serves only {self.cloud.project}).",
-                        )
-                    result = fn(request, json_body(request), **params)
-                    with self._lock:  # results may be live state: serialise them while nothing changes them
-                        return json_response(result)
-                except ApiError as err:
-                    return google_error(err.code, err.message, err.status)
-        return google_error(
-            404, f"The requested URL {request.path} was not found on this server (method {request.method})."
-        )
+        route = match_route(self._routes, request)
+        if route is None:
+            return url_not_found(request)
+        fn, params = route
+        try:
+            if params["project"] != self.cloud.project:
+                raise ApiError(
+                    403,
+                    f"Permission denied on resource project {params['project']} (localcloud "
+                    f"serves only {self.cloud.project}).",
+                )
+            result = fn(request, json_body(request), **params)
+            with self._lock:  # results may be live state: serialise them while nothing changes them
+                return json_response(result)
+        except ApiError as err:
+            return google_error(err.code, err.message, err.status)
 
     def _require(self, name: str) -> dict[str, Any]:
         job = self._jobs.get(name)
