@@ -26,6 +26,14 @@ options:
       - Secret Manager secret ID (in O(project)) holding the root API key.
       - Without it only /health is read.
     type: str
+  secrets_exist:
+    description:
+      - Secret Manager secret IDs (in O(project)) that must exist; only their metadata is read, never a
+        value. A missing one fails the call (before the other checks), naming every missing secret
+        (as C(secret_manager_secret_info) with C(on_missing=fail) does), so the release's preflight
+        takes one call.
+    type: list
+    elements: str
   run_jobs_location:
     description:
       - Also list the Cloud Run jobs of O(project) in this region (name and image), so that the release's
@@ -102,6 +110,7 @@ except ImportError:  # reported by GcpSession
 
 JOBS_URL = "https://run.googleapis.com/v2/projects/%s/locations/%s/jobs"
 DATASETS_URL = "https://bigquery.googleapis.com/bigquery/v2/projects/%s/datasets"
+SECRET_META_URL = "https://secretmanager.googleapis.com/v1/projects/%s/secrets/%s"  # noqa: S105
 SECRET_URL = "https://secretmanager.googleapis.com/v1/projects/%s/secrets/%s/versions/latest:access"  # noqa: S105
 
 
@@ -145,6 +154,7 @@ def main():
         argument_spec=dict(
             api_url=dict(type="str", required=True),
             root_key_secret=dict(type="str", no_log=False),
+            secrets_exist=dict(type="list", elements="str", no_log=False),
             run_jobs_location=dict(type="str"),
             dataset_suffix=dict(type="str"),
             timeout=dict(type="float", default=15.0),
@@ -160,8 +170,26 @@ def main():
     if health["ok"] and (health.get("body") or {}).get("status") != "healthy":
         health.update(ok=False, error="status %r" % (health.get("body") or {}).get("status"))
     result = {"changed": False, "health": health}
-    need_gcp = p["root_key_secret"] or p["dataset_suffix"] or p["run_jobs_location"]
+    need_gcp = p["root_key_secret"] or p["dataset_suffix"] or p["run_jobs_location"] or p["secrets_exist"]
     gcp = GcpApi(mod, "cloudact-api-check") if need_gcp else None
+    if p["secrets_exist"]:
+        try:
+            missing = [
+                name
+                for name in p["secrets_exist"]
+                if gcp.request(
+                    "GET", SECRET_META_URL % (p["project"], name), "secret %s" % name, allow_missing=True
+                )
+                is None
+            ]
+        except ApiError as exc:
+            mod.fail_json(msg=str(exc), status=exc.status)
+        if missing:
+            mod.fail_json(
+                msg="secret(s) %s do not exist in project %s: create them (gcloud secrets create NAME) first"
+                % (", ".join(missing), p["project"]),
+                missing=missing,
+            )
     if p["root_key_secret"]:
         try:
             key = read_key(gcp, p["project"], p["root_key_secret"])
