@@ -19,6 +19,7 @@ options:
     type: str
 extends_documentation_fragment:
   - google.cloud.gcp
+  - cloudact.gcp.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

@@ -40,6 +40,7 @@ options:
     default: false
 extends_documentation_fragment:
   - google.cloud.gcp
+  - cloudact.gcp.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

@@ -92,6 +92,7 @@ options:
     default: false
 extends_documentation_fragment:
   - google.cloud.gcp
+  - cloudact.gcp.gcp
 notes:
   - Authentication options (O(auth_kind), O(service_account_file), O(project)...) are those of
     google.cloud's modules, with the same C(GCP_*) environment fallbacks.

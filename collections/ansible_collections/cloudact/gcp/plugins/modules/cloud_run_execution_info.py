@@ -33,6 +33,7 @@ options:
     default: us-central1
 extends_documentation_fragment:
   - google.cloud.gcp
+  - cloudact.gcp.gcp
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

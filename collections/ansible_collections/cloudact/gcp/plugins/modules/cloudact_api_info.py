@@ -50,6 +50,7 @@ options:
     default: 15
 extends_documentation_fragment:
   - google.cloud.gcp
+  - cloudact.gcp.gcp
 notes:
   - Authentication options (for Secret Manager) are those of google.cloud's modules.
   - Read-only; supports check mode.
