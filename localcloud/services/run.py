@@ -610,6 +610,8 @@ class RunService(Service):
             index = kw.get("index")
             task = tasks[index] if index is not None else None
             if event == "attempt_started":
+                if kw.get("pids"):  # kept so that a localcloud that died can kill them at its next start
+                    self._state["pids"][name] = kw["pids"]
                 task.update(state="RUNNING", attempt=kw["attempt"])
                 task.setdefault("startTime", now)
                 if "startTime" not in execution:
@@ -622,8 +624,6 @@ class RunService(Service):
                         message="Started deployed execution.",
                     )
                     self._set_latest_status(name, "EXECUTION_RUNNING")
-            elif event == "spawned":  # kept so that a localcloud that died can kill them at its next start
-                self._state["pids"][name] = kw["pids"]
             elif event == "attempt_failed":
                 timed_out = kw["timed_out"]
                 result = (

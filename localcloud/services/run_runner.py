@@ -222,7 +222,6 @@ class ExecutionRun:
     def _task_attempts(self, index: int) -> None:
         attempt = 0
         while True:
-            self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
             exit_code, timed_out, cancelled = self._attempt(index, attempt)
             if cancelled:
                 self.on_event(self.execution, "task_cancelled", index=index, started=True)
@@ -271,6 +270,7 @@ class ExecutionRun:
                 "default CMD. Set the job's container command, e.g. [python, jobs/daily/alerts_daily.py]."
             )
             self._system_log(index, attempt, instance, message, "ERROR")
+            self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
             raise StartError(message)
         try:
             proc = subprocess.Popen(
@@ -285,10 +285,13 @@ class ExecutionRun:
         except OSError as exc:
             message = f"the container could not start: {argv[0]}: {exc.strerror}"
             self._system_log(index, attempt, instance, message, "ERROR")
+            self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
             raise StartError(message) from None
         with self._lock:
             self._procs[proc.pid] = proc
-        self.on_event(self.execution, "spawned", pids=self.pids())
+        # Running, with its pids, in one event: a task counted as running always has its pids kept,
+        # so a localcloud stopped (or killed) at any point after this can kill them at its next start.
+        self.on_event(self.execution, "attempt_started", index=index, attempt=attempt, pids=self.pids())
         readers = [
             threading.Thread(target=self._pump, args=(stream, name, index, attempt, instance), daemon=True)
             for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
