@@ -14,8 +14,9 @@ own configuration instead; the same exit codes, logging and redaction apply.
 
 Exit codes: 0 success; 1 the job failed (Cloud Run retries the task); 2 bad configuration or
 usage, reported in one line that names the variable or flag. Configuration is read in `main`,
-never at import. Imports stay light (requests only): google.auth is loaded only when the root
-key comes from Secret Manager, and nothing here loads BigQuery or grpc.
+never at import. Imports stay light (the standard library's http.client, through jobs.transport):
+google.auth is loaded only when the root key comes from Secret Manager, and nothing here loads
+requests, BigQuery or grpc.
 
 Environment:
   GCP_PROJECT_ID              required
@@ -50,7 +51,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
-import requests
+from jobs.transport import Response, Transport, TransportError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -70,9 +71,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Statuses that say the server did not act on the request, so even a call that is not
 # idempotent may be repeated. A 500/502/504 may come after the work was done.
 NOT_APPLIED_STATUSES = frozenset({408, 429, 503})
-
-# Failures of the connection or of reading the answer: worth another try.
-TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 log = logging.getLogger("cloudact.jobs")
 
@@ -322,7 +320,7 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
 
     import google.auth
     import google.auth.exceptions
-    from google.auth.transport.requests import AuthorizedSession
+    from google.auth.transport.requests import Request
 
     try:
         credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
@@ -330,8 +328,16 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
         raise ConfigError(
             f"{variable} is set but no Google credentials were found to read it: {_first_line(exc)}"
         ) from None
+    try:
+        credentials.refresh(Request())  # one token: the job reads one secret, once
+    except google.auth.exceptions.GoogleAuthError as exc:
+        raise JobFailed(f"cannot get a Google access token to read {name}: {_first_line(exc)}") from None
+    add_secret(credentials.token)
     client = HttpClient(
-        SECRET_MANAGER_URL, settings=http, session=AuthorizedSession(credentials), name="Secret Manager"
+        SECRET_MANAGER_URL,
+        headers={"Authorization": f"Bearer {credentials.token}"},
+        settings=http,
+        name="Secret Manager",
     )
     try:
         data = client.get(f"/{name}:access")
@@ -339,8 +345,6 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
         if exc.status in (400, 403, 404):
             raise ConfigError(f"{variable}: cannot read {name}: {exc.status} {exc.detail}".rstrip()) from None
         raise
-    except google.auth.exceptions.GoogleAuthError as exc:
-        raise JobFailed(f"cannot get a Google access token to read {name}: {_first_line(exc)}") from None
     try:
         value = base64.b64decode(data["payload"]["data"], validate=True).decode("utf-8")
     except (KeyError, TypeError, ValueError, binascii.Error, UnicodeDecodeError):
@@ -461,7 +465,7 @@ def load_context(
 
 
 class HttpClient:
-    """requests with one reused session, timeouts, and retries bounded by attempts and a deadline.
+    """JSON over one reused transport, timeouts, and retries bounded by attempts and a deadline.
 
     Retried: connection errors, timeouts, 408, 429, 500, 502, 503, 504, waiting with exponential
     backoff and full jitter, or what Retry-After asks. Never another 4xx.
@@ -473,7 +477,8 @@ class HttpClient:
 
     Reusable for any JSON API: e.g. Supabase's Management API with
     `HttpClient("https://api.supabase.com", headers={"Authorization": f"Bearer {token}"}, ...)`
-    after `add_secret(token)`.
+    after `add_secret(token)`. `retry_after(response)` may give the wait for a retried answer that
+    has no Retry-After header (Supabase's 429 says it in X-RateLimit-Reset).
     """
 
     def __init__(
@@ -482,17 +487,17 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         *,
         settings: HttpSettings | None = None,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
         name: str = "API",
         user_agent: str = "cloudact-jobs",
         auth_hint: str = "",
+        retry_after: Callable[[Response], float | None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
-        self.session = session or requests.Session()
-        self.session.headers.update(
-            {"Accept": "application/json", "User-Agent": user_agent, **(headers or {})}
-        )
+        self.transport = transport or Transport()
+        self.headers = {"Accept": "application/json", "User-Agent": user_agent, **(headers or {})}
+        self.retry_after = retry_after
         self.name = name
         self.auth_hint = auth_hint  # appended to 401/403 errors: which credential to check
         self.attempts = 0  # attempts made by the last request (for tests and summaries)
@@ -520,10 +525,11 @@ class HttpClient:
         what = f"{method} {path}"
         started = time.monotonic()
         deadline = started + s.deadline
-        kwargs: dict[str, Any] = {}
+        headers = self.headers
+        data = None
         if body is not None:
-            kwargs["data"] = json.dumps(body).encode()
-            kwargs["headers"] = {"Content-Type": "application/json"}
+            data = json.dumps(body).encode()
+            headers = {**headers, "Content-Type": "application/json"}
         for attempt in range(1, s.max_attempts + 1):
             self.attempts = attempt
             remaining = deadline - time.monotonic()
@@ -532,14 +538,14 @@ class HttpClient:
             timeout = (min(s.connect_timeout, remaining), min(s.read_timeout, remaining))
             retry_after: float | None = None
             try:
-                # No redirects: one would turn a POST into a GET, and requests forwards custom headers
-                # (the root key) to whatever host a Location names.
-                response = self.session.request(
-                    method, self.base_url + path, timeout=timeout, allow_redirects=False, **kwargs
+                # No redirects: one would turn a POST into a GET and carry the root key to whatever
+                # host a Location names.
+                response = self.transport.request(
+                    method, self.base_url + path, headers=headers, body=data, timeout=timeout
                 )
-            except requests.RequestException as exc:
-                reason, applied = _describe_failure(exc, timeout)
-                if not isinstance(exc, TRANSIENT_ERRORS):
+            except TransportError as exc:
+                reason, applied = exc.reason, exc.may_have_applied
+                if not exc.transient:
                     raise HttpError(f"{self.name} {what} failed: {reason}") from None
                 if applied and not idempotent:
                     raise HttpError(
@@ -565,6 +571,8 @@ class HttpClient:
                 if status not in RETRY_STATUSES or (not idempotent and status not in NOT_APPLIED_STATUSES):
                     raise HttpError(f"{self.name} {what} failed: {reason}", status, detail)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is None and self.retry_after is not None:
+                    retry_after = self.retry_after(response)
             elapsed = time.monotonic() - started
             if attempt == s.max_attempts:
                 raise HttpError(
@@ -618,28 +626,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _describe_failure(exc: requests.RequestException, timeout: tuple[float, float]) -> tuple[str, bool]:
-    """A one-line reason, and whether the request may have reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return f"connect timeout after {timeout[0]:.1f}s", False
-    if isinstance(exc, requests.ReadTimeout):
-        return f"no answer within the {timeout[1]:.1f}s read timeout", True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    import urllib3.exceptions as u3  # already loaded by requests
-
-    if isinstance(reason, u3.NewConnectionError | u3.NameResolutionError):
-        return f"cannot connect: {_first_line(reason)}", False
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS error: {_first_line(exc)}", False
-    return f"connection error: {_first_line(exc)}", True
-
-
 def _first_line(exc: BaseException | str) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def error_detail(response: requests.Response) -> str:
+def error_detail(response: Response) -> str:
     """The error message of a failed answer: FastAPI `detail`, Supabase `message`, Google `error.message`."""
     try:
         body = response.json()
@@ -655,7 +647,7 @@ def error_detail(response: requests.Response) -> str:
     return json.dumps(body)[:300]
 
 
-def _decode(response: requests.Response, name: str, what: str) -> Any:
+def _decode(response: Response, name: str, what: str) -> Any:
     """The JSON body, or a clear error naming the call and showing the start of what came instead."""
     if not response.content:
         raise JobFailed(

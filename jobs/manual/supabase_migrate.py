@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-import requests
 
 from jobs import migrate_sql, runtime  # needs the sys.path line above when run as a file
 from jobs.migrate_sql import literal
@@ -260,13 +259,12 @@ def parse_sql_error(detail: str) -> SqlError:
     return SqlError("?????", " ".join(lines)[:500] or "no message", [])
 
 
-def _retry_after_from_rate_limit(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-    """Supabase says when a 429 ends in X-RateLimit-Reset; the shared client reads Retry-After."""
-    if response.status_code == 429 and "Retry-After" not in response.headers:
-        wait = rate_limit_wait(response.headers.get("X-RateLimit-Reset"))
-        if wait is not None:
-            response.headers["Retry-After"] = str(math.ceil(wait))
-    return response
+def _retry_after_from_rate_limit(response: runtime.Response) -> float | None:
+    """Supabase says when a 429 ends in X-RateLimit-Reset (the shared client asks when no Retry-After)."""
+    if response.status_code != 429:
+        return None
+    wait = rate_limit_wait(response.headers.get("X-RateLimit-Reset"))
+    return None if wait is None else float(math.ceil(wait))
 
 
 def rate_limit_wait(value: str | None, now: float | None = None) -> float | None:
@@ -287,15 +285,13 @@ def rate_limit_wait(value: str | None, now: float | None = None) -> float | None
 
 class ManagementApi:
     def __init__(self, config: Config):
-        session = requests.Session()
-        session.hooks["response"].append(_retry_after_from_rate_limit)
         self.ref = config.project_ref
         self.path = f"/v1/projects/{config.project_ref}/database/query"
         self.http = runtime.HttpClient(
             config.api_url,
             headers={"Authorization": f"Bearer {config.token}"},
             settings=config.http,
-            session=session,
+            retry_after=_retry_after_from_rate_limit,
             name="Supabase Management API",
             user_agent="cloudact-supabase-migrate",
         )

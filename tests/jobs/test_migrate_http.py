@@ -221,4 +221,6 @@ def test_migrate_loads_no_google_client(httpserver, migrations):
     )
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["exit"] == 0, proc.stderr
-    assert [m for m in report["modules"] if m.startswith(("google", "grpc", "proto"))] == []
+    assert [
+        m for m in report["modules"] if m.startswith(("google", "grpc", "proto", "requests", "urllib3"))
+    ] == []
