@@ -7,6 +7,10 @@ the requests localcloud counted and the wall time of each. Asserts nothing (timi
 machine-dependent); a count above files + 3 is printed as a regression.
 
     .venv/bin/python bench/migrate.py [--files 50]
+
+Figures (2 cores, idle): 50 files in 53 requests and a no-op in 2, both before and after the job
+scripts moved from requests to jobs/transport.py; per file 71-76 ms before, 25-28 ms after (the
+same localcloud; the no-op 0.49-0.53 s -> 0.21-0.28 s).
 """
 
 from __future__ import annotations
