@@ -132,11 +132,13 @@ class Transport:
     def __init__(self, environ: Mapping[str, str] | None = None):
         self.environ = os.environ if environ is None else environ
         self._context: ssl.SSLContext | None = None
-        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        # Per host: the connection, and for a plain HTTP proxy the headers it wants (then the
+        # request line carries the absolute URL); None when direct or tunnelled.
+        self._connections: dict[tuple[str, str, int], tuple[http.client.HTTPConnection, dict | None]] = {}
         self.connections_opened = 0  # for tests and benchmarks
 
     def close(self) -> None:
-        for conn in self._connections.values():
+        for conn, _ in self._connections.values():
             conn.close()
         self._connections.clear()
 
@@ -156,68 +158,60 @@ class Transport:
             raise TransportError(f"not an http(s) URL: {url!r}", False, transient=False)
         host = parts.hostname
         port = parts.port or (443 if scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (scheme, host, port)
-        conn = self._connections.get(key)
-        if conn is not None and _stale(conn):
-            self._drop(key)
-            conn = None
-        reused = conn is not None
-        try:
-            return self._exchange(key, conn, method, url, target, host, port, headers, body, timeout)
-        except _NotSent:
-            if not reused:
-                raise TransportError(
-                    "connection error: the server closed the connection before the request was sent", False
-                ) from None
-            # A kept-alive connection the server closed just as we reused it: the request never
-            # left, so it goes once more on a new connection, whatever the method.
-            return self._exchange(key, None, method, url, target, host, port, headers, body, timeout)
-
-    def _exchange(self, key, conn, method, url, target, host, port, headers, body, timeout) -> Response:
-        if conn is None:
-            conn, absolute = self._connect(key[0], host, port, timeout[0])
-            self._connections[key] = conn
-        else:
-            absolute = conn.cloudact_absolute
-        conn.sock.settimeout(timeout[1])
         send_headers = {"Host": host if port in (80, 443) else f"{host}:{port}", **(headers or {})}
-        if absolute and "Proxy-Authorization" in conn.cloudact_proxy_headers:
-            send_headers["Proxy-Authorization"] = conn.cloudact_proxy_headers["Proxy-Authorization"]
+        while True:
+            kept = self._connections.get(key)
+            if kept is not None and _stale(kept[0]):
+                self._drop(key)
+                kept = None
+            if kept is None:
+                self._connections[key] = self._connect(scheme, host, port, timeout[0])
+            conn, plain_proxy = self._connections[key]
+            if plain_proxy is None:
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            else:
+                target = url
+                send_headers.update(plain_proxy)
+            try:
+                return self._exchange(key, conn, method, target, send_headers, body, timeout[1])
+            except _NotSent:
+                if kept is None:
+                    closed = "the server closed the connection before the request was sent"
+                    raise TransportError(f"connection error: {closed}", False) from None
+                # A kept-alive connection the server closed just as we reused it: the request never
+                # left, so it goes once more on a new connection, whatever the method.
+
+    def _exchange(self, key, conn, method, target, headers, body, read_timeout: float) -> Response:
+        conn.sock.settimeout(read_timeout)
+        sent = False
         try:
             # request() adds Content-Length (0 for a body-less POST) and keeps our Host header.
-            conn.request(method, url if absolute else target, body=body, headers=send_headers)
-        except (BrokenPipeError, ConnectionResetError):
-            self._drop(key)
-            raise _NotSent from None
-        except TimeoutError:
-            self._drop(key)
-            raise TransportError(f"no answer within the {timeout[1]:.1f}s read timeout", True) from None
-        except OSError as exc:
-            self._drop(key)
-            raise TransportError(f"connection error: {_describe(exc)}", True) from None
-        try:
+            conn.request(method, target, body=body, headers=headers)
+            sent = True
             answer = conn.getresponse()
             content = answer.read()
         except TimeoutError:
             self._drop(key)
-            raise TransportError(f"no answer within the {timeout[1]:.1f}s read timeout", True) from None
+            raise TransportError(f"no answer within the {read_timeout:.1f}s read timeout", True) from None
         except (OSError, http.client.HTTPException) as exc:
             self._drop(key)
+            if not sent and isinstance(exc, BrokenPipeError | ConnectionResetError):
+                raise _NotSent from None
             raise TransportError(f"connection error: {_describe(exc)}", True) from None
         if answer.will_close:
             self._drop(key)
         return Response(answer.status, answer.reason, answer.headers, content)
 
     def _drop(self, key: tuple[str, str, int]) -> None:
-        conn = self._connections.pop(key, None)
-        if conn is not None:
-            conn.close()
+        kept = self._connections.pop(key, None)
+        if kept is not None:
+            kept[0].close()
 
     def _connect(
         self, scheme: str, host: str, port: int, connect_timeout: float
-    ) -> tuple[http.client.HTTPConnection, bool]:
-        """A connected connection and whether requests on it use absolute URLs (plain HTTP proxy)."""
+    ) -> tuple[http.client.HTTPConnection, dict | None]:
+        """A connected connection, and the plain HTTP proxy's headers when it goes through one."""
         proxy = proxy_for(scheme, host, port, self.environ)
         proxy_headers: dict[str, str] = {}
         if proxy:
@@ -246,18 +240,12 @@ class Transport:
                 conn.set_tunnel(host, port, headers=proxy_headers)
         else:
             conn = http.client.HTTPConnection(connect_host, connect_port, timeout=connect_timeout)
-        absolute = bool(proxy) and scheme == "http"
-        conn.cloudact_absolute = absolute  # type: ignore[attr-defined]
-        conn.cloudact_proxy_headers = proxy_headers  # type: ignore[attr-defined]
         try:
             conn.connect()
         except TimeoutError:
             conn.close()
             raise TransportError(f"connect timeout after {connect_timeout:.1f}s ({where})", False) from None
-        except ssl.SSLError as exc:
-            conn.close()
-            raise TransportError(f"TLS error with {host}: {_describe(exc)}", False) from None
-        except ssl.CertificateError as exc:
+        except ssl.SSLError as exc:  # certificate verification failures included
             conn.close()
             raise TransportError(f"TLS error with {host}: {_describe(exc)}", False) from None
         except OSError as exc:
@@ -265,7 +253,7 @@ class Transport:
             # http.client raises OSError("Tunnel connection failed: 502 ...") when the proxy refuses.
             raise TransportError(f"cannot connect to {where}: {_describe(exc)}", False) from None
         self.connections_opened += 1
-        return conn, absolute
+        return conn, (proxy_headers if proxy and scheme == "http" else None)
 
 
 def _stale(conn: http.client.HTTPConnection) -> bool:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import google.auth
@@ -24,6 +23,7 @@ import requests
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
+from localcloud.config import StateFiles, default_state_dir
 from toolkit import ROOT, ToolkitError, status
 from toolkit.catalog import load_catalog
 from toolkit.inventory import load_environment
@@ -39,8 +39,8 @@ TIMEOUT = 30
 
 
 def _localcloud_env() -> dict[str, str]:
-    state = Path(os.environ.get("LOCALCLOUD_STATE_DIR") or ROOT / ".localcloud").expanduser()
-    path = state / "client-env.json"
+    state = default_state_dir()
+    path = StateFiles(state).client_env
     if not path.is_file():
         raise ToolkitError(f"localcloud has never started in {state}: start it with make local-up")
     return json.loads(path.read_text())

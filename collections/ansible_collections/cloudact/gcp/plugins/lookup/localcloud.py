@@ -42,15 +42,8 @@ from pathlib import Path
 import requests
 from ansible.plugins.lookup import LookupBase
 
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# The checkout's localcloud package (on the venv's path): its own test of a pid, zombies included.
+from localcloud.client import pid_alive
 
 
 def localcloud_state(root, state_dir=None):
@@ -67,7 +60,7 @@ def localcloud_state(root, state_dir=None):
         return state
     pid, proxy_url = ready.get("pid"), ready.get("proxy_url") or ""
     state["proxy_url"] = proxy_url
-    if not isinstance(pid, int) or not _alive(pid):
+    if not isinstance(pid, int) or not pid_alive(pid):
         state["reason"] = "localcloud is not running (pid %s in %s/ready.json is gone)" % (pid, directory)
         return state
     session = requests.Session()
