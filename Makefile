@@ -11,7 +11,7 @@ PYTHON ?= python3
 
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -32,8 +32,9 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt \
 	  2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-	@# The checkout's packages (toolkit, localcloud) importable from the venv, as an editable install would.
-	$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/cloudact-checkout.pth", "w").write(sys.argv[1] + "\n")' "$(CURDIR)"
+	@# The checkout's packages (toolkit, localcloud) and the cloudact.gcp collection importable from the
+	@# venv, as an editable install would (Ansible finds the collection through ansible.cfg's collections_path).
+	$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/cloudact-checkout.pth", "w").write("".join(p + "\n" for p in sys.argv[1:]))' "$(CURDIR)" "$(CURDIR)/collections"
 	@touch $@
 
 .PHONY: lock
