@@ -1,0 +1,104 @@
+"""What the Cloud Run modules share: URL patterns, resource type URLs, paging, etags, and `RunState`,
+the base of `RunService`'s per-resource mixins (the state, its lock and the live runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request
+
+from localcloud.service import Service
+from localcloud.services import run_shapes as shapes
+from localcloud.services.run_errors import ApiError
+
+if TYPE_CHECKING:
+    from localcloud.services.run_runner import ExecutionRun
+
+P = r"/v2/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+JOB = P + r"/jobs/(?P<job>[^/:]+)"
+EXEC = JOB + r"/executions/(?P<execution>[^/:]+)"
+OP = P + r"/operations/(?P<op>[^/:]+)"
+_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+TYPE_JOB = "type.googleapis.com/google.cloud.run.v2.Job"
+TYPE_EXECUTION = "type.googleapis.com/google.cloud.run.v2.Execution"
+MAX_OPERATIONS = 2000
+
+
+def new_etag() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode().rstrip("=")
+
+
+def paginate(
+    items: list[Any], request: Request, *, default: int = 100, maximum: int = 1000
+) -> tuple[list, str]:
+    size_raw = request.args.get("pageSize") or "0"
+    size = shapes.parse_int(size_raw, "pageSize", maximum=2**31 - 1) or default
+    size = min(size, maximum)
+    token = request.args.get("pageToken") or ""
+    offset = 0
+    if token:
+        try:
+            offset = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
+        except ValueError:
+            raise ApiError(
+                400, f"Invalid page token {token!r}: use the nextPageToken of the previous page"
+            ) from None
+    page = items[offset : offset + size]
+    more = offset + size < len(items)
+    return page, (base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else "")
+
+
+def execution_id(name: str) -> str:
+    return name.rsplit("/", 1)[1]
+
+
+def flag(request: Request, key: str) -> bool:
+    return request.args.get(key, "").lower() in ("true", "1")
+
+
+class RunState(Service):
+    """The state every mixin of RunService reads and changes, always under `_lock`; `_changed` is notified
+    whenever an execution's state changes. The mixins call each other's methods through `self`."""
+
+    _lock: threading.RLock
+    _changed: threading.Condition
+    _runs: dict[str, ExecutionRun]
+    _stopping: bool
+    _state_file: Path
+    _state: dict[str, dict[str, Any]]
+
+    def _save(self) -> None:
+        operations = self._state["operations"]
+        if len(operations) > MAX_OPERATIONS:  # like Cloud Run's, old finished operations expire, oldest first
+            executions = self._state["executions"]
+            finished = [
+                name
+                for name, op in operations.items()
+                if "completionTime" in executions.get(op.get("execution", ""), {"completionTime": True})
+            ]
+            for name in finished[: len(operations) - MAX_OPERATIONS]:
+                del operations[name]
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state))
+        os.replace(tmp, self._state_file)
+
+    def _check_scope(self, project: str, location: str) -> None:
+        if project != self.cloud.project:
+            raise ApiError(
+                403,
+                f"Permission denied on resource project {project} (localcloud serves only "
+                f"{self.cloud.project}).",
+            )
+        if not _REGION.match(location):
+            raise ApiError(400, f"Location {location!r} is not a valid region; e.g. {self.cloud.region}")
+
+    def _now(self) -> str:
+        return self.cloud.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,98 @@
+"""Cloud Run v2 services, only for URL discovery: get and list over a registry seeded with
+cloudact-api-service-local, to which the admin call POST /_localcloud/run/services adds one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from localcloud.service import json_response
+from localcloud.services import run_shapes as shapes
+from localcloud.services.run_base import RunState, new_etag, paginate
+from localcloud.services.run_errors import ApiError
+
+
+class RunServices(RunState):
+    """services.get/list over the registry, and the admin call that adds to it."""
+
+    def _seed_services(self) -> None:
+        project, region = self.cloud.project, self.cloud.region
+        self._put_service(
+            project, region, "cloudact-api-service-local", "https://cloudact-api-service-local-uc.a.run.app"
+        )
+
+    def _put_service(self, project: str, region: str, service_id: str, uri: str) -> dict[str, Any]:
+        now = self._now()
+        name = f"projects/{project}/locations/{region}/services/{service_id}"
+        revision = f"{service_id}-00001-loc"
+        service = {
+            "name": name,
+            "uid": str(uuid.uuid4()),
+            "generation": "1",
+            "createTime": now,
+            "updateTime": now,
+            "creator": "localcloud",
+            "lastModifier": "localcloud",
+            "launchStage": "GA",
+            "ingress": "INGRESS_TRAFFIC_ALL",
+            "template": {
+                "containers": [
+                    {
+                        "image": f"localcloud/{service_id}",
+                        "resources": {"limits": dict(shapes.DEFAULT_LIMITS)},
+                    }
+                ],
+                "maxInstanceRequestConcurrency": 80,
+                "timeout": "300s",
+            },
+            "traffic": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}],
+            "observedGeneration": "1",
+            "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
+            "latestReadyRevision": f"{name}/revisions/{revision}",
+            "latestCreatedRevision": f"{name}/revisions/{revision}",
+            "trafficStatuses": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}],
+            "uri": uri,
+            "urls": [uri],
+            "etag": new_etag(),
+        }
+        self._state["services"][name] = service
+        return service
+
+    def _get_service(self, request, body, principal, project, location, service):
+        name = f"projects/{project}/locations/{location}/services/{service}"
+        with self._lock:
+            found = self._state["services"].get(name)
+        if found is None:
+            raise ApiError(
+                404,
+                f"Resource '{service}' of kind 'SERVICE' in region '{location}' in project "
+                f"'{project}' does not exist.",
+            )
+        return found
+
+    def _list_services(self, request, body, principal, project, location):
+        prefix = f"projects/{project}/locations/{location}/services/"
+        with self._lock:
+            items = [s for name, s in sorted(self._state["services"].items()) if name.startswith(prefix)]
+        page, token = paginate(items, request)
+        return {"services": page, **({"nextPageToken": token} if token else {})} if page else {}
+
+    def handle_admin(self, request: Request, subpath: str) -> Response:
+        """POST /_localcloud/run/services {"service": ID, "uri": URL}: register a service for services.get."""
+        if subpath == "services" and request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            if not isinstance(body.get("service"), str) or not str(body.get("uri", "")).startswith(
+                "https://"
+            ):
+                return json_response(
+                    {"error": 'expected {"service": "<id>", "uri": "https://..."}'}, status=400
+                )
+            with self._lock:
+                service = self._put_service(
+                    self.cloud.project, self.cloud.region, body["service"], body["uri"]
+                )
+                self._save()
+            return json_response(service)
+        return super().handle_admin(request, subpath)
