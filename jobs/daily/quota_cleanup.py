@@ -8,7 +8,7 @@ deletes them with the same parameterised condition, and reports the DML's affect
 Environment:
   GCP_PROJECT_ID   the project holding the `organizations` dataset (required)
   DAYS_TO_KEEP     whole days of quota rows to keep (default 90, at least 7)
-  LOG_LEVEL, CLOUD_RUN_* (see jobs/runtime.py)
+  LOG_LEVEL, CLOUD_RUN_* (see jobs/runtime/__init__.py)
 
 Exit codes: 0 done, 1 failed (BigQuery error, table or dataset missing), 2 bad configuration.
 """

@@ -23,7 +23,7 @@ Environment:
   SUPABASE_PROJECT_REF    the project ref (inventory's supabase_project_ref; `local` on ENV=local)
   MIGRATIONS_DIR          the directory of NN_name.sql files (default /app/migrations/supabase_db)
   SUPABASE_API_URL        the Management API base URL (default https://api.supabase.com)
-  HTTP_TIMEOUT_SECONDS, HTTP_MAX_ATTEMPTS, HTTP_DEADLINE_SECONDS, LOG_LEVEL (see jobs/runtime.py)
+  HTTP_TIMEOUT_SECONDS, HTTP_MAX_ATTEMPTS, HTTP_DEADLINE_SECONDS, LOG_LEVEL (see jobs/runtime/__init__.py)
 
 Exit codes: 0 done (or nothing to do), 1 failed (a SQL error, drift, a refused token, the API
 unreachable), 2 bad configuration or a migration file that cannot run as written.
@@ -35,7 +35,6 @@ import argparse
 import getpass
 import hashlib
 import logging
-import math
 import os
 import re
 import socket
@@ -49,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from jobs import migrate_sql, runtime  # needs the sys.path line above when run as a file
 from jobs.migrate_sql import literal
+from jobs.supabase_api import ManagementApi, MaybeApplied, SqlError
 
 log = logging.getLogger("cloudact.jobs.migrate")
 
@@ -67,7 +67,6 @@ LEGACY_CHECKSUM_LEN = 16  # rows written by the earlier scripts hold sha256[:16]
 MAX_RESENDS = 2  # a file confirmed absent after a lost answer is sent again at most this often
 # Supabase answers a query within ~55 s; wait a little longer before calling an answer lost.
 HTTP = runtime.HttpSettings(connect_timeout=10, read_timeout=90, max_attempts=5, deadline=600)
-RATE_LIMIT_WAIT_MAX = 65.0  # the window is a minute; never trust a reset further out than that
 
 CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     id serial PRIMARY KEY,
@@ -227,105 +226,6 @@ def checksum_matches(recorded: str | None, actual: str) -> bool | None:
         return None
     recorded = recorded.strip().lower()
     return recorded == actual or (len(recorded) == LEGACY_CHECKSUM_LEN and actual.startswith(recorded))
-
-
-# --------------------------------------------------------------------------- the Management API
-
-
-class SqlError(runtime.JobFailed):
-    """The database refused a query (HTTP 400): SQLSTATE, message and the lines after it."""
-
-    def __init__(self, sqlstate: str, message: str, extra: list[str]):
-        super().__init__(f"{sqlstate}: {message}")
-        self.sqlstate = sqlstate
-        self.text = message
-        self.extra = extra
-
-
-class MaybeApplied(runtime.JobFailed):
-    """The answer was lost (timeout, broken connection, 500/502/504): the query may have run."""
-
-
-_SQL_ERROR = re.compile(r"ERROR:\s+(?:([0-9A-Z]{5}):\s*)?(.*)")
-
-
-def parse_sql_error(detail: str) -> SqlError:
-    """`Failed to run sql query: ERROR:  42P01: relation "x" does not exist\\nLINE 1: ...` -> SqlError."""
-    lines = [line.rstrip() for line in detail.splitlines() if line.strip()]
-    for n, line in enumerate(lines):
-        m = _SQL_ERROR.search(line)
-        if m:
-            return SqlError(m.group(1) or "?????", m.group(2).strip(), lines[n + 1 :])
-    return SqlError("?????", " ".join(lines)[:500] or "no message", [])
-
-
-def _retry_after_from_rate_limit(response: runtime.Response) -> float | None:
-    """Supabase says when a 429 ends in X-RateLimit-Reset (the shared client asks when no Retry-After)."""
-    if response.status_code != 429:
-        return None
-    wait = rate_limit_wait(response.headers.get("X-RateLimit-Reset"))
-    return None if wait is None else float(math.ceil(wait))
-
-
-def rate_limit_wait(value: str | None, now: float | None = None) -> float | None:
-    """Seconds until the rate limit resets: seconds remaining (documented), or an epoch in s or ms."""
-    try:
-        reset = float((value or "").strip())
-    except ValueError:
-        return None
-    if reset != reset or reset < 0:
-        return None
-    now = time.time() if now is None else now
-    if reset > 1e12:  # epoch milliseconds
-        reset = reset / 1000 - now
-    elif reset > 1e9:  # epoch seconds
-        reset -= now
-    return min(max(reset, 0.0), RATE_LIMIT_WAIT_MAX)
-
-
-class ManagementApi:
-    def __init__(self, config: Config):
-        self.ref = config.project_ref
-        self.path = f"/v1/projects/{config.project_ref}/database/query"
-        self.http = runtime.HttpClient(
-            config.api_url,
-            headers={"Authorization": f"Bearer {config.token}"},
-            settings=config.http,
-            retry_after=_retry_after_from_rate_limit,
-            name="Supabase Management API",
-            user_agent="cloudact-supabase-migrate",
-        )
-
-    def query(self, sql: str, *, read_only: bool = False, idempotent: bool = False) -> list[dict[str, Any]]:
-        """The rows of the last statement that returned rows; SqlError, MaybeApplied or JobFailed."""
-        body: dict[str, Any] = {"query": sql}
-        if read_only:
-            body["read_only"] = True
-        try:
-            data = self.http.post(self.path, body, idempotent=idempotent)
-        except runtime.HttpError as exc:
-            raise self._failure(exc, idempotent) from None
-        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise runtime.JobFailed(f"Supabase answered a query with {str(data)[:200]!r}, not a list of rows")
-        return data
-
-    def _failure(self, exc: runtime.HttpError, idempotent: bool) -> runtime.JobFailed:
-        status = exc.status
-        if status == 400:
-            return parse_sql_error(exc.detail)
-        if status in (401, 403):
-            what = "refused" if status == 401 else "not allowed to query this project"
-            return runtime.JobFailed(
-                f"Supabase answered {status}: the access token was {what}; check SUPABASE_ACCESS_TOKEN "
-                f"(the secret supabase-access-token-<env>) and that it can reach project {self.ref!r}"
-            )
-        if status == 404:
-            return runtime.JobFailed(
-                f"Supabase answered 404 for project {self.ref!r}: check SUPABASE_PROJECT_REF ({exc.detail})"
-            )
-        if not idempotent and (status is None or status in (500, 502, 504)):
-            return MaybeApplied(str(exc))
-        return runtime.JobFailed(str(exc))
 
 
 # --------------------------------------------------------------------------- the run
@@ -650,7 +550,11 @@ def main(argv: list[str] | None = None) -> int:
             config.directory,
             " (plan only)" if args.plan else "",
         )
-        return Migrator(config, migrations, ManagementApi(config)).run(plan=args.plan, repair=args.repair)
+        return Migrator(
+            config,
+            migrations,
+            ManagementApi(config.api_url, config.token, config.project_ref, config.http),
+        ).run(plan=args.plan, repair=args.repair)
 
     return runtime.run_job(parser(), work, argv, logger=log, failed="migrate failed")
 

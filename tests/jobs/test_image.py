@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from toolkit.catalog import load_catalog
+
 from toolkit.inventory import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_dockerfile_copies_what_the_layout_fixture_copies():
 
 
 def test_a_script_imports_the_runtime_next_to_it(app):
-    """`python /app/jobs/...` with no PYTHONPATH finds /app/jobs/runtime.py (not the checkout's)."""
+    """`python /app/jobs/...` with no PYTHONPATH finds /app/jobs/runtime/ (not the checkout's)."""
     wrapper = (
         "import json, runpy, sys\n"
         "sys.argv = sys.argv[1:]\n"
@@ -57,7 +57,7 @@ def test_a_script_imports_the_runtime_next_to_it(app):
         check=False,
     )
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report == {"exit": 0, "runtime": str(app / "jobs/runtime.py")}
+    assert report == {"exit": 0, "runtime": str(app / "jobs/runtime/__init__.py")}
 
 
 def test_default_command_lists_every_catalog_script(app):

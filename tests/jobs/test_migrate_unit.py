@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from jobs import migrate_sql, runtime
+from jobs import migrate_sql, runtime, supabase_api
 from jobs.manual import supabase_migrate as migrate
 
 # --------------------------------------------------------------------------- quoting
@@ -238,7 +238,7 @@ def test_checksum_matches(recorded, expected):
 
 
 def test_parse_sql_error_in_supabase_form():
-    err = migrate.parse_sql_error(
+    err = supabase_api.parse_sql_error(
         'Failed to run sql query: ERROR:  42P01: relation "nope" does not exist\n'
         "LINE 4: INSERT INTO nope VALUES (1);\n"
         "                    ^\n"
@@ -251,16 +251,16 @@ def test_parse_sql_error_in_supabase_form():
         described == '42P01: relation "nope" does not exist (at line 3 of 03_x.sql); HINT:  Create it first.'
     )
     # a LINE past the file's end is in what the job wrapped around it
-    beyond = migrate.parse_sql_error(
+    beyond = supabase_api.parse_sql_error(
         "Failed to run sql query: ERROR:  42501: permission denied\nLINE 9: INSERT"
     )
     assert "in the lock, guard or tracking row" in migrate.describe_sql_error(beyond, m, line_offset=1)
 
 
 def test_parse_sql_error_without_sqlstate():
-    err = migrate.parse_sql_error("Failed to run sql query: ERROR:  something odd")
+    err = supabase_api.parse_sql_error("Failed to run sql query: ERROR:  something odd")
     assert (err.sqlstate, err.text) == ("?????", "something odd")
-    assert migrate.parse_sql_error("gateway said no").text == "gateway said no"
+    assert supabase_api.parse_sql_error("gateway said no").text == "gateway said no"
 
 
 @pytest.mark.parametrize(
@@ -269,21 +269,21 @@ def test_parse_sql_error_without_sqlstate():
         ("5", 5.0),
         ("0", 0.0),
         ("2.5", 2.5),
-        ("3600", migrate.RATE_LIMIT_WAIT_MAX),  # never longer than the one-minute window
+        ("3600", supabase_api.RATE_LIMIT_WAIT_MAX),  # never longer than the one-minute window
         (None, None),
         ("soon", None),
         ("-3", None),
     ],
 )
 def test_rate_limit_wait(value, expected):
-    assert migrate.rate_limit_wait(value) == expected
+    assert supabase_api.rate_limit_wait(value) == expected
 
 
 def test_rate_limit_wait_accepts_epoch_forms():
     now = time.time()
-    assert migrate.rate_limit_wait(str(int(now) + 10), now=int(now)) == pytest.approx(10)
-    assert migrate.rate_limit_wait(str(int(now * 1000) + 7000), now=now) == pytest.approx(7, abs=0.01)
-    assert migrate.rate_limit_wait(str(int(now) - 10), now=now) == 0.0
+    assert supabase_api.rate_limit_wait(str(int(now) + 10), now=int(now)) == pytest.approx(10)
+    assert supabase_api.rate_limit_wait(str(int(now * 1000) + 7000), now=now) == pytest.approx(7, abs=0.01)
+    assert supabase_api.rate_limit_wait(str(int(now) - 10), now=now) == 0.0
 
 
 def test_transactional_sql_keeps_the_file_at_line_two(tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from jobs import runtime
-from jobs.runtime import ConfigError
+from jobs.runtime import ConfigError, http
 
-ROOT = Path(runtime.__file__).resolve().parents[1]
+ROOT = Path(runtime.__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_parse_retry_after_http_date():
 def test_backoff_is_full_jitter_under_the_cap():
     for attempt in range(1, 12):
         ceiling = min(5.0, 0.5 * 2 ** (attempt - 1))
-        waits = [runtime._backoff(attempt, 0.5, 5.0) for _ in range(200)]
+        waits = [http._backoff(attempt, 0.5, 5.0) for _ in range(200)]
         assert all(0 <= w <= ceiling for w in waits)
         assert max(waits) > ceiling / 2  # spread over the range, not a constant
 
