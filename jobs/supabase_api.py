@@ -93,12 +93,12 @@ class ManagementApi:
         try:
             data = self.http.post(self.path, body, idempotent=idempotent)
         except runtime.HttpError as exc:
-            raise self._failure(exc, idempotent) from None
+            raise self._failure(exc) from None
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
             raise runtime.JobFailed(f"Supabase answered a query with {str(data)[:200]!r}, not a list of rows")
         return data
 
-    def _failure(self, exc: runtime.HttpError, idempotent: bool) -> runtime.JobFailed:
+    def _failure(self, exc: runtime.HttpError) -> runtime.JobFailed:
         status = exc.status
         if status == 400:
             return parse_sql_error(exc.detail)
@@ -112,6 +112,6 @@ class ManagementApi:
             return runtime.JobFailed(
                 f"Supabase answered 404 for project {self.ref!r}: check SUPABASE_PROJECT_REF ({exc.detail})"
             )
-        if not idempotent and (status is None or status in (500, 502, 504)):
+        if exc.may_have_applied:
             return MaybeApplied(str(exc))
         return runtime.JobFailed(str(exc))

@@ -14,9 +14,14 @@ own configuration instead; the same exit codes, logging and redaction apply.
 
 Exit codes: 0 success; 1 the job failed (Cloud Run retries the task); 2 bad configuration or
 usage, reported in one line that names the variable or flag. Configuration is read in `main`,
-never at import. Imports stay light (the standard library's http.client, through jobs.transport):
-google.auth is loaded only when the root key comes from Secret Manager, and nothing here loads
-requests, BigQuery or grpc.
+never at import. HTTP goes through requests with google.api_core's retry loop (see
+jobs/runtime/http.py); google.auth's credential discovery loads only when the root key comes from
+Secret Manager, and only quota_cleanup loads BigQuery.
+
+The modules, by concern: errors (exit codes, exceptions), redaction, logs, config (environment,
+HttpSettings), http (HttpClient, the retry policy), secret_manager (the root key), context (what a
+script's `run` gets), checks (an answer's shape), entry (parser, run_job, main). Every public name
+is re-exported here, so scripts use `runtime.<name>`.
 
 Environment:
   GCP_PROJECT_ID              required
@@ -28,8 +33,14 @@ Environment:
   CA_ROOT_API_KEY_SECRET      a Secret Manager secret id (in GCP_PROJECT_ID) or full resource name
                               (projects/P/secrets/S[/versions/V]); read with application default
                               credentials
-  HTTP_CONNECT_TIMEOUT_SECONDS, HTTP_TIMEOUT_SECONDS (read), HTTP_MAX_ATTEMPTS,
-  HTTP_DEADLINE_SECONDS (all attempts and waits), HTTP_BACKOFF_SECONDS, HTTP_BACKOFF_MAX_SECONDS
+  HTTP_CONNECT_TIMEOUT_SECONDS, HTTP_TIMEOUT_SECONDS (read), per attempt
+  HTTP_MAX_ATTEMPTS           attempts of one call, at most
+  HTTP_DEADLINE_SECONDS       all attempts and waits of one call
+  HTTP_BACKOFF_SECONDS, HTTP_BACKOFF_MAX_SECONDS
+                              the first backoff ceiling (doubling per attempt) and its cap; the wait
+                              is uniform below it (full jitter) unless Retry-After says otherwise
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE, SSL_CERT_FILE)
+                              read by requests: proxies and the CA bundle
   LOG_LEVEL                   DEBUG | INFO | WARNING | ERROR (default INFO)
   CLOUD_RUN_JOB, CLOUD_RUN_EXECUTION, CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_ATTEMPT
                               set by Cloud Run: switch the logs to JSON lines for Cloud Logging

@@ -94,10 +94,7 @@ def endpoint_path(default: str, environ: Mapping[str, str] | None = None) -> str
 
 
 class HttpSettings(NamedTuple):
-    """Timeouts and the retry budget; from HTTP_* variables over the script's defaults.
-
-    (A NamedTuple, not a dataclass: dataclasses loads inspect, which costs start-up time.)
-    """
+    """Timeouts and the retry budget; from HTTP_* variables over the script's defaults."""
 
     connect_timeout: float = 10.0
     read_timeout: float = 300.0

@@ -16,12 +16,19 @@ class JobFailed(Exception):
 
 
 class HttpError(JobFailed):
-    """A final HTTP failure (a non-retryable status, or retries exhausted)."""
+    """A final HTTP failure (a non-retryable status, or retries exhausted).
 
-    def __init__(self, message: str, status: int | None = None, detail: str = ""):
+    `may_have_applied`: the request of a call that is not idempotent was sent and its answer lost
+    (a read timeout, a broken connection, 500/502/504), so the server may have carried it out.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, detail: str = "", *, may_have_applied: bool = False
+    ):
         super().__init__(message)
         self.status = status
         self.detail = detail
+        self.may_have_applied = may_have_applied
 
 
 def first_line(exc: BaseException | str) -> str:

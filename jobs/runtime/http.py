@@ -1,36 +1,83 @@
-"""One HTTP client for every JSON API a job calls: timeouts, retries, no redirects, clear errors."""
+"""One HTTP client for every JSON API a job calls: requests for the calls, api-core's retry loop.
+
+Retried: connection errors, timeouts, 408, 429, 500, 502, 503, 504, by google.api_core's
+`retry_target` (the shape the operator side follows): a predicate, exponential backoff with full
+jitter (its `exponential_sleep_generator`), and an overall deadline (HTTP_DEADLINE_SECONDS), with at
+most HTTP_MAX_ATTEMPTS attempts. A `Retry-After` (seconds or an HTTP date) replaces the backoff for
+the next wait: the failed attempt tells the sleep generator, through `on_error`, before it yields.
+A wait that would pass the deadline is not waited: the call fails at once, saying so.
+
+Double-apply: a request that timed out while waiting for the answer, lost its connection after it
+was sent, or was answered 500/502/504 may have been carried out. It is repeated only when the caller
+says the call is idempotent (GET always; the CloudAct daily endpoints are idempotent for a day by
+contract); otherwise the error says it may have been applied. Failures that prove nothing was done
+are retried for any call: a connection never made (refused, DNS, proxy, TLS), 408, 429, 503.
+
+No redirects are followed (`allow_redirects=False`): one would turn a POST into a GET and carry the
+root key to whatever host a Location names; a 3xx is an error that names it. No cookies are kept
+and no credentials are added beyond the caller's headers (no ~/.netrc). Proxies (HTTPS_PROXY,
+HTTP_PROXY, NO_PROXY) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) are requests' own;
+SSL_CERT_FILE counts too when neither is set, as it does for the standard library.
+"""
 
 from __future__ import annotations
 
 import json
-import random
+import os
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from google.api_core.retry import RetryFailureReason, exponential_sleep_generator, retry_target
+from requests import Response
 
 from jobs.runtime.config import HttpSettings
-from jobs.runtime.errors import HttpError, JobFailed
+from jobs.runtime.errors import HttpError, JobFailed, first_line
 from jobs.runtime.logs import log
-from jobs.transport import Response, Transport, TransportError
 
 # Transient by nature: retried with backoff. Any other 4xx is final.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Statuses that say the server did not act on the request, so even a call that is not
 # idempotent may be repeated. A 500/502/504 may come after the work was done.
 NOT_APPLIED_STATUSES = frozenset({408, 429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAY_HAVE_APPLIED = "not retried because the request may have been applied and this call is not idempotent"
+
+
+def new_session() -> requests.Session:
+    """A requests session as the jobs use it: environment proxies and CA bundle, no cookies, no netrc."""
+    session = requests.Session()
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accepts none
+    session.auth = _no_auth  # a session auth stops requests from reading credentials from ~/.netrc
+    bundle = os.environ.get("SSL_CERT_FILE", "").strip()
+    if bundle:  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, when set, still win (requests reads them per call)
+        session.verify = bundle
+    return session
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+class _Retryable(Exception):
+    """An attempt that failed in a way worth trying again; the predicate decides whether it may."""
+
+    def __init__(self, reason: str, status: int | None = None, detail: str = "", retry_after=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.detail = detail
+        self.retry_after: float | None = retry_after
 
 
 class HttpClient:
-    """JSON over one reused transport, timeouts, and retries bounded by attempts and a deadline.
-
-    Retried: connection errors, timeouts, 408, 429, 500, 502, 503, 504, waiting with exponential
-    backoff and full jitter, or what Retry-After asks. Never another 4xx.
-
-    Double-apply: a request that timed out while waiting for the answer, or was answered 500/502/504,
-    may have been carried out. It is repeated only when the caller says the call is idempotent
-    (GET always; the CloudAct daily endpoints are idempotent for a day by contract). Otherwise only
-    failures that prove nothing was done are retried: a connection that was never made, 408, 429, 503.
+    """JSON over one requests session, with the retry policy above.
 
     Reusable for any JSON API: e.g. Supabase's Management API with
     `HttpClient("https://api.supabase.com", headers={"Authorization": f"Bearer {token}"}, ...)`
@@ -44,7 +91,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         *,
         settings: HttpSettings | None = None,
-        transport: Transport | None = None,
+        session: requests.Session | None = None,
         name: str = "API",
         user_agent: str = "cloudact-jobs",
         auth_hint: str = "",
@@ -52,7 +99,7 @@ class HttpClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
-        self.transport = transport or Transport()
+        self.session = session or new_session()
         self.headers = {"Accept": "application/json", "User-Agent": user_agent, **(headers or {})}
         self.retry_after = retry_after
         self.name = name
@@ -76,93 +123,199 @@ class HttpClient:
         ok: Callable[[int], bool] | None = None,
     ) -> Any:
         """The decoded JSON body of a successful answer (2xx, or what `ok` accepts); else HttpError."""
-        s = self.settings
-        idempotent = method in ("GET", "HEAD", "OPTIONS") if idempotent is None else idempotent
-        ok = ok or (lambda status: 200 <= status < 300)
-        what = f"{method} {path}"
-        started = time.monotonic()
-        deadline = started + s.deadline
-        headers = self.headers
-        data = None
+        call = _Call(
+            self,
+            method,
+            path,
+            body,
+            method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            ok or (lambda status: 200 <= status < 300),
+            expect_json,
+        )
+        return call.run()
+
+
+class _Call:
+    """One call and its attempts: the target, predicate, sleep generator and callbacks of retry_target."""
+
+    def __init__(self, client: HttpClient, method, path, body, idempotent: bool, ok, expect_json: bool):
+        self.client = client
+        self.s = client.settings
+        self.method = method
+        self.url = client.base_url + path
+        self.what = f"{client.name} {method} {path}"
+        self.idempotent = idempotent
+        self.ok = ok
+        self.expect_json = expect_json
+        self.headers = dict(client.headers)
+        self.data = None
         if body is not None:
-            data = json.dumps(body).encode()
-            headers = {**headers, "Content-Type": "application/json"}
-        for attempt in range(1, s.max_attempts + 1):
-            self.attempts = attempt
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:  # a wait overshot the deadline by a hair
-                raise HttpError(f"{self.name} {what} failed: the {s.deadline:g}s deadline passed", None)
-            timeout = (min(s.connect_timeout, remaining), min(s.read_timeout, remaining))
-            retry_after: float | None = None
-            try:
-                # No redirects: one would turn a POST into a GET and carry the root key to whatever
-                # host a Location names.
-                response = self.transport.request(
-                    method, self.base_url + path, headers=headers, body=data, timeout=timeout
-                )
-            except TransportError as exc:
-                reason, applied = exc.reason, exc.may_have_applied
-                if not exc.transient:
-                    raise HttpError(f"{self.name} {what} failed: {reason}") from None
-                if applied and not idempotent:
-                    raise HttpError(
-                        f"{self.name} {what} failed: {reason}; not retried because the request may have "
-                        "been carried out and this call is not idempotent"
-                    ) from None
-                status = None
-            else:
-                status = response.status_code
-                if ok(status):
-                    return _decode(response, self.name, what) if expect_json else response
-                if 300 <= status < 400:
-                    where = response.headers.get("Location", "nowhere")
-                    raise HttpError(
-                        f"{self.name} {what} answered {status}, a redirect to {where}: not followed; "
-                        "check the base URL",
-                        status,
-                    )
-                detail = error_detail(response)
-                reason = f"{status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
-                if status in (401, 403) and self.auth_hint:
-                    reason = f"{reason} (the credentials were refused: {self.auth_hint})"
-                if status not in RETRY_STATUSES or (not idempotent and status not in NOT_APPLIED_STATUSES):
-                    raise HttpError(f"{self.name} {what} failed: {reason}", status, detail)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if retry_after is None and self.retry_after is not None:
-                    retry_after = self.retry_after(response)
-            elapsed = time.monotonic() - started
-            if attempt == s.max_attempts:
-                raise HttpError(
-                    f"{self.name} {what} failed after {attempt} attempts in {elapsed:.1f}s: {reason}",
-                    status,
-                    reason,
-                )
-            wait = retry_after if retry_after is not None else _backoff(attempt, s.backoff, s.backoff_max)
-            if time.monotonic() + wait >= deadline:
-                raise HttpError(
-                    f"{self.name} {what} failed after {attempt} attempts in {elapsed:.1f}s: {reason}; "
-                    f"the next try (in {wait:.1f}s) would pass the {s.deadline:g}s deadline",
-                    status,
-                    reason,
-                )
-            log.warning(
-                "%s %s attempt %d/%d failed: %s; retrying in %.1fs%s",
-                self.name,
-                what,
-                attempt,
-                s.max_attempts,
-                reason,
-                wait,
-                " (Retry-After)" if retry_after is not None else "",
-                extra={"http_attempt": attempt, "http_status": status, "retry_in": round(wait, 3)},
+            self.data = json.dumps(body).encode()
+            self.headers["Content-Type"] = "application/json"
+        self.attempt = 0
+        self.last: _Retryable | None = None
+        self.wait = 0.0
+        self.started = self.deadline = 0.0
+
+    def run(self) -> Any:
+        self.started = time.monotonic()
+        self.deadline = self.started + self.s.deadline
+        return retry_target(
+            self.once,
+            predicate=self.may_retry,
+            sleep_generator=self.waits(),
+            timeout=self.s.deadline,
+            on_error=self.failed,
+            exception_factory=self.final_error,
+        )
+
+    def once(self) -> Any:
+        """One attempt: the answer, HttpError/JobFailed when final, _Retryable when worth another."""
+        self.attempt = self.client.attempts = self.attempt + 1
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:  # a wait overshot the deadline by a hair
+            raise HttpError(f"{self.what} failed: the {self.s.deadline:g}s deadline passed")
+        timeout = (min(self.s.connect_timeout, remaining), min(self.s.read_timeout, remaining))
+        try:
+            response = self.client.session.request(
+                self.method,
+                self.url,
+                data=self.data,
+                headers=self.headers,
+                timeout=timeout,
+                allow_redirects=False,
             )
-            time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        except (requests.RequestException, OSError, ValueError) as exc:
+            reason, applied, transient = no_answer(exc, self.url, timeout)
+            if not transient:
+                raise HttpError(f"{self.what} failed: {reason}") from None
+            if applied and not self.idempotent:
+                raise HttpError(
+                    f"{self.what} failed: {reason}; {MAY_HAVE_APPLIED}", may_have_applied=True
+                ) from None
+            raise _Retryable(reason) from None
+        return self.answer(response)
+
+    def answer(self, response: Response) -> Any:
+        status = response.status_code
+        if self.ok(status):
+            return decode(response, self.what) if self.expect_json else response
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "nowhere")
+            raise HttpError(
+                f"{self.what} answered {status}, a redirect to {where}: not followed; check the base URL",
+                status,
+            )
+        detail = error_detail(response)
+        reason = f"{status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
+        if status in (401, 403) and self.client.auth_hint:
+            reason = f"{reason} (the credentials were refused: {self.client.auth_hint})"
+        if status not in RETRY_STATUSES:
+            raise HttpError(f"{self.what} failed: {reason}", status, detail)
+        if not self.idempotent and status not in NOT_APPLIED_STATUSES:
+            raise HttpError(
+                f"{self.what} failed: {reason}; {MAY_HAVE_APPLIED}", status, detail, may_have_applied=True
+            )
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        if wait is None and self.client.retry_after is not None:
+            wait = self.client.retry_after(response)
+        raise _Retryable(reason, status, detail, wait)
+
+    def may_retry(self, exc: Exception) -> bool:
+        return isinstance(exc, _Retryable) and self.attempt < self.s.max_attempts
+
+    def failed(self, exc: Exception) -> None:
+        """on_error: called for a retryable failure before the next wait is drawn from `waits`."""
+        self.last = exc if isinstance(exc, _Retryable) else None
+
+    def waits(self) -> Iterator[float]:
+        """The sleep generator: full-jitter backoff, unless the failed answer said Retry-After."""
+        for backoff in exponential_sleep_generator(self.s.backoff, self.s.backoff_max, multiplier=2.0):
+            last = self.last
+            asked = last is not None and last.retry_after is not None
+            self.wait = last.retry_after if asked else backoff
+            if time.monotonic() + self.wait <= self.deadline:  # else retry_target gives up: nothing to log
+                log.warning(
+                    "%s attempt %d/%d failed: %s; retrying in %.1fs%s",
+                    self.what,
+                    self.attempt,
+                    self.s.max_attempts,
+                    last.reason if last else "?",
+                    self.wait,
+                    " (Retry-After)" if asked else "",
+                    extra={
+                        "http_attempt": self.attempt,
+                        "http_status": last.status if last else None,
+                        "retry_in": round(self.wait, 3),
+                    },
+                )
+            yield self.wait
+
+    def final_error(self, errors: list[Exception], why: RetryFailureReason, timeout: float | None):
+        """exception_factory: the error to raise when retry_target stops; (error, cause)."""
+        last = errors[-1]
+        if not isinstance(last, _Retryable):  # final by itself: HttpError, JobFailed, or a bug
+            return last, None
+        elapsed = time.monotonic() - self.started
+        message = f"{self.what} failed after {self.attempt} attempts in {elapsed:.1f}s: {last.reason}"
+        if why == RetryFailureReason.TIMEOUT:
+            message += f"; the next try (in {self.wait:.1f}s) would pass the {self.s.deadline:g}s deadline"
+        return HttpError(message, last.status, last.detail), None
 
 
-def _backoff(attempt: int, base: float, cap: float) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] (spreads retries of many clients)."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
+def no_answer(exc: BaseException, url: str, timeout: tuple[float, float]) -> tuple[str, bool, bool]:
+    """For a request that got no answer: (one-line reason, may the server have acted on it, transient)."""
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"connect timeout after {timeout[0]:.1f}s ({where})", False, True
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no answer within the {timeout[1]:.1f}s read timeout", True, True
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"cannot connect through the proxy to {where}: {_cause(exc)}", False, True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error with {parts.hostname}: {_cause(exc)}", False, True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        chain = list(_chain(exc))
+        if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+            return f"cannot connect to {where}: {_cause(exc)}", False, True
+        if any(isinstance(e, urllib3.exceptions.ReadTimeoutError) for e in chain):  # while reading the body
+            return f"no answer within the {timeout[1]:.1f}s read timeout", True, True
+        return f"connection error: {_cause(exc)}", True, True  # after the request went out
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return f"connection error: the answer broke off ({_cause(exc)})", True, True
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+        # requests' own check of the CA bundle path, before anything is sent
+        return f"{first_line(exc)} (check REQUESTS_CA_BUNDLE / SSL_CERT_FILE)", False, False
+    return f"{type(exc).__name__}: {_cause(exc)}", False, False  # a bad URL, header or proxy setting
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: urllib3 keeps the cause in `.reason` or in args, Python in __cause__."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [getattr(current, "reason", None), *current.args, current.__cause__, current.__context__]
+        todo.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost readable reason: `Connection refused`, `name resolution failed: ...`, a proxy's."""
+    for inner in _chain(exc):
+        if isinstance(inner, socket.gaierror):
+            return f"name resolution failed: {inner.strerror or inner}"
+        if isinstance(inner, OSError) and not isinstance(inner, requests.RequestException) and inner.strerror:
+            return inner.strerror
+        if type(inner) is OSError and inner.args and isinstance(inner.args[0], str):
+            return inner.args[0]  # e.g. http.client's "Tunnel connection failed: 502 unknown host"
+        if isinstance(inner, ConnectionError) and not isinstance(inner, requests.RequestException):
+            return first_line(inner) if str(inner) else type(inner).__name__  # e.g. RemoteDisconnected
+    return first_line(exc)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -199,17 +352,15 @@ def error_detail(response: Response) -> str:
     return json.dumps(body)[:300]
 
 
-def _decode(response: Response, name: str, what: str) -> Any:
+def decode(response: Response, what: str) -> Any:
     """The JSON body, or a clear error naming the call and showing the start of what came instead."""
     if not response.content:
-        raise JobFailed(
-            f"{name} {what} returned {response.status_code} with an empty body where JSON was expected"
-        )
+        raise JobFailed(f"{what} returned {response.status_code} with an empty body where JSON was expected")
     try:
         return response.json()
     except ValueError:
         kind = response.headers.get("Content-Type", "no content type")
         text = " ".join(response.text.split())[:200]
         raise JobFailed(
-            f"{name} {what} returned {response.status_code} with a body that is not JSON ({kind}): {text!r}"
+            f"{what} returned {response.status_code} with a body that is not JSON ({kind}): {text!r}"
         ) from None

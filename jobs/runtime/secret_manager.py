@@ -6,7 +6,7 @@ import re
 
 from jobs.runtime.config import HttpSettings
 from jobs.runtime.errors import ConfigError, HttpError, JobFailed, first_line
-from jobs.runtime.http import HttpClient
+from jobs.runtime.http import HttpClient, new_session
 from jobs.runtime.redaction import add_secret
 
 SECRET_MANAGER_URL = "https://secretmanager.googleapis.com/v1"  # noqa: S105 - a URL, not a password
@@ -31,7 +31,7 @@ def secret_version_name(ref: str, project: str, variable: str = "CA_ROOT_API_KEY
 
 def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KEY_SECRET") -> str:
     """The text of a Secret Manager secret version, read over REST with application default credentials."""
-    # Imported here: google.auth is heavy and only this path needs it.
+    # Imported here: only this path needs google.auth's credential discovery and token transport.
     import base64
     import binascii
 
@@ -39,6 +39,7 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
     import google.auth.exceptions
     from google.auth.transport.requests import Request
 
+    session = new_session()
     try:
         credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except google.auth.exceptions.DefaultCredentialsError as exc:
@@ -46,7 +47,8 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
             f"{variable} is set but no Google credentials were found to read it: {first_line(exc)}"
         ) from None
     try:
-        credentials.refresh(Request())  # one token: the job reads one secret, once
+        # One token (the job reads one secret, once), fetched over the session the read then uses.
+        credentials.refresh(Request(session))
     except google.auth.exceptions.GoogleAuthError as exc:
         raise JobFailed(f"cannot get a Google access token to read {name}: {first_line(exc)}") from None
     add_secret(credentials.token)
@@ -54,6 +56,7 @@ def access_secret(name: str, http: HttpSettings, variable: str = "CA_ROOT_API_KE
         SECRET_MANAGER_URL,
         headers={"Authorization": f"Bearer {credentials.token}"},
         settings=http,
+        session=session,
         name="Secret Manager",
     )
     try:

@@ -116,7 +116,7 @@ def test_server_that_never_answers_times_out_within_the_deadline(run_job, silent
 def test_not_idempotent_call_is_not_repeated_after_a_read_timeout(run_job, silent_server):
     result = run_job("jobs/daily/alerts_daily.py", API_SERVICE_URL=silent_server, HTTP_TIMEOUT_SECONDS="0.5")
     assert result.returncode == 1
-    assert "not retried because the request may have been carried out" in result.stderr
+    assert "not retried because the request may have been applied" in result.stderr
     assert "WARNING" not in result.stderr
 
 

@@ -29,12 +29,24 @@ def test_parse_retry_after_http_date():
     assert runtime.parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
 
 
-def test_backoff_is_full_jitter_under_the_cap():
-    for attempt in range(1, 12):
-        ceiling = min(5.0, 0.5 * 2 ** (attempt - 1))
-        waits = [http._backoff(attempt, 0.5, 5.0) for _ in range(200)]
-        assert all(0 <= w <= ceiling for w in waits)
-        assert max(waits) > ceiling / 2  # spread over the range, not a constant
+def test_waits_are_full_jitter_under_the_cap_unless_the_answer_said_retry_after():
+    """The sleep generator HttpClient gives api-core's retry_target (no request is made here)."""
+    settings = runtime.HttpSettings(backoff=0.5, backoff_max=5.0)
+    client = runtime.HttpClient("http://127.0.0.1:9", settings=settings)
+    runs = []
+    for _ in range(100):
+        call = http._Call(client, "GET", "/", None, True, None, True)
+        call.deadline = float("inf")
+        waits = call.waits()
+        call.last = http._Retryable("503")
+        runs.append([next(waits) for _ in range(8)])
+        call.last = http._Retryable("429", 429, retry_after=7.0)
+        assert next(waits) == 7.0
+    for k in range(8):
+        ceiling = min(5.0, 0.5 * 2**k)
+        drawn = [run[k] for run in runs]
+        assert all(0 <= w <= ceiling for w in drawn)
+        assert max(drawn) > ceiling / 2  # spread over the range, not a constant
 
 
 @pytest.mark.parametrize(
