@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog  # noqa: E402
+
 from localcloud.client import LocalCloudProcess  # noqa: E402
-from toolkit.catalog import load_catalog  # noqa: E402
 
 BIN = Path(sys.executable).parent
 API_HOSTS = ("run.googleapis.com", "cloudscheduler.googleapis.com", "secretmanager.googleapis.com")
@@ -71,7 +72,7 @@ def counted(admin) -> dict:
 
 
 def legacy_script_requests() -> dict:
-    catalog = load_catalog()
+    catalog = load_catalog(root=ROOT)
     names = (
         len(catalog.jobs) + len(catalog.scheduled) + len(catalog.legacy_jobs) + len(catalog.legacy_triggers)
     )
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="no-change converges to time (median reported)")
     args = parser.parse_args(argv)
-    catalog = load_catalog()
+    catalog = load_catalog(root=ROOT)
     resources = len(catalog.jobs) + len(catalog.scheduled)
     with tempfile.TemporaryDirectory(prefix="bench-converge-") as tmp:
         proc = LocalCloudProcess(Path(tmp) / "state")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toolkit import ToolkitError
-from toolkit.catalog import load_catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
+
+from toolkit import ROOT, ToolkitError
 from toolkit.inventory import check_environment
 
 
@@ -22,7 +23,7 @@ def check_env(args: argparse.Namespace) -> int:
 
 
 def resolve_job(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
+    catalog = load_catalog(root=ROOT)
     job = catalog.resolve(args.word)
     if args.scheduled and not job.scheduled:
         names = ", ".join(j.shortcut for j in catalog.scheduled)

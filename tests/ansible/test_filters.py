@@ -7,10 +7,10 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.filter import converge
-from ansible_collections.cloudact.gcp.plugins.lookup.localcloud import localcloud_state
-from ansible_collections.cloudact.gcp.plugins.lookup.service_account_key import check_key
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.credentials import check_key
+from ansible_collections.cloudact.gcp.plugins.module_utils.environment import localcloud_state
 
-from toolkit.catalog import load_catalog
 from toolkit.inventory import load_environment
 
 from .conftest import ROOT
@@ -19,7 +19,7 @@ from .conftest import ROOT
 @pytest.fixture(scope="module")
 def local():
     facts = load_environment("local")
-    catalog = load_catalog(secrets=set(facts["cloudact_secrets"]))
+    catalog = load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"]))
     data = {
         "jobs": [j.as_dict() for j in catalog.jobs],
         "legacy_jobs": list(catalog.legacy_jobs),
@@ -52,7 +52,7 @@ def test_job_entries_cover_the_catalog_then_legacy_names_as_absent(local):
     assert [e["name"] for e in result if e["state"] == "absent"] == data["legacy_jobs"]
     by_name = {e["name"]: e for e in present}
     alerts = by_name["cloudact-daily-alerts"]
-    assert alerts["command"] == ["python", "jobs/daily/alerts_daily.py"]
+    assert alerts["command"] == ["python", "-m", "jobs.daily.alerts_daily"]
     assert alerts["timeout"] == 1800 and alerts["cpu"] == "1" and alerts["memory"] == "2Gi"
     assert alerts["env"] == {
         "GCP_PROJECT_ID": "cloudact-local",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from toolkit.catalog import load_catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
 from toolkit.inventory import load_environment
 
@@ -66,7 +66,7 @@ def test_default_command_lists_every_catalog_script(app):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("usage: python jobs/<category>/<script>.py")
-    for job in load_catalog().jobs:
+    for job in load_catalog(root=ROOT).jobs:
         assert job.script in proc.stderr
     helped = subprocess.run(
         [sys.executable, "-m", "jobs", "--help"],

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog, parse_catalog
 
 from toolkit import ROOT, ToolkitError
-from toolkit.catalog import load_catalog, parse_catalog
 from toolkit.inventory import environments, load_environment
 
 REAL = yaml.safe_load((ROOT / "catalog/jobs.yml").read_text())
@@ -210,7 +210,7 @@ def test_real_catalog_matches_the_design(root: Path) -> None:
 @pytest.mark.parametrize("env", ["local", "test", "stage", "prod"])
 def test_real_catalog_is_valid_for_every_inventory(env: str) -> None:
     facts = load_environment(env)
-    assert load_catalog(secrets=set(facts["cloudact_secrets"])).jobs
+    assert load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"])).jobs
 
 
 RESOLVE = [

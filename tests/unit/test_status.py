@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from ansible_collections.cloudact.gcp.plugins.module_utils import runs as run
+from ansible_collections.cloudact.gcp.plugins.module_utils import status
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
-from toolkit import ToolkitError, run, status
-from toolkit.catalog import load_catalog
+from toolkit import ROOT
 
-JOBS = [j.as_dict() for j in load_catalog().jobs]
+JOBS = [j.as_dict() for j in load_catalog(root=ROOT).jobs]
 BY = {j["shortcut"]: j for j in JOBS}
 
 

@@ -2,7 +2,8 @@
 """Operator output: what a person needs from a play, without Ansible's banners.
 
 - `debug` messages are printed as they are (a list prints one line per item): the roles use
-  them for tables, progress and reports.
+  them for tables, progress and reports. The collection's controller-side actions print their
+  report lines themselves (Ansible's display), so they show under any stdout callback.
 - A failure prints `error: <msg>` (one line, the module's or the assert's message).
 - A retried task that returns an `execution` prints a progress line (state, task counts, elapsed).
 - Changed tasks print `changed: <task> (<item>)`, and diffs with --diff, except in plays that set
@@ -29,18 +30,7 @@ import re
 
 from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
-
-try:
-    from toolkit.run import progress as _progress
-except ImportError:  # outside the checkout's venv
-    _progress = None
-
-
-def _progress_line(execution):
-    if _progress is not None:
-        return _progress(execution)
-    return "%s %s" % (execution.get("state"), execution.get("elapsed_seconds"))
-
+from ansible_collections.cloudact.gcp.plugins.module_utils.runs import progress as _progress_line
 
 # Ansible wraps a plugin's own one-line error in context ("Task failed: Finalization of task args for
 # 'set_fact' failed: Error while resolving value for 'x': The filter plugin 'f' failed: <error>").

@@ -7,16 +7,11 @@ Logic in Python rather than Jinja (STYLE.md); each filter is a pure function wit
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
-
-try:
-    from toolkit import ToolkitError, catalog
-except ImportError:  # ansible-playbook run from outside the venv: use the checkout this file is in
-    sys.path.insert(0, str(Path(__file__).resolve().parents[6]))
-    from toolkit import ToolkitError, catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils import catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
 DOCUMENTATION = ""
 
@@ -53,7 +48,7 @@ def job_spec(
         secret_env[secrets[key]["env"]] = {"secret": secrets[key]["secret"], "version": "latest"}
     all_labels = {**(labels or {}), "category": job.get("category", "")}
     return {
-        "command": [python, job["script"]],
+        "command": [python, "-m", job["script"].removesuffix(".py").replace("/", ".")],  # run as a module
         "env": {k: str(v) for k, v in env.items()},
         "secret_env": secret_env,
         "labels": all_labels,

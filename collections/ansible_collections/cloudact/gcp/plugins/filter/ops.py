@@ -1,21 +1,15 @@
-"""Filters of the operations roles (run, release, status, history): thin calls into toolkit.run/status.
+"""Filters of the operations roles (run, release, status, history): thin calls into module_utils runs/status.
 
-The rules live in Python (toolkit/), unit-tested as data; the roles only wire module results
+The rules live in the collection's module_utils, unit-tested as data; the roles only wire module results
 through these filters. A bad input becomes one AnsibleFilterError line.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from ansible.errors import AnsibleFilterError
-
-try:
-    from toolkit import ToolkitError, run, status
-except ImportError:  # ansible-playbook run from outside the venv: use the checkout this file is in
-    sys.path.insert(0, str(Path(__file__).resolve().parents[6]))
-    from toolkit import ToolkitError, run, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import runs as run
+from ansible_collections.cloudact.gcp.plugins.module_utils import status
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
 DOCUMENTATION = ""
 

@@ -169,3 +169,12 @@ def apply(job, spec):
     else:
         body.pop("labels", None)
     return body
+
+
+def service_urls(api, project, location, name):
+    """(exists, uri, urls) of a Cloud Run service: where the jobs find the CloudAct API."""
+    url = "%s/%s/services/%s" % (BASE, parent(project, location), name)
+    service = api.request("GET", url, "Cloud Run service %s" % name, allow_missing=True) or {}
+    urls = list(service.get("urls") or [])
+    uri = service.get("uri") or (urls[0] if urls else "")
+    return bool(service), uri, urls or ([uri] if uri else [])

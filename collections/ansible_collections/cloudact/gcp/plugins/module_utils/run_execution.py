@@ -13,6 +13,11 @@ import json
 from datetime import UTC, datetime
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (  # noqa: F401
+    FINISHED,
+    parse_http_date,
+    parse_time,
+)
 
 BASE = "https://run.googleapis.com/v2"
 PRODUCT = "cloudact-cloud-run"
@@ -36,7 +41,6 @@ _EXECUTION_REASONS = {
     4: "CANCELLING",
     5: "DELETED",
 }
-FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def job_url(project, location, job):
@@ -81,21 +85,6 @@ def _enum(value, names):
     if isinstance(value, int) and not isinstance(value, bool):
         return names.get(value, str(value))
     return value or ""
-
-
-def parse_time(value):
-    """An RFC 3339 timestamp -> aware datetime; None for empty."""
-    if not value:
-        return None
-    text = str(value).replace("Z", "+00:00")
-    # Python 3.11 accepts up to 6 fractional digits; the API may send 9.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        tz = rest[len(digits) :]
-        text = "%s.%s%s" % (head, (digits + "000000")[:6], tz)
-    dt = datetime.fromisoformat(text)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def completed_condition(execution):
@@ -174,34 +163,13 @@ def _job_of(name):
     return parts[parts.index("jobs") + 1] if "jobs" in parts[:-1] else ""
 
 
-def track_server_time(api):
-    """Record each reply's Date header on `api.server_date`: "now" as the cloud sees it.
+def server_now(api):
+    """The last reply's Date (the client keeps it) as an aware datetime, else this machine's clock.
 
     Elapsed times and overdue checks compare against the API's timestamps, so they use the
     server's clock rather than this machine's (which may be skewed).
     """
-    api.server_date = None
-    send = api.session.request
-
-    def request(*args, **kwargs):
-        response = send(*args, **kwargs)
-        api.server_date = response.headers.get("Date") or api.server_date
-        return response
-
-    api.session.request = request
-
-
-def server_now(api):
-    """The last reply's Date as an aware datetime, else this machine's clock."""
-    from email.utils import parsedate_to_datetime
-
-    value = getattr(api, "server_date", None)
-    if value:
-        try:
-            return parsedate_to_datetime(value).astimezone(UTC)
-        except (TypeError, ValueError):
-            pass
-    return datetime.now(UTC)
+    return parse_http_date(getattr(api, "server_date", None)) or datetime.now(UTC)
 
 
 # ---- Cloud Logging: a job's (or one execution's) log entries, shared by cloud_logging_entries_info

@@ -267,30 +267,41 @@ def wait_execution(api, p, execution, clock=time.monotonic, sleep=time.sleep):
     return execution
 
 
+ARGUMENT_SPEC = dict(
+    job=dict(type="str", required=True),
+    name=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "cancelled"]),
+    location=dict(type="str", default="us-central1"),
+    args=dict(type="list", elements="str"),
+    clear_args=dict(type="bool", default=False),
+    env=dict(type="dict"),
+    task_count=dict(type="int"),
+    timeout=dict(type="str"),
+    if_running=dict(type="str", default="start", choices=["start", "fail"]),
+    running_hint=dict(type="str", default=""),
+    command=dict(type="list", elements="str"),
+    wait=dict(type="bool", default=False),
+    wait_timeout=dict(type="float", default=600.0),
+    poll_interval=dict(type="float", default=2.0),
+    logs=dict(type="bool", default=False),
+)
+REQUIRED_IF = [("state", "cancelled", ["name"])]
+MUTUALLY_EXCLUSIVE = [("args", "clear_args")]
+
+
 def main():
-    mod = module(
-        argument_spec=dict(
-            job=dict(type="str", required=True),
-            name=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "cancelled"]),
-            location=dict(type="str", default="us-central1"),
-            args=dict(type="list", elements="str"),
-            clear_args=dict(type="bool", default=False),
-            env=dict(type="dict"),
-            task_count=dict(type="int"),
-            timeout=dict(type="str"),
-            if_running=dict(type="str", default="start", choices=["start", "fail"]),
-            running_hint=dict(type="str", default=""),
-            command=dict(type="list", elements="str"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="float", default=600.0),
-            poll_interval=dict(type="float", default=2.0),
-            logs=dict(type="bool", default=False),
-        ),
-        required_if=[("state", "cancelled", ["name"])],
-        mutually_exclusive=[("args", "clear_args")],
-        supports_check_mode=True,
+    run(
+        module(
+            argument_spec=dict(ARGUMENT_SPEC),
+            required_if=REQUIRED_IF,
+            mutually_exclusive=MUTUALLY_EXCLUSIVE,
+            supports_check_mode=True,
+        )
     )
+
+
+def run(mod):
+    """The module's work on a GcpModule, or on the action plugin's in-process stand-in."""
     p = mod.params
     if p["command"]:
         mod.fail_json(
@@ -310,7 +321,6 @@ def main():
         mod.fail_json(msg="overrides apply only when starting an execution; remove name to start a new one")
 
     api = GcpApi(mod, rx.PRODUCT)
-    rx.track_server_time(api)
     changed = False
     try:
         if p["state"] == "cancelled":

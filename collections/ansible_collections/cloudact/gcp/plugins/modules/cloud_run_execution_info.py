@@ -115,7 +115,6 @@ def main():
     if p["name"] and len(p["jobs"]) != 1:
         mod.fail_json(msg="name %r: give exactly its job in jobs, got %d" % (p["name"], len(p["jobs"])))
     api = GcpApi(mod, rx.PRODUCT)
-    rx.track_server_time(api)
     executions, missing = [], []
     try:
         if p["name"]:

@@ -64,16 +64,12 @@ def main():
     )
     module = gcp_module(argument_spec, supports_check_mode=True)
     p = module.params
-    url = "%s/%s/services/%s" % (cloud_run.BASE, cloud_run.parent(p["project"], p["location"]), p["name"])
     try:
         api = GcpApi(module, cloud_run.PRODUCT)
-        service = api.request("GET", url, "Cloud Run service %s" % p["name"], allow_missing=True)
+        exists, uri, urls = cloud_run.service_urls(api, p["project"], p["location"], p["name"])
     except ApiError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
-    service = service or {}
-    urls = list(service.get("urls") or [])
-    uri = service.get("uri") or (urls[0] if urls else "")
-    module.exit_json(changed=False, exists=bool(service), uri=uri, urls=urls or ([uri] if uri else []))
+    module.exit_json(changed=False, exists=exists, uri=uri, urls=urls)
 
 
 if __name__ == "__main__":

@@ -99,15 +99,14 @@ datasets:
 """
 
 import base64
-import time
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
+    ApiError,
+    GcpApi,
+    error_message,
+    short_name,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
-
-try:
-    import requests
-except ImportError:  # reported by GcpSession
-    requests = None
 
 JOBS_URL = "https://run.googleapis.com/v2/projects/%s/locations/%s/jobs"
 DATASETS_URL = "https://bigquery.googleapis.com/bigquery/v2/projects/%s/datasets"
@@ -125,54 +124,49 @@ def read_key(api, project, secret):
     return base64.b64decode(body["payload"]["data"]).decode("utf-8").strip()
 
 
-def call(session, url, timeout, headers=None, attempts=3):
-    """{ok, status_code, body?, error?}; retries connection errors and 502/503/504 a few times."""
-    error = ""
-    for attempt in range(attempts):
-        try:
-            response = session.get(url, headers=headers or {}, timeout=timeout)
-        except requests.RequestException as exc:
-            error = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:200])
-        else:
-            out = {"status_code": response.status_code, "ok": response.status_code == 200}
-            try:
-                out["body"] = response.json()
-            except ValueError:
-                out["body"] = {}
-            if response.status_code == 200:
-                return out
-            detail = out["body"].get("detail") if isinstance(out["body"], dict) else None
-            out["error"] = "%s %s" % (response.status_code, detail or response.reason)
-            if response.status_code not in (502, 503, 504) or attempt == attempts - 1:
-                return out
-            error = out["error"]
-        time.sleep(1 + attempt)
-    return {"ok": False, "status_code": 0, "error": error}
+def call(api, url, timeout, headers=None):
+    """{ok, status_code, body?, error?} of a CloudAct API GET, under the client's retry policy."""
+    try:
+        response = api.send(
+            "GET", url, "the CloudAct API", headers=headers, authorized=False, deadline=timeout
+        )
+    except ApiError as exc:
+        return {"ok": False, "status_code": 0, "error": str(exc)}
+    out = {"status_code": response.status_code, "ok": response.status_code == 200}
+    try:
+        out["body"] = response.json()
+    except ValueError:
+        out["body"] = {}
+    if not out["ok"]:
+        out["error"] = error_message(response)[0]
+    return out
+
+
+ARGUMENT_SPEC = dict(
+    api_url=dict(type="str", required=True),
+    root_key_secret=dict(type="str", no_log=False),
+    secrets_exist=dict(type="list", elements="str", no_log=False),
+    run_jobs_location=dict(type="str"),
+    dataset_suffix=dict(type="str"),
+    timeout=dict(type="float", default=15.0),
+)
 
 
 def main():
-    mod = module(
-        argument_spec=dict(
-            api_url=dict(type="str", required=True),
-            root_key_secret=dict(type="str", no_log=False),
-            secrets_exist=dict(type="list", elements="str", no_log=False),
-            run_jobs_location=dict(type="str"),
-            dataset_suffix=dict(type="str"),
-            timeout=dict(type="float", default=15.0),
-        ),
-        supports_check_mode=True,
-    )
+    run(module(argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True))
+
+
+def run(mod):
+    """The module's work on a GcpModule, or on the action plugin's in-process stand-in."""
     p = mod.params
     base = p["api_url"].rstrip("/")
     if not base.startswith("https://") and not base.startswith("http://"):
         mod.fail_json(msg="api_url %r: expected an https:// URL" % p["api_url"])
-    session = requests.Session()  # honours HTTPS_PROXY and REQUESTS_CA_BUNDLE like the jobs do
-    health = call(session, base + "/health", p["timeout"])
+    gcp = GcpApi(mod, "cloudact-api-check")  # the Google calls; the CloudAct API gets no token
+    health = call(gcp, base + "/health", p["timeout"])
     if health["ok"] and (health.get("body") or {}).get("status") != "healthy":
         health.update(ok=False, error="status %r" % (health.get("body") or {}).get("status"))
     result = {"changed": False, "health": health}
-    need_gcp = p["root_key_secret"] or p["dataset_suffix"] or p["run_jobs_location"] or p["secrets_exist"]
-    gcp = GcpApi(mod, "cloudact-api-check") if need_gcp else None
     if p["secrets_exist"]:
         try:
             missing = [
@@ -199,7 +193,7 @@ def main():
         else:
             mod.no_log_values.add(key)
             headers = {"X-CA-Root-Key": key, "Content-Type": "application/json"}
-            boot = call(session, base + "/api/v1/admin/bootstrap/status", p["timeout"], headers)
+            boot = call(gcp, base + "/api/v1/admin/bootstrap/status", p["timeout"], headers)
             if boot["ok"]:
                 boot["status"] = (boot.get("body") or {}).get("status", "")
             result["bootstrap"] = boot

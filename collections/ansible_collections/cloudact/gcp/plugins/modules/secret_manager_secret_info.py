@@ -62,9 +62,8 @@ missing:
   elements: str
 """
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import secret_manager
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, gcp_module
-
-BASE = "https://secretmanager.googleapis.com/v1"
 
 
 def main():
@@ -76,25 +75,15 @@ def main():
         supports_check_mode=True,
     )
     project = module.params["project"]
-    found = []
     try:
-        api = GcpApi(module, "cloudact-secret-manager")
-        for name in module.params["names"]:
-            secret = api.request(
-                "GET",
-                "%s/projects/%s/secrets/%s" % (BASE, project, name),
-                "secret %s" % name,
-                allow_missing=True,
-            )
-            found.append({"name": name, "exists": secret is not None})
+        found = secret_manager.existing(
+            GcpApi(module, "cloudact-secret-manager"), project, module.params["names"]
+        )
     except ApiError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
     missing = [s["name"] for s in found if not s["exists"]]
     if missing and module.params["on_missing"] != "ignore":
-        msg = "secret(s) %s do not exist in project %s: create them (gcloud secrets create NAME) first" % (
-            ", ".join(missing),
-            project,
-        )
+        msg = secret_manager.missing_message(missing, project)
         if module.params["on_missing"] == "fail":
             module.fail_json(msg=msg, secrets=found, missing=missing)
         module.warn(msg)

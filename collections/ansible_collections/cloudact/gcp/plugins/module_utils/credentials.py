@@ -1,50 +1,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Check a credentials file before any change: it exists (~ expanded), is a key of the right project."""
+"""Check a credentials file before any change: it exists (~ expanded), is a key of the right project.
+
+`check_key` returns {path, ok, error, project_id, client_email}; `error` is one line naming the
+file and the problem. It never returns key material.
+"""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
-name: service_account_key
-short_description: Check a service-account key file against the environment's project
-description:
-  - Expands C(~) and resolves relative paths against O(root), then checks that the file
-    exists, is a service-account key (C(type), C(client_email), C(private_key), C(token_uri))
-    and that its C(project_id) is O(project).
-  - Returns C({path, ok, error, project_id, client_email}); C(error) is one line naming
-    the file and the problem. Never returns key material.
-options:
-  _terms:
-    description: The key file path.
-    type: str
-    required: true
-  project:
-    description: The project the key must belong to.
-    type: str
-    required: true
-  root:
-    description: Directory relative paths are resolved against.
-    type: str
-    default: "."
-"""
-
-EXAMPLES = r"""
-- name: Check the key
-  ansible.builtin.set_fact:
-    key_check: "{{ lookup('cloudact.gcp.service_account_key', '~/keys/sa.json', project='cloudact-prod') }}"
-"""
-
-RETURN = r"""
-_raw:
-  description: "{path, ok, error, project_id, client_email}"
-  type: list
-  elements: dict
-"""
 
 import json
 import os
 from pathlib import Path
-
-from ansible.plugins.lookup import LookupBase
 
 REQUIRED = ("client_email", "private_key", "token_uri")
 
@@ -95,9 +60,3 @@ def check_key(path, project, root="."):
         return result
     result["ok"] = True
     return result
-
-
-class LookupModule(LookupBase):
-    def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
-        return [check_key(term, self.get_option("project"), self.get_option("root")) for term in terms]

@@ -1,8 +1,11 @@
-"""Job status for operators: last runs, OVERDUE / FAILED / STUCK / MISSING flags, the status table.
+"""Job status for operators, once: the reads, the rules, the table and the STRICT verdict.
 
-Inputs are plain data the Ansible modules return (catalog entries as `Job.as_dict()`, job
-summaries, trigger summaries, execution summaries), so every rule here is unit-tested as data.
-"now" is the cloud's clock (the API's Date header), never this machine's.
+`make status` (toolkit/live_status.py) and `VIA=ansible` (the cloudact.gcp.status action) both call
+`gather` (three reads through the collection's client: the jobs, which carry each one's
+latestCreatedExecution, the triggers, and one page of the newest executions of all jobs, job `-`)
+and `report`. The rules take plain data (catalog entries as `Job.as_dict()`, job, trigger and
+execution summaries), so every rule is unit-tested as data. "now" is the cloud's clock (the API's
+Date header), never this machine's.
 
 Rules:
 - OVERDUE: a scheduled job whose last due time (its cron in its time zone) is more than `grace`
@@ -21,12 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, cloud_scheduler
+from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.table import table
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import FINISHED, parse_time, seconds, when
 from cronsim import CronSim
 
-from toolkit.table import seconds, table, when
-
 GRACE = timedelta(minutes=10)
-FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 # latestCreatedExecution.completionStatus (names, or ints from GAPIC clients) -> state word.
 _COMPLETION = {
     "EXECUTION_SUCCEEDED": "SUCCEEDED",
@@ -40,20 +44,6 @@ _COMPLETION = {
     4: "PENDING",
     5: "CANCELLED",
 }
-
-
-def parse_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).replace("Z", "+00:00")
-    if "." in text:  # the API may send nanoseconds; Python takes microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
-    dt = datetime.fromisoformat(text)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def last_due(schedule: str, time_zone: str, now: datetime) -> datetime:
@@ -278,7 +268,55 @@ def report(
         "flags": {r.job["shortcut"]: r.flags for r in rows if r.flags},
         "problem": bool(flagged or extra),
         "now": now_dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "strict_message": strict_message(rows, extra),
     }
+
+
+def strict_message(rows: list[JobStatus], extra: list[str]) -> str:
+    """Why STRICT=1 fails: 'alerts: OVERDUE, bootstrap: FAILED+STUCK (STRICT=1)'; '' if nothing is."""
+    flagged = ", ".join(f"{r.job['shortcut']}: {'+'.join(r.flags)}" for r in rows if r.flags)
+    if not flagged and not extra:
+        return ""
+    return f"{flagged or 'jobs not in the catalog'} (STRICT=1)"
+
+
+# Executions read in one page of `jobs/-/executions` (newest first): enough for the last run of
+# every job unless one job ran this many times since another's last run; that one then shows its
+# job's latestCreatedExecution (result and times, no trigger mark).
+RECENT_EXECUTIONS = 100
+
+
+def gather(api: Any, project: str, region: str, catalog_jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """{jobs, triggers, executions, now}: the status inputs, in three reads (plus the token)."""
+    jobs = [
+        cloud_run.summary(j, project)
+        for j in api.list_all(
+            cloud_run.jobs_url(project, region), "jobs", f"Cloud Run jobs of {project}/{region}"
+        )
+    ]
+    triggers = [
+        cloud_scheduler.summary(t)
+        for t in api.list_all(
+            cloud_scheduler.jobs_url(project, region), "jobs", f"Cloud Scheduler jobs of {project}/{region}"
+        )
+    ]
+    page = api.request(
+        "GET",
+        rx.executions_url(project, region, "-"),
+        f"executions of {project}/{region}",
+        params={"pageSize": RECENT_EXECUTIONS},
+    )
+    now = rx.server_now(api)
+    recent = {e["name"]: e for e in (rx.summary(x, now) for x in (page or {}).get("executions") or [])}
+    wanted = {j["name"] for j in catalog_jobs}
+    last = []
+    for job in jobs:
+        latest = job.get("latest_execution") or {}
+        if job["name"] not in wanted or not latest.get("name"):
+            continue
+        found = recent.get(latest["name"]) or last_from_job(job)
+        last.append(dict(found, job=job["name"]))
+    return {"jobs": jobs, "triggers": triggers, "executions": last, "now": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def history(job: dict[str, Any], executions: list[dict[str, Any]], now: Any) -> list[str]:

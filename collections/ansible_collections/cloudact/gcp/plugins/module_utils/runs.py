@@ -10,8 +10,9 @@ import re
 import shlex
 from typing import Any
 
-from toolkit import ToolkitError
-from toolkit.table import seconds, table
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
+from ansible_collections.cloudact.gcp.plugins.module_utils.table import table
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import seconds
 
 # The one summary line each job script ends with (DESIGN.md, "Job scripts").
 SUMMARY_PATTERNS = [

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 from cronsim import CronSim, CronSimError
-
-from toolkit import ROOT, ToolkitError
 
 CATALOG_FILE = Path("catalog/jobs.yml")
 CATEGORIES = ("manual", "daily", "monthly")
@@ -116,6 +115,14 @@ class Catalog:
     jobs: tuple[Job, ...]
     legacy_jobs: tuple[str, ...]
     legacy_triggers: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """{jobs: [...], legacy_jobs: [...], legacy_triggers: [...]}: what the roles read."""
+        return {
+            "jobs": [job.as_dict() for job in self.jobs],
+            "legacy_jobs": list(self.legacy_jobs),
+            "legacy_triggers": list(self.legacy_triggers),
+        }
 
     def by_shortcut(self, shortcut: str) -> Job:
         return next(j for j in self.jobs if j.shortcut == shortcut)
@@ -371,7 +378,7 @@ def _check_relations(jobs: list[Job], source: str) -> None:
 
 
 def parse_catalog(
-    data: Any, source: str = str(CATALOG_FILE), root: Path = ROOT, secrets: set[str] | None = None
+    data: Any, source: str = str(CATALOG_FILE), *, root: Path, secrets: set[str] | None = None
 ) -> Catalog:
     """Validate catalog data; `secrets` is the inventory's set of secret keys (None: not checked)."""
     if not isinstance(data, dict) or not isinstance(data.get("jobs"), list) or not data["jobs"]:
@@ -410,7 +417,7 @@ def parse_catalog(
     return Catalog(jobs=tuple(jobs), legacy_jobs=out["jobs"], legacy_triggers=out["triggers"])
 
 
-def load_catalog(path: Path | None = None, root: Path = ROOT, secrets: set[str] | None = None) -> Catalog:
+def load_catalog(path: Path | None = None, *, root: Path, secrets: set[str] | None = None) -> Catalog:
     path = path or root / CATALOG_FILE
     try:
         data = yaml.safe_load(path.read_text())

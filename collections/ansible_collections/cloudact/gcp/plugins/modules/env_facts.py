@@ -1,0 +1,55 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the env_facts action (it runs on the controller, plugins/action/env_facts.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: env_facts
+short_description: Validate a CloudAct environment and its job catalog, and set the facts the roles use
+description:
+  - Runs on the controller (an action plugin); changes nothing.
+  - Checks that C(cloudact_env) names an inventory under O(root)C(/inventories), that the
+    inventory's facts are valid (C(cloudact_environment), C(cloudact_gcp_project), the image),
+    and that the catalog (C(cloudact_catalog_file)) is valid against the environment's secrets.
+    Each failure is one line naming the bad value and what is valid.
+  - Derives the facts an inventory leaves empty (secret names, the service account, the API's
+    Cloud Run service, the image), with the same code the toolkit CLIs use.
+  - For a localcloud environment (C(cloudact_localcloud)), reads localcloud's state directory
+    (C($LOCALCLOUD_STATE_DIR), else C(<root>/.localcloud)) through its client contract:
+    C(client-env.json) and whether C(ready.json)'s proxy answers its health check.
+version_added: 0.2.0
+author: CloudAct platform team
+options:
+  root:
+    description: The checkout (inventories, catalog, roles).
+    type: path
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Validate the environment and the job catalog, and set the environment's facts
+  cloudact.gcp.env_facts:
+    root: "{{ role_path }}/../.."
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: >-
+    cloudact_root, cloudact_catalog ({jobs, legacy_jobs, legacy_triggers}), cloudact_client_env,
+    cloudact_localcloud_state (localcloud only), and the derived cloudact_secrets,
+    cloudact_service_account, cloudact_api_service, cloudact_image_registry,
+    cloudact_image_repository, cloudact_image, cloudact_supabase_secret_suffix.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(root=dict(type="path", required=True)))
+    module.fail_json(msg="cloudact.gcp.env_facts runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
