@@ -1,10 +1,13 @@
 # The CloudAct job image: the job scripts, their runtime dependencies (pinned) and the Supabase
-# migrations. Each Cloud Run job runs one script: `python /app/jobs/<category>/<script>.py`.
-# Without a command it prints the usage (and exits 2). Built by cloudbuild-jobs.yaml.
+# migrations. Each Cloud Run job runs one script as a module from WORKDIR /app:
+# `python -m jobs.<category>.<script>`. Without a command it prints the usage (and exits 2).
+# PYTHONPATH=/app lets a script run as a file too (`python /app/jobs/...`, as the build's smoke test
+# does) without editing sys.path. Built by cloudbuild-jobs.yaml.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MIGRATIONS_DIR=/app/migrations/supabase_db

@@ -1,7 +1,7 @@
 """The job image's default command: list the job scripts and how to run one.
 
-A Cloud Run job always sets its command to a script, so reaching this means the command is
-missing: it prints the usage and exits 2 (bad usage). `--help` exits 0.
+A Cloud Run job always sets its command to a script's module, so reaching this means the command
+is missing: it prints the usage and exits 2 (bad usage). `--help` exits 0.
 """
 
 import ast
@@ -12,7 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def scripts() -> list[tuple[str, str]]:
-    """(path relative to the jobs/ parent, first docstring line) of every job script."""
+    """(module name, first docstring line) of every job script."""
     found = []
     for category in ("manual", "daily", "monthly"):
         folder = os.path.join(HERE, category)
@@ -20,16 +20,17 @@ def scripts() -> list[tuple[str, str]]:
             if name.endswith(".py") and not name.startswith("_"):
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     doc = ast.get_docstring(ast.parse(f.read())) or ""
-                found.append((f"jobs/{category}/{name}", doc.strip().splitlines()[0] if doc.strip() else ""))
+                summary = doc.strip().splitlines()[0] if doc.strip() else ""
+                found.append((f"jobs.{category}.{name.removesuffix('.py')}", summary))
     return found
 
 
 def main(argv: list[str]) -> int:
     lines = [
-        "usage: python jobs/<category>/<script>.py [--help] [flags]   (in the image: /app/jobs/...)",
+        "usage: python -m jobs.<category>.<script> [--help] [flags]   (run from the checkout, or /app)",
         "",
         "Job scripts:",
-        *(f"  {path:40} {summary}" for path, summary in scripts()),
+        *(f"  {module:36} {summary}" for module, summary in scripts()),
         "",
         "Each script takes --help.",
         "Exit codes: 0 done, 1 failed (Cloud Run retries), 2 bad configuration or usage.",

@@ -9,11 +9,8 @@ retry would notify the orgs that succeeded a second time. The task fails when th
 run failed.
 """
 
-import os
 import sys
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/alerts/process-all"

@@ -21,8 +21,7 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from jobs import runtime  # needs the sys.path line above when run as a file
+from jobs import runtime
 
 log = logging.getLogger("cloudact.jobs.quota_cleanup")
 

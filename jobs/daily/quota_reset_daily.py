@@ -4,11 +4,8 @@ POST /api/v1/admin/quota/reset-daily. The endpoint is idempotent for a day, so a
 timeout cannot double-count. Ends with `Daily quota reset complete for N orgs`.
 """
 
-import os
 import sys
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/quota/reset-daily"

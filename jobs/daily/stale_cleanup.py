@@ -4,11 +4,8 @@ POST /api/v1/admin/quota/cleanup-stale (idempotent: it resets counters to their 
 Ends with `Cleaned up N stale concurrent counters`.
 """
 
-import os
 import sys
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/quota/cleanup-stale"

@@ -8,11 +8,8 @@ Both calls create only what is missing, so they are safe to repeat after a timeo
 Ends with `Bootstrap completed: N tables synced`.
 """
 
-import os
 import sys
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/bootstrap"

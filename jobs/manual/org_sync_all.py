@@ -5,11 +5,8 @@ Release step 3 (after bootstrap). POST /api/v1/admin/org-sync-all with `{}`, or
 naming them. Ends with `Synced N org datasets`.
 """
 
-import os
 import sys
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/org-sync-all"

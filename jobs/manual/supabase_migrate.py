@@ -44,9 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from jobs import migrate_sql, runtime  # needs the sys.path line above when run as a file
+from jobs import migrate_sql, runtime
 from jobs.migrate_sql import literal
 from jobs.supabase_api import ManagementApi, MaybeApplied, SqlError
 

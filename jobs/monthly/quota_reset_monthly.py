@@ -5,12 +5,9 @@ a run by hand mid-month says so and does nothing. Ends with
 `Monthly quota reset complete for N orgs`.
 """
 
-import os
 import sys
 from datetime import UTC, date, datetime
 
-# Run as a file (python jobs/<category>/<script>.py): make its jobs/ package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from jobs import runtime
 
 ENDPOINT = "/api/v1/admin/quota/reset-monthly"

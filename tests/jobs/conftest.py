@@ -1,4 +1,8 @@
-"""Run the job scripts as a user does: `python jobs/<category>/<script>.py` in a subprocess."""
+"""Run the job scripts as a user does: `python -m jobs.<category>.<script>` in a subprocess.
+
+Tests name a script by its file, as the catalog does (`jobs/daily/alerts_daily.py`); `module_of`
+turns that into the module the container command runs.
+"""
 
 from __future__ import annotations
 
@@ -54,9 +58,14 @@ def job_env(api_url: str | None, **overrides: str | None) -> dict[str, str]:
     return env
 
 
+def module_of(script: str) -> str:
+    """`jobs/daily/alerts_daily.py` -> `jobs.daily.alerts_daily`, as converge builds the command."""
+    return script.removesuffix(".py").replace("/", ".")
+
+
 def run_script(script: str, *args: str, env: dict[str, str], timeout: float = 60) -> Result:
     proc = subprocess.run(
-        [sys.executable, script, *args],
+        [sys.executable, "-m", module_of(script), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

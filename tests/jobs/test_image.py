@@ -35,21 +35,31 @@ def test_dockerfile_copies_what_the_layout_fixture_copies():
     assert "-r /app/requirements/jobs.txt" in DOCKERFILE
     assert re.search(r"^ENV PYTHONUNBUFFERED=1", DOCKERFILE, re.M)
     assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.M)
+    # Jobs run as modules from /app; PYTHONPATH lets a script run as a file too (the build's smoke test).
+    assert re.search(r"^WORKDIR /app$", DOCKERFILE, re.M)
+    assert re.search(r"^    PYTHONPATH=/app \\$", DOCKERFILE, re.M)
+    assert re.search(r'^CMD \["python", "-m", "jobs"\]$', DOCKERFILE, re.M)
 
 
-def test_a_script_imports_the_runtime_next_to_it(app):
-    """`python /app/jobs/...` with no PYTHONPATH finds /app/jobs/runtime/ (not the checkout's)."""
-    wrapper = (
-        "import json, runpy, sys\n"
-        "sys.argv = sys.argv[1:]\n"
-        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-        "except SystemExit as exc:\n    code = exc.code\n"
-        "print(json.dumps({'exit': code, 'runtime': sys.modules['jobs.runtime'].__file__}))\n"
-    )
-    script = app / "jobs/manual/bootstrap_smart.py"
+# Runs a module as `python -m` does and reports which jobs.runtime it imported.
+WRAPPER = (
+    "import json, runpy, sys\n"
+    "sys.argv = sys.argv[1:]\n"
+    "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as exc:\n    code = exc.code\n"
+    "print(json.dumps({'exit': code, 'runtime': sys.modules['jobs.runtime'].__file__}))\n"
+)
+
+
+def module_of(script: str) -> str:
+    return script.removesuffix(".py").replace("/", ".")
+
+
+def test_a_module_run_from_the_workdir_imports_the_runtime_of_the_image(app):
+    """`python -m jobs...` in WORKDIR /app finds /app/jobs/runtime/ (not the checkout's)."""
     proc = subprocess.run(
-        [sys.executable, "-c", wrapper, str(script), "--help"],
-        cwd="/",
+        [sys.executable, "-c", WRAPPER, "jobs.manual.bootstrap_smart", "--help"],
+        cwd=app,
         env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -60,14 +70,45 @@ def test_a_script_imports_the_runtime_next_to_it(app):
     assert report == {"exit": 0, "runtime": str(app / "jobs/runtime/__init__.py")}
 
 
+def test_every_catalog_command_runs_in_the_image_layout(app):
+    """The container command converge builds (`python -m <module of script>`), run from WORKDIR:
+    each script the catalog names answers --help."""
+    for job in load_catalog(root=ROOT).jobs:
+        proc = subprocess.run(
+            [sys.executable, "-m", module_of(job.script), "--help"],
+            cwd=app,
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, f"{job.script}: {proc.stderr}"
+        assert "Exit codes:" in proc.stdout
+
+
+def test_a_script_also_runs_as_a_file_with_the_images_pythonpath(app):
+    """cloudbuild's smoke test runs `python /app/jobs/manual/bootstrap_smart.py --help`."""
+    proc = subprocess.run(
+        [sys.executable, str(app / "jobs/manual/bootstrap_smart.py"), "--help"],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(app)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_default_command_lists_every_catalog_script(app):
     proc = subprocess.run(
         [sys.executable, "-m", "jobs"], cwd=app, capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("usage: python jobs/<category>/<script>.py")
+    assert proc.stderr.startswith("usage: python -m jobs.<category>.<script>")
     for job in load_catalog(root=ROOT).jobs:
-        assert job.script in proc.stderr
+        assert module_of(job.script) in proc.stderr
     helped = subprocess.run(
         [sys.executable, "-m", "jobs", "--help"],
         cwd=app,
@@ -77,7 +118,7 @@ def test_default_command_lists_every_catalog_script(app):
         check=False,
     )
     assert helped.returncode == 0
-    assert "jobs/daily/alerts_daily.py" in helped.stdout
+    assert "jobs.daily.alerts_daily" in helped.stdout
 
 
 BUILD = yaml.safe_load((ROOT / "cloudbuild-jobs.yaml").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -11,13 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("google.cloud", "google.oauth2", "google.auth.transport", "httpx")
-# Runs the script as __main__, as `python script` does, then reports what got imported.
+# Runs the script's module as __main__, as `python -m` does, then reports what got imported.
 WRAPPER = """
 import json, runpy, sys
-script = sys.argv[1]
+module = sys.argv[1].removesuffix(".py").replace("/", ".")
 sys.argv = sys.argv[1:]
 try:
-    runpy.run_path(script, run_name="__main__")
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
@@ -55,3 +56,15 @@ def test_api_scripts_load_no_bigquery_nor_google_credentials(api, job_environmen
     assert heavy == []
     # requests made the call, under api-core's retry loop.
     assert "requests" in report["modules"] and "google.api_core.retry" in report["modules"]
+
+
+def test_no_job_code_touches_sys_path():
+    """The scripts run as modules (`python -m jobs.<category>.<script>`): no code uses sys.path."""
+
+    def uses_sys_path(path: Path) -> bool:
+        return any(
+            isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", "") == "sys"
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+
+    assert [str(p.relative_to(ROOT)) for p in sorted((ROOT / "jobs").rglob("*.py")) if uses_sys_path(p)] == []

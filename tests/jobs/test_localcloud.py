@@ -33,7 +33,7 @@ def job_env(localcloud, **overrides: str | None) -> dict[str, str]:
 
 def run(localcloud, script: str, *args: str, **env: str | None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, script, *args],
+        [sys.executable, "-m", script.removesuffix(".py").replace("/", "."), *args],
         cwd=ROOT,
         env=job_env(localcloud, **env),
         capture_output=True,

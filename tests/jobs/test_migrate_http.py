@@ -16,7 +16,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = "jobs/manual/supabase_migrate.py"
+MODULE = "jobs.manual.supabase_migrate"
 REF = "abcdefghijklmnopqrst"
 QUERY_PATH = f"/v1/projects/{REF}/database/query"
 TOKEN = "sbp_FAKETOKEN_0123456789abcdef0123456789abcdef"  # recognisable: must never be printed
@@ -51,7 +51,12 @@ def run(httpserver, migrations):
             else:
                 env[name] = value
         proc = subprocess.run(
-            [sys.executable, SCRIPT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", MODULE, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         output = proc.stdout + proc.stderr
         assert TOKEN not in output, "the access token leaked into the output"
@@ -195,12 +200,12 @@ def test_a_sql_error_names_the_file_the_sqlstate_and_the_line(run, httpserver, m
     assert len(httpserver.log) == 3  # a SQL error is final: never re-sent
 
 
-# Runs the script as __main__, as `python script` does, then reports what got imported.
+# Runs the module as __main__, as `python -m` does, then reports what got imported.
 WRAPPER = """
 import json, runpy, sys
 sys.argv = sys.argv[1:]
 try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
@@ -217,7 +222,7 @@ def test_migrate_loads_no_bigquery_nor_google_credentials(httpserver, migrations
         "SUPABASE_API_URL": httpserver.url_for("/").rstrip("/"),
     }
     proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, SCRIPT, "--plan"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", WRAPPER, MODULE, "--plan"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["exit"] == 0, proc.stderr

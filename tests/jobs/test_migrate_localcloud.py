@@ -29,7 +29,7 @@ from google.oauth2 import service_account
 from jobs.migrate_sql import literal
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = "jobs/manual/supabase_migrate.py"
+MODULE = "jobs.manual.supabase_migrate"
 URL = "https://api.supabase.com/v1/projects/local/database/query"
 FAST_HTTP = {
     "HTTP_CONNECT_TIMEOUT_SECONDS": "5",
@@ -120,7 +120,7 @@ class Db:
 
     def migrate(self, *args: str, **overrides: str) -> tuple[int, str]:
         proc = subprocess.run(
-            [sys.executable, SCRIPT, *args],
+            [sys.executable, "-m", MODULE, *args],
             cwd=ROOT,
             env=self.env(**overrides),
             capture_output=True,
@@ -228,7 +228,7 @@ def test_two_runs_started_together_apply_each_file_once(db):
         db.write(f"0{n}_step.sql", f"INSERT INTO {{s}}.log VALUES ('0{n}');\nSELECT pg_sleep(0.2);\n")
     procs = [
         subprocess.Popen(
-            [sys.executable, SCRIPT],
+            [sys.executable, "-m", MODULE],
             cwd=ROOT,
             env=db.env(),
             stdout=subprocess.PIPE,
@@ -439,7 +439,7 @@ def test_the_repository_migrations_pass_the_plan(db):
 def test_in_cloud_run_it_logs_json_lines_and_records_the_execution(db):
     db.write("01_schema.sql", "CREATE SCHEMA {s};\n")
     proc = subprocess.run(
-        [sys.executable, SCRIPT],
+        [sys.executable, "-m", MODULE],
         cwd=ROOT,
         env=db.env(CLOUD_RUN_JOB="cloudact-manual-supabase-migrate", CLOUD_RUN_EXECUTION="migrate-x7k2p"),
         capture_output=True,

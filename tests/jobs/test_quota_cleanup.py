@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = "jobs/daily/quota_cleanup.py"
+MODULE = "jobs.daily.quota_cleanup"
 QUOTA_FIELDS = [
     {"name": "usage_id", "type": "STRING", "mode": "REQUIRED"},
     {"name": "org_slug", "type": "STRING", "mode": "REQUIRED"},
@@ -81,7 +81,7 @@ def run(localcloud, project: str | None, *args: str, **overrides: str | None) ->
         else:
             env[name] = value
     proc = subprocess.run(
-        [sys.executable, SCRIPT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", MODULE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     return proc.returncode, proc.stdout + proc.stderr
 

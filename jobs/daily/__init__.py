@@ -1,0 +1,1 @@
+"""Job scripts Cloud Scheduler fires every day: `python -m jobs.daily.<script>`."""

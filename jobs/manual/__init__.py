@@ -1,0 +1,1 @@
+"""Job scripts run by hand around a release: `python -m jobs.manual.<script>`."""

@@ -1,0 +1,1 @@
+"""Job scripts Cloud Scheduler fires every month: `python -m jobs.monthly.<script>`."""
