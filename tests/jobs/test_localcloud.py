@@ -154,3 +154,51 @@ def test_example_migrations_apply_through_the_supabase_api(localcloud, root_key)
         assert "23514" in bad.json()["message"]  # check_violation
     finally:
         assert query(f"DROP SCHEMA {schema} CASCADE").ok
+
+
+def test_the_container_command_converge_builds_runs_as_a_localcloud_execution(localcloud_env):
+    """`python -m jobs.<category>.<script>` as Cloud Run runs it: localcloud's runner, the checkout."""
+    import google.auth
+    from ansible_collections.cloudact.gcp.plugins.filter import converge
+    from google.auth.transport.requests import AuthorizedSession
+    from google.cloud import run_v2
+    from google.protobuf import duration_pb2
+
+    catalog_job = {"name": "cloudact-daily-stale-cleanup", "script": "jobs/daily/stale_cleanup.py"}
+    spec = converge.job_spec(catalog_job, PROJECT, "local", API_URL, {})
+    assert spec["command"] == ["python", "-m", "jobs.daily.stale_cleanup"]
+    key = run_v2.EnvVarSource(
+        secret_key_ref=run_v2.SecretKeySelector(secret="ca-root-api-key-local", version="latest")
+    )
+    env = [run_v2.EnvVar(name=k, value=v) for k, v in spec["env"].items()]
+    env.append(run_v2.EnvVar(name="CA_ROOT_API_KEY", value_source=key))
+    container = run_v2.Container(
+        image="us-docker.pkg.dev/cloudact-local/jobs/test:latest", command=spec["command"], env=env
+    )
+    task = run_v2.TaskTemplate(
+        containers=[container], max_retries=0, timeout=duration_pb2.Duration(seconds=120)
+    )
+    jobs = run_v2.JobsClient(transport="rest")
+    parent = f"projects/{PROJECT}/locations/us-central1"
+    job = jobs.create_job(
+        parent=parent,
+        job=run_v2.Job(template=run_v2.ExecutionTemplate(template=task)),
+        job_id=f"cloudact-test-module-{uuid.uuid4().hex[:8]}",
+    ).result(timeout=30)
+    try:
+        execution = jobs.run_job(name=job.name).result(timeout=120)
+        assert (execution.succeeded_count, execution.failed_count) == (1, 0)
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        execution_id = execution.name.rsplit("/", 1)[1]
+        query = {
+            "resourceNames": [f"projects/{PROJECT}"],
+            "filter": f'labels."run.googleapis.com/execution_name"="{execution_id}"',
+            "pageSize": 1000,
+        }
+        with AuthorizedSession(credentials) as session:
+            found = session.post("https://logging.googleapis.com/v2/entries:list", json=query, timeout=30)
+        found.raise_for_status()
+        messages = [e.get("jsonPayload", {}).get("message", "") for e in found.json().get("entries", [])]
+        assert any(m.startswith("Cleaned up") for m in messages), messages
+    finally:
+        jobs.delete_job(name=job.name).result(timeout=30)
