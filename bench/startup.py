@@ -16,6 +16,8 @@ Figures (2 cores, medians of 11 runs, milliseconds over `python -c pass`, ~11 ms
 - requests + google.api_core.retry, scripts run with -m: 161-163 (load 1.1). The import of that
   stack alone, to exit, is 187: requests (~110) and api-core's retry, whose exceptions module
   loads grpc (~55).
+- Both back to back on a busier machine (bare 17-18 ms, load 0.9, --no-httpx): before 68-84,
+  after 200-254; cpu ms 101-125 before, 282-348 after.
 Earlier: requests with a hand-written loop 168-186; httpx + asyncio 203-332.
 """
 
