@@ -28,11 +28,10 @@ class ActionModule(ControllerAction):
             found["now"],
             args["grace_minutes"] * 60,
         )
-        lines = (
-            ["status of %s (%s) at %s" % (env, project, report["now"])] + report["lines"] + report["notes"]
+        self.say(
+            "status of %s (%s) at %s" % (env, project, report["now"]), *report["lines"], *report["notes"]
         )
+        out = {"changed": False, "report": report}
         if args["strict"] and report["problem"]:
-            raise AnsibleActionFail(
-                report["strict_message"], result={"cloudact_lines": lines, "report": report}
-            )
-        return {"changed": False, "cloudact_lines": lines, "report": report}
+            raise AnsibleActionFail(report["strict_message"], result=out)
+        return out
