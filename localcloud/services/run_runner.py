@@ -267,7 +267,7 @@ class ExecutionRun:
         if not argv:
             message = (
                 "the container has no command or args: locally the checkout is the image, and it has no "
-                "default CMD. Set the job's container command, e.g. [python, jobs/daily/alerts_daily.py]."
+                "default CMD. Set the job's container command, e.g. [python, -m, jobs.daily.alerts_daily]."
             )
             self._system_log(index, attempt, instance, message, "ERROR")
             self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)

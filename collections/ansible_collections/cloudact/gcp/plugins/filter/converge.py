@@ -48,7 +48,7 @@ def job_spec(
         secret_env[secrets[key]["env"]] = {"secret": secrets[key]["secret"], "version": "latest"}
     all_labels = {**(labels or {}), "category": job.get("category", "")}
     return {
-        "command": [python, "-m", job["script"].removesuffix(".py").replace("/", ".")],  # run as a module
+        "command": [python, "-m", job["module"]],
         "env": {k: str(v) for k, v in env.items()},
         "secret_env": secret_env,
         "labels": all_labels,

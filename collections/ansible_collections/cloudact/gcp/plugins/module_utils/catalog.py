@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils import timefmt
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 from cronsim import CronSim, CronSimError
 
@@ -31,7 +32,6 @@ _DURATION = re.compile(r"^([1-9][0-9]*)([smh])$")
 _MEMORY = re.compile(r"^([1-9][0-9]*)(Mi|Gi)$")
 _CPU = re.compile(r"^([1-9][0-9]*|[1-9][0-9]*000m)$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
 MAX_TIMEOUT_S = 24 * 3600
 MEMORY_MI = (512, 32 * 1024)
 # Env the converge sets on every job; the catalog must not redefine them.
@@ -85,12 +85,18 @@ class Job:
     def trigger(self) -> str | None:
         return self.name + TRIGGER_SUFFIX if self.scheduled else None
 
+    @property
+    def module(self) -> str:
+        """The script as the module the job's command runs (`python -m jobs.daily.alerts_daily`)."""
+        return self.script.removesuffix(".py").replace("/", ".")
+
     def as_dict(self) -> dict[str, Any]:
         """Plain data for Ansible: the entry merged over the defaults, plus derived fields."""
         return {
             "shortcut": self.shortcut,
             "name": self.name,
             "script": self.script,
+            "module": self.module,
             "category": self.category,
             "description": self.description,
             "timeout": self.timeout,
@@ -156,10 +162,10 @@ class Catalog:
 
 
 def duration_seconds(value: str) -> int:
-    match = _DURATION.match(value)
-    if not match:
+    """The catalog's stricter form (a whole number and a unit), converted by timefmt like every duration."""
+    if not _DURATION.match(value):
         raise ValueError(f"{value!r} is not a duration like 30s, 15m or 1h")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    return int(timefmt.duration_seconds(value))
 
 
 def _check_cron(expr: str) -> None:

@@ -223,7 +223,7 @@ def list_log_entries(api, project, job, filter_text, limit=1000, newest_first=Fa
     }
     entries = []
     while len(entries) < limit:
-        page = api.request("POST", LOGGING_URL, "log entries of %s" % job, json=body) or {}
+        page = api.request("POST", LOGGING_URL, "log entries of %s" % job, json=body, idempotent=True) or {}
         entries.extend(page.get("entries") or [])
         token = page.get("nextPageToken")
         if not token:

@@ -241,7 +241,7 @@ def start_execution(api, p):
 def cancel_execution(api, p, name):
     url = rx.execution_url(p["project"], p["location"], p["job"], name) + ":cancel"
     try:
-        api.request("POST", url, "Cloud Run execution %s" % name, json={})
+        api.request("POST", url, "Cloud Run execution %s" % name, json={}, idempotent=True)
     except ApiError as exc:
         if exc.status not in (400, 409, 412):  # it finished meanwhile: nothing to cancel
             raise

@@ -32,7 +32,7 @@ options:
     description: Container image. Required to create a job.
     type: str
   command:
-    description: Container entrypoint, e.g. V([python, jobs/daily/alerts_daily.py]). V([]) clears it.
+    description: Container entrypoint, e.g. V([python, -m, jobs.daily.alerts_daily]). V([]) clears it.
     type: list
     elements: str
   args:
@@ -96,7 +96,7 @@ EXAMPLES = r"""
     service_account_file: ~/keys/cloudact-testing-1.json
     name: cloudact-daily-alerts
     image: us-central1-docker.pkg.dev/cloudact-testing-1/cloudact/cloudact-jobs-stage:latest
-    command: [python, jobs/daily/alerts_daily.py]
+    command: [python, -m, jobs.daily.alerts_daily]
     env:
       GCP_PROJECT_ID: cloudact-testing-1
       ENVIRONMENT: staging
@@ -118,7 +118,7 @@ EXAMPLES = r"""
     jobs:
       - name: cloudact-daily-alerts
         image: us-central1-docker.pkg.dev/cloudact-testing-1/cloudact/cloudact-jobs-stage:latest
-        command: [python, jobs/daily/alerts_daily.py]
+        command: [python, -m, jobs.daily.alerts_daily]
         timeout: 30m
       - name: cloudact-bootstrap
         state: absent
@@ -155,7 +155,7 @@ spec:
   description: The owned fields of the job after the run (in check mode, as they would be); V({}) when absent.
   returned: with O(name)
   type: dict
-  sample: {image: "img:latest", command: [python, jobs/daily/alerts_daily.py], timeout: 1800s, max_retries: 1}
+  sample: {image: "img:latest", command: [python, -m, jobs.daily.alerts_daily], timeout: 1800s, max_retries: 1}
 job:
   description: The job resource as the API returned it after the change (the read one when unchanged).
   returned: with O(name), when the job exists and not in check mode
@@ -198,6 +198,7 @@ def create_job(api, project, location, name, spec):
             what,
             json=cloud_run.apply({}, spec),
             params={"jobId": name},
+            idempotent=True,  # named: a repeat meets 409 and converges what the first made
         )
     except ApiError as exc:
         # A retried create whose first attempt went through, or a concurrent one: converge what is there.

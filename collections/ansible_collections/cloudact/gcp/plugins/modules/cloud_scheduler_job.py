@@ -197,6 +197,7 @@ def create_job(api, project, location, name, spec):
             sched.jobs_url(project, location),
             "Cloud Scheduler job %s (create)" % name,
             json=sched.body(full, spec),
+            idempotent=True,  # named: a repeat meets 409 and converges what the first made
         )
     except ApiError as exc:
         # A retried create whose first attempt went through, or a concurrent one: converge what is there.
@@ -219,7 +220,7 @@ def update_job(api, project, location, name, spec, fields):
 def set_paused(api, project, location, name, paused):
     verb = "pause" if paused else "resume"
     url = "%s:%s" % (sched.job_url(project, location, name), verb)
-    return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={})
+    return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={}, idempotent=True)
 
 
 def delete_job(api, project, location, name):
