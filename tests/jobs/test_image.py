@@ -88,7 +88,7 @@ def test_every_catalog_command_runs_in_the_image_layout(app):
 
 
 def test_a_script_also_runs_as_a_file_with_the_images_pythonpath(app):
-    """An operator's `docker run IMAGE python /app/jobs/manual/bootstrap_smart.py` works too (PYTHONPATH=/app)."""
+    """`docker run IMAGE python /app/jobs/manual/bootstrap_smart.py` works too (PYTHONPATH=/app)."""
     proc = subprocess.run(
         [sys.executable, str(app / "jobs/manual/bootstrap_smart.py"), "--help"],
         cwd="/",
