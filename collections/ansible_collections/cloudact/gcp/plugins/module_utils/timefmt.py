@@ -7,7 +7,7 @@ or a `Date` header through these functions, so they agree to the second.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 # Terminal states of a Cloud Run execution, as the collection names them.
@@ -73,6 +73,24 @@ def duration_seconds(value, field="timeout"):
 def duration(value, field="timeout"):
     """Any accepted duration -> the API's "Ns" form."""
     return "%ss" % duration_seconds(value, field)
+
+
+def since_time(value, now=None):
+    """RFC 3339 text for a `since`: a duration back from now (30m, 1h, 2d), or an RFC 3339 time as given."""
+    text = (value or "").strip()
+    if text[-1:] == "d" and text[:-1].isdigit():
+        back = int(text[:-1]) * 86400
+    elif text[-1:] in _UNITS and text[:-1].isdigit():
+        back = duration_seconds(text)
+    else:
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                "since %r: expected a duration like 30m, 1h, 2d or an RFC 3339 time" % value
+            ) from None
+        return text
+    return rfc3339((now or datetime.now(UTC)) - timedelta(seconds=back))
 
 
 def seconds(value):

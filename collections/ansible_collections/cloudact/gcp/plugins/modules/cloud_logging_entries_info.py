@@ -83,32 +83,10 @@ filter:
   type: str
 """
 
-import re
-from datetime import UTC, datetime, timedelta
-
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
-
-_AGO = re.compile(r"^([0-9]+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def since_time(value, now=None):
-    """RFC 3339 text for `since`: a duration back from now, or an RFC 3339 time as given."""
-    value = (value or "").strip()
-    match = _AGO.match(value)
-    if match:
-        now = now or datetime.now(UTC)
-        then = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-        return then.strftime("%Y-%m-%dT%H:%M:%SZ")
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            "since %r: expected a duration like 30m, 1h, 2d or an RFC 3339 time" % value
-        ) from None
-    return value
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import since_time
 
 
 def main():

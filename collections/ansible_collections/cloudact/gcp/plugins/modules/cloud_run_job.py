@@ -155,7 +155,7 @@ spec:
   description: The owned fields of the job after the run (in check mode, as they would be); V({}) when absent.
   returned: with O(name)
   type: dict
-  sample: {image: "img:latest", command: [python, -m, jobs.daily.alerts_daily], timeout: 1800s, max_retries: 1}
+  sample: {image: "img:1", command: [python, -m, jobs.daily.alerts_daily], timeout: 1800s, max_retries: 1}
 job:
   description: The job resource as the API returned it after the change (the read one when unchanged).
   returned: with O(name), when the job exists and not in check mode
