@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""cloudact_api_info on the controller: the module's own run(), in ansible-playbook's process."""
+"""cloudact_api_info on the controller: the module's own main() in ansible-playbook's process."""
 
 from __future__ import annotations
 

@@ -29,10 +29,18 @@ COMMON_ARGS = dict(
 )
 
 
+# Set by the collection's controller-side action (plugin_utils/controller.py) while it runs a
+# module's main() in ansible-playbook's own process: builds the module object from the task's
+# args instead of the AnsiballZ payload. Empty in a module's own process.
+IN_PROCESS = []
+
+
 def gcp_module(argument_spec, **kwargs):
     """A GcpModule with the common options; project is required for every call we make."""
     spec = dict(COMMON_ARGS)
     spec.update(argument_spec)
+    if IN_PROCESS:
+        return prepared(IN_PROCESS[-1](spec, kwargs))
     return prepared(GcpModule(argument_spec=spec, **kwargs))
 
 

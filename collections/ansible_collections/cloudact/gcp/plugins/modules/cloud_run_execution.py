@@ -189,7 +189,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
 
-FIRST_POLL = 0.25  # seconds
+FIRST_POLL = 0.1  # seconds
 
 
 def get_execution(api, p, name, allow_missing=False):
@@ -251,8 +251,8 @@ def cancel_execution(api, p, name):
 def wait_execution(api, p, execution, clock=time.monotonic, sleep=time.sleep):
     """Poll until finished or wait_timeout passes; the latest resource.
 
-    The first polls come sooner (0.25 s, doubling up to poll_interval): most jobs finish in seconds,
-    and a fixed interval would leave up to one interval between the end and the result.
+    The first polls come sooner (0.1 s, growing by half up to poll_interval): most jobs finish in
+    seconds, and a fixed interval would leave up to one interval between the end and the result.
     """
     give_up = clock() + p["wait_timeout"]
     name = execution["name"].rsplit("/", 1)[-1]
@@ -262,7 +262,7 @@ def wait_execution(api, p, execution, clock=time.monotonic, sleep=time.sleep):
         if left <= 0:
             break
         sleep(min(interval, left))
-        interval = min(interval * 2, p["poll_interval"])
+        interval = min(interval * 1.5, p["poll_interval"])
         execution = get_execution(api, p, name)
     return execution
 

@@ -15,8 +15,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
+from ansible_collections.cloudact.gcp.plugins.module_utils import gcp_api
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import COMMON_ARGS, prepared
 
 display = Display()
 
@@ -137,12 +137,14 @@ _KEY_SOURCES = ["service_account_email", "service_account_file", "service_accoun
 
 
 class ModuleInProcess(ActionBase):
-    """An action that runs a cloudact.gcp module's `run(mod)` on the controller.
+    """An action that runs a cloudact.gcp module's own main() on the controller.
 
-    Same options (module_defaults and google.cloud's GCP_* fallbacks included), same validation,
-    same result as the module, without a new Python and its imports per task. MODULE names the
-    module under plugins/modules/ whose ARGUMENT_SPEC (MUTUALLY_EXCLUSIVE, REQUIRED_IF) and
-    run(mod) are used; the module's own main() stays, for ansible-doc and for remote use.
+    Same options (module_defaults and google.cloud's GCP_* fallbacks included), same validation
+    (the module's spec and constraints, through Ansible's ArgumentSpecValidator), same result as
+    the module, without a new Python and its imports per task. MODULE names the module under
+    plugins/modules/; its gcp_module() call gets an InProcessModule from this action
+    (module_utils/gcp_api.py IN_PROCESS). The module file stays a module, for ansible-doc and for
+    a remote or non-controller use.
     """
 
     TRANSFERS_FILES = False
@@ -160,22 +162,38 @@ class ModuleInProcess(ActionBase):
         module = importlib.import_module("ansible_collections.cloudact.gcp.plugins.modules." + self.MODULE)
         environment = {}
         self._compute_environment_string(raw_environment_out=environment)
-        full = dict(module.ARGUMENT_SPEC)
-        full.update(COMMON_ARGS)
-        full.update({k: dict(v, fallback=(env_fallback, v["fallback"][1])) for k, v in _GCP_AUTH.items()})
-        with api_client.applied_environment(environment):
-            validation, args = self.validate_argument_spec(
-                argument_spec=full,
-                mutually_exclusive=[*getattr(module, "MUTUALLY_EXCLUSIVE", []), _KEY_SOURCES],
-                required_if=list(getattr(module, "REQUIRED_IF", [])),
-            )
+        auth = {k: dict(v, fallback=(env_fallback, v["fallback"][1])) for k, v in _GCP_AUTH.items()}
+        made = []
+
+        def build(spec, constraints):
+            full = dict(spec)
+            full.update(auth)
+            exclusive = [*constraints.get("mutually_exclusive", []), _KEY_SOURCES]
+            try:
+                validation, args = self.validate_argument_spec(
+                    argument_spec=full,
+                    mutually_exclusive=exclusive,
+                    required_if=constraints.get("required_if"),
+                    required_one_of=constraints.get("required_one_of"),
+                    required_together=constraints.get("required_together"),
+                    required_by=constraints.get("required_by"),
+                )
+            except AnsibleActionFail as exc:
+                raise _Exit(dict(failed=True, msg=str(exc))) from None
             mod = InProcessModule(
                 args, bool(self._task.check_mode), bool(self._task.diff), validation._no_log_values
             )
+            made.append(mod)
+            return mod
+
+        with api_client.applied_environment(environment):
+            gcp_api.IN_PROCESS.append(build)
             try:
-                module.run(prepared(mod))
+                module.main()
                 outcome = {}
             except _Exit as done:
                 outcome = done.result
-        result.update(mod.finish(outcome))
+            finally:
+                gcp_api.IN_PROCESS.remove(build)
+        result.update(made[-1].finish(outcome) if made else outcome)
         return result
