@@ -6,13 +6,16 @@ Prints `false` when the environment needs no confirmation, and `true` (the play 
 -e cloudact_confirmed=true) when it does and CONFIRM=yes or the line read from stdin is "yes"
 (typed at a terminal or piped: `yes | make run ENV=prod JOB=alerts`). Anything else prints one
 line on stderr and exits 1, so make runs nothing; an unknown ENV exits 2 naming the valid ones.
-The answer is read here because ansible's pause cannot read piped input.
+The answer is read here because ansible's pause cannot read piped input; the rule itself is
+module_utils/guard.py of the cloudact.gcp collection, which the cloudact_confirm role uses too.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
 
 from toolkit import ToolkitError
 from toolkit.inventory import load_environment
@@ -21,29 +24,22 @@ from toolkit.inventory import load_environment
 def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool | None:
     """None: no confirmation needed; True: confirmed; False: refused (said on stderr)."""
     facts = load_environment(env)
-    if not facts.get("cloudact_confirm_required"):
+    required = bool(facts.get("cloudact_confirm_required"))
+    confirm = os.environ.get("CONFIRM", "")
+    verdict = decide(env, required, confirm=confirm, asker=MAKE)
+    if verdict["ask"]:
+        where = f"project {facts.get('cloudact_gcp_project')}, image {facts.get('cloudact_image')}"
+        print(f"About to {action} ({where}). Type yes to go on: ", end="", file=stderr)
+        stderr.flush()
+        answer = stdin.readline().strip()
+        if not stdin.isatty():
+            print(answer, file=stderr)
+        verdict = decide(env, required, confirm=confirm, answer=answer, asker=MAKE)
+    if not verdict["needed"]:
         return None
-    if os.environ.get("CONFIRM", "") == "yes":
-        return True
-    if os.environ.get("CONFIRM"):
-        print(
-            f"CONFIRM={os.environ['CONFIRM']!r}: only CONFIRM=yes confirms; nothing was changed", file=stderr
-        )
-        return False
-    where = f"project {facts.get('cloudact_gcp_project')}, image {facts.get('cloudact_image')}"
-    print(
-        f"About to {action} ({where}). Type yes to go on: ",
-        end="",
-        file=stderr,
-    )
-    stderr.flush()
-    answer = stdin.readline().strip()
-    if not stdin.isatty():
-        print(answer, file=stderr)
-    if answer == "yes":
-        return True
-    print(f'{env} needs a typed "yes" and got {answer or "nothing"!r}: nothing was changed', file=stderr)
-    return False
+    if not verdict["go"]:
+        print(verdict["message"], file=stderr)
+    return verdict["go"]
 
 
 def main(argv: list[str] | None = None) -> int:
