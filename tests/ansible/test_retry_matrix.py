@@ -1,14 +1,13 @@
-"""The operator side's retry matrix: the same server behaviour through each entry point, the same outcome.
+"""The retry matrix (tests/retry_matrix.py) through every operator-side entry point that calls an API.
 
-A real local HTTP server (pytest-httpserver) stands in for the Google APIs; the entry points reach
-it through the client's documented endpoint overrides ($CLOUDACT_API_ENDPOINTS), as a user would
-point them at a private endpoint. Each case is one misbehaviour of the first attempt:
-- 429 with Retry-After in seconds, and as an HTTP date: retried after at least that long;
-- 503 then success: retried;
-- a read timeout on a non-idempotent call (Cloud Run's :run): not retried, the error says the call
-  may have been applied.
-The entry points: `make status` (toolkit.live_status, a CLI: three GETs) and the
-cloud_run_execution module/action (`ansible localhost -m`: a POST :run, then a GET).
+The job scripts run the same cases in tests/jobs/test_retry_matrix.py. Here the entry points are
+`make status` (toolkit.live_status, a CLI) and each cloudact.gcp module family, run as an operator
+runs one (`ansible localhost -m ...`, which runs the module on the controller). A real local server
+(pytest-httpserver) stands in for the Google APIs, behind the matrix's TCP `Front` (which can reset
+a connection); the entry points reach it through the client's documented endpoint overrides
+($CLOUDACT_API_ENDPOINTS), as a user points them at a private endpoint. Every entry point must
+behave as the case says: retried (after Retry-After, when given) and done, or, for a call that is
+not idempotent and may have reached the server, not repeated and named "may have been applied".
 """
 
 from __future__ import annotations
@@ -16,14 +15,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from email.utils import formatdate
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
+
+from tests.retry_matrix import CASES, Case, Fault, Front, applies
 
 from .conftest import BIN, ROOT, base_env
 
@@ -31,32 +32,48 @@ PROJECT = "cloudact-testing-1"
 REGION = "us-central1"
 JOBS = f"/v2/projects/{PROJECT}/locations/{REGION}/jobs"
 TRIGGERS = f"/v1/projects/{PROJECT}/locations/{REGION}/jobs"
+EXECUTION = {"name": f"projects/{PROJECT}/locations/{REGION}/jobs/j/executions/j-1", "taskCount": 1}
+TOKEN = "matrix-token"
 
 
-def first_attempt(case: str) -> Response:
-    if case == "retry-after-seconds":
-        return Response('{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}', 429, {"Retry-After": "1"})
-    if case == "retry-after-date":
-        return Response(
-            '{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}',
-            429,
-            {"Retry-After": formatdate(time.time() + 2, usegmt=True)},
-        )
-    return Response('{"error": {"code": 503, "status": "UNAVAILABLE"}}', 503)
+def answer(request: Request) -> Response:
+    """The normal answer of every call the entry points make."""
+    path = request.path
+    if path.endswith(":run"):
+        body = {"name": "operations/o1", "metadata": EXECUTION}
+    elif path == "/health":
+        body = {"status": "healthy", "version": "matrix", "environment": "staging"}
+    elif path.startswith("/v1/projects/") and "/secrets/" in path:
+        body = {"name": path.removeprefix("/v1/")}
+    else:
+        body = EXECUTION if path.endswith("/executions/j-1") else {}
+    return Response(json.dumps(body), mimetype="application/json")
 
 
-MIN_GAP = {"retry-after-seconds": 0.9, "retry-after-date": 0.9, "unavailable": 0.0}
-CASES = list(MIN_GAP)
+@dataclass(frozen=True)
+class Entry:
+    id: str  # a cloudact.gcp module, run with `args`; or make-status
+    method: str  # the call under test
+    path: str
+    idempotent: bool
+    args: str = ""
+
+    def matches(self, method: str, path: str, _body: bytes) -> bool:
+        return (method, path) == (self.method, self.path)
 
 
-def flaky(case: str, body: dict, seen: list[float]):
-    def handler(request):
-        seen.append(time.monotonic())
-        if len(seen) == 1:
-            return first_attempt(case)
-        return Response(json.dumps(body), 200, mimetype="application/json")
-
-    return handler
+SECRET = f"/v1/projects/{PROJECT}/secrets/s"
+WHERE = f"location={REGION}"
+ENTRIES = [
+    Entry("make-status", "GET", JOBS, True),
+    Entry("cloud_run_job_info", "GET", JOBS, True, WHERE),
+    Entry("cloud_scheduler_job_info", "GET", TRIGGERS, True, WHERE),
+    Entry("cloud_logging_entries_info", "POST", "/v2/entries:list", True, "job=j"),
+    Entry("secret_manager_secret_info", "GET", SECRET, True, "names=s"),
+    Entry("cloudact_api_info", "GET", "/health", True, "api_url={front}"),
+    Entry("cloud_run_execution", "POST", f"{JOBS}/j:run", False, f"job=j {WHERE}"),
+]
+RUNS = [(e, c) for e in ENTRIES for c in CASES if applies(c, e.idempotent)]
 
 
 @pytest.fixture
@@ -78,88 +95,56 @@ def key_file(tmp_path: Path, httpserver) -> Path:
             }
         )
     )
-    httpserver.expect_request("/token", method="POST").respond_with_json(
-        {"access_token": "matrix-token", "expires_in": 3600, "token_type": "Bearer"}
-    )
     return path
 
 
-def overrides(httpserver) -> str:
-    base = httpserver.url_for("/").rstrip("/")
-    return json.dumps({"run.googleapis.com": base, "cloudscheduler.googleapis.com": base})
+def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.CompletedProcess:
+    hosts = ("run.googleapis.com", "cloudscheduler.googleapis.com", "logging.googleapis.com")
+    hosts += ("secretmanager.googleapis.com",)
+    env = base_env(None, CLOUDACT_API_ENDPOINTS=json.dumps(dict.fromkeys(hosts, front.url)))
+    if entry.id == "make-status":
+        env["GCP_SERVICE_ACCOUNT_FILE"] = str(key_file)
+        cmd = [sys.executable, "-m", "toolkit.live_status", "stage"]
+    else:
+        env.update(GCP_AUTH_KIND="accesstoken", GCP_ACCESS_TOKEN=TOKEN, GCP_PROJECT=PROJECT)
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.minimal"
+        args = entry.args.format(front=front.url)
+        if case.fault == "read-timeout":  # attempts bounded below the matrix's HOLD: a read timeout
+            args += " request_deadline=1.5"
+        cmd = [str(BIN / "ansible"), "localhost", "-m", f"cloudact.gcp.{entry.id}", "-a", args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_make_status_retries_as_the_policy_says(httpserver, key_file, case):
-    seen: list[float] = []
-    httpserver.expect_request(JOBS).respond_with_handler(flaky(case, {"jobs": []}, seen))
-    httpserver.expect_request(TRIGGERS).respond_with_json({"jobs": []})
-    httpserver.expect_request(f"{JOBS}/-/executions").respond_with_json({})
-    env = base_env(None, GCP_SERVICE_ACCOUNT_FILE=str(key_file), CLOUDACT_API_ENDPOINTS=overrides(httpserver))
-    proc = subprocess.run(
-        [sys.executable, "-m", "toolkit.live_status", "stage"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+@pytest.mark.parametrize(("entry", "case"), RUNS, ids=[f"{e.id}-{c.id}" for e, c in RUNS])
+def test_the_matrix_through_each_operator_entry_point(entry: Entry, case: Case, httpserver, key_file):
+    fault = Fault(case, entry.matches)
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "0 of 8 jobs" in proc.stdout
-    assert len(seen) == 2 and seen[1] - seen[0] >= MIN_GAP[case]
-    assert "matrix-token" not in proc.stdout + proc.stderr
+    httpserver.expect_request(_anything()).respond_with_handler(fault.handler(answer))
+    with Front(httpserver.port, fault.should_reset) as front:
+        proc = run(entry, case, front, key_file)
+    output = proc.stdout + proc.stderr
+    assert TOKEN not in output
+    if case.retried:
+        assert proc.returncode == 0, output[-3000:]
+        assert len(fault.arrivals) == 2, fault.arrivals
+        assert fault.gap() >= case.min_gap
+    else:
+        assert proc.returncode != 0, output[-3000:]
+        assert len(fault.arrivals) == 1  # never sent twice
+        assert case.error in output
 
 
-def run_module(httpserver, args: str) -> subprocess.CompletedProcess:
-    env = base_env(
-        None,
-        CLOUDACT_API_ENDPOINTS=overrides(httpserver),
-        GCP_AUTH_KIND="accesstoken",
-        GCP_ACCESS_TOKEN="matrix-token",
-        GCP_PROJECT=PROJECT,
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
-    )
-    return subprocess.run(
-        [str(BIN / "ansible"), "localhost", "-m", "cloudact.gcp.cloud_run_execution", "-a", args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _anything() -> Callable[[str], bool]:
+    from pytest_httpserver.httpserver import URIPattern
+
+    class Any(URIPattern):
+        def match(self, uri: str) -> bool:
+            return True
+
+    return Any()
 
 
-EXECUTION = {"name": f"projects/{PROJECT}/locations/{REGION}/jobs/j/executions/j-1", "taskCount": 1}
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_a_run_is_retried_when_the_server_refused_it(httpserver, case):
-    seen: list[float] = []
-    operation = {"name": "operations/o1", "metadata": EXECUTION}
-    httpserver.expect_request(f"{JOBS}/j:run", method="POST").respond_with_handler(
-        flaky(case, operation, seen)
-    )
-    httpserver.expect_request(f"{JOBS}/j/executions/j-1").respond_with_json(EXECUTION)
-    proc = run_module(httpserver, f"job=j location={REGION}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(seen) == 2 and seen[1] - seen[0] >= MIN_GAP[case]
-    assert "matrix-token" not in proc.stdout + proc.stderr
-
-
-def test_a_run_that_timed_out_after_it_was_sent_is_not_repeated(httpserver):
-    seen: list[float] = []
-
-    def slow(request):
-        seen.append(time.monotonic())
-        time.sleep(3)
-        return Response(
-            json.dumps({"name": "operations/o1", "metadata": EXECUTION}), mimetype="application/json"
-        )
-
-    httpserver.expect_request(f"{JOBS}/j:run", method="POST").respond_with_handler(slow)
-    proc = run_module(httpserver, f"job=j location={REGION} request_deadline=1.5")
-    assert proc.returncode != 0
-    assert len(seen) == 1  # never sent twice
-    assert "may have been applied" in proc.stdout + proc.stderr
+def test_every_case_runs_through_some_operator_entry_point():
+    assert {c.id for _, c in RUNS} == {c.id for c in CASES}
