@@ -59,9 +59,10 @@ class IssuedKey:
 class Auth:
     """Keys issued under state/keys/, tokens granted (hashed) under state/auth/tokens.jsonl."""
 
-    def __init__(self, keys_dir: Path, auth_dir: Path, project: str):
+    def __init__(self, keys_dir: Path, auth_dir: Path, project: str, projects: tuple[str, ...] = ()):
         self.keys_dir = keys_dir
         self.project = project
+        self.projects = (project, *(p for p in projects if p != project))  # whose accounts get tokens
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         auth_dir.mkdir(parents=True, exist_ok=True)
         self._tokens_file = auth_dir / "tokens.jsonl"
@@ -100,7 +101,9 @@ class Auth:
         tmp.replace(self._tokens_file)
 
     def issue_key(self, email: str, path: Path) -> Path:
-        """Write a real service-account key file (mode 0600) and trust its public key from now on."""
+        """Write a real service-account key file (mode 0600) and trust its public key from now on.
+
+        The key's project_id is the account's project (`name@<project>.iam.gserviceaccount.com`)."""
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -108,7 +111,7 @@ class Auth:
         kid = secrets.token_hex(20)
         info = {
             "type": "service_account",
-            "project_id": self.project,
+            "project_id": email.rpartition("@")[2].split(".", 1)[0] or self.project,
             "private_key_id": kid,
             "private_key": pem,
             "client_email": email,
@@ -174,10 +177,10 @@ class Auth:
         return self.mint(claims["iss"]), TOKEN_LIFETIME - 1
 
     def mint(self, principal: str) -> str:
-        if not principal.endswith(f"@{self.project}.iam.gserviceaccount.com"):
+        if not any(principal.endswith(f"@{p}.iam.gserviceaccount.com") for p in self.projects):
             raise ValueError(
-                f"localcloud mints tokens only for service accounts of project {self.project}, "
-                f"not {principal!r}"
+                f"localcloud mints tokens only for service accounts of its projects "
+                f"({', '.join(self.projects)}), not {principal!r}"
             )
         token = "ya29.lc-" + secrets.token_urlsafe(48)
         exp = time.time() + TOKEN_LIFETIME

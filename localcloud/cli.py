@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import errno
 import fcntl
 import json
+import os
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +25,7 @@ from localcloud.client import (
     stop_pid,
     wait_ready,
 )
-from localcloud.config import ENV_NAMES, StateFiles, default_state_dir, lock_holder
+from localcloud.config import ENV_NAMES, PROJECT, REGION, StateFiles, default_state_dir, lock_holder
 
 
 def _running_pid(files: StateFiles) -> int | None:
@@ -137,7 +140,91 @@ def env(files: StateFiles, ensure_up: bool) -> int:
     values = json.loads(files.client_env.read_text())
     for name in ENV_NAMES:
         print(f"export {name}={shlex.quote(values[name])}")
+    for name, value in gcloud_config(files, activate=_running_pid(files) is not None).items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
+
+
+def gcloud_env(config_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment for running gcloud on localcloud's configuration directory: the CLOUDSDK_*
+    variables of `base` (the operator's, e.g. CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE) would override it."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("CLOUDSDK_")}
+    return {**env, "CLOUDSDK_CONFIG": str(config_dir)}
+
+
+def gcloud_config(files: StateFiles, activate: bool = True) -> dict[str, str]:
+    """Point the gcloud CLI at localcloud: `<state>/gcloud` as its configuration directory, never the
+    operator's own, with the proxy, the CA, the project and region, and the issued key activated.
+
+    Created once and kept (the operator's own properties in it stay); the proxy port is brought up to
+    date when localcloud had to pick another. The properties are written in gcloud's own format
+    (`configurations/config_default`, as `gcloud config set` writes them); the key is activated once
+    with `gcloud auth activate-service-account` (through localcloud's token endpoint, so only while it
+    runs). Returns the variables a shell needs: CLOUDSDK_CONFIG, and CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE,
+    as a machine-wide value of it would win over the configuration's.
+    """
+    config_dir = files.root / "gcloud"
+    key = json.loads(files.key_file.read_text())
+    port = files.port.read_text().strip()
+    wanted = {
+        "core": {
+            "project": PROJECT,
+            "account": key["client_email"],
+            "custom_ca_certs_file": str(files.ca_cert),
+            "disable_usage_reporting": "true",
+            "check_gce_metadata": "false",
+        },
+        "proxy": {"type": "http", "address": "127.0.0.1", "port": port},
+        "run": {"region": REGION},
+        "component_manager": {"disable_update_check": "true"},
+        "survey": {"disable_prompts": "true"},
+    }
+    properties = config_dir / "configurations" / "config_default"
+    parser = configparser.ConfigParser(interpolation=None)
+    if properties.exists():
+        parser.read(properties)
+    changed = False
+    for section, values in wanted.items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        for name, value in values.items():
+            if parser.get(section, name, fallback=None) != value:
+                parser.set(section, name, value)
+                changed = True
+    if changed:
+        properties.parent.mkdir(parents=True, exist_ok=True)
+        tmp = properties.with_suffix(".tmp")
+        with tmp.open("w") as handle:
+            parser.write(handle)
+        os.replace(tmp, properties)
+    active = config_dir / "active_config"
+    if not active.exists():
+        active.write_text("default")
+    marker = config_dir / "localcloud-activated"
+    activated = marker.exists() and marker.read_text().strip() == key["private_key_id"]
+    if activate and not activated:
+        gcloud = shutil.which("gcloud")
+        if gcloud is None:
+            print(
+                "localcloud: no gcloud on the PATH; its configuration is ready for when it is",
+                file=sys.stderr,
+            )
+        else:
+            result = subprocess.run(
+                [gcloud, "auth", "activate-service-account", "--key-file", str(files.key_file), "--quiet"],
+                env=gcloud_env(config_dir),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if result.returncode == 0:
+                marker.write_text(key["private_key_id"] + "\n")
+            else:
+                print(
+                    f"localcloud: gcloud could not activate the key: {result.stderr.strip()}", file=sys.stderr
+                )
+    return {"CLOUDSDK_CONFIG": str(config_dir), "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(files.ca_cert)}
 
 
 def status(files: StateFiles) -> int:

@@ -40,6 +40,8 @@ class StateFiles:
         self.ca_key = self.root / "ca" / "ca-key.pem"
         self.keys = self.root / "keys"
         self.key_file = self.keys / KEY_FILE_NAME
+        # {project: key file} of every hosted project (localcloud/projects.py), for REHEARSE=1.
+        self.keys_index = self.root / "keys.json"
 
 
 def lock_state_dir(state_dir: Path) -> Any:

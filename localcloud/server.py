@@ -30,7 +30,7 @@ from urllib.parse import unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import config
+from localcloud import config, projects
 from localcloud.auth import Auth
 from localcloud.clock import Clock, parse_duration, parse_time
 from localcloud.faults import Faults, RequestCounter
@@ -59,11 +59,12 @@ class LocalCloud:
         first_start = not self.files.key_file.exists()
         self.tls = CertStore(self.files.ca_cert, self.files.ca_key)
         self.ca_file = self.files.ca_cert
-        self.auth = Auth(self.files.keys, self.state_dir / "auth", self.project)
+        self.auth = Auth(self.files.keys, self.state_dir / "auth", self.project, projects.IDS)
         if first_start:
             self.auth.issue_key(config.SERVICE_ACCOUNT, self.files.key_file)
         self.key_file = self.files.key_file
         self.clock = Clock(self.state_dir / "clock.json")
+        self.key_files = projects.issue_keys(self.auth, self.files.keys)  # {project: key}, each project's
         self.faults = Faults()
         self.counter = RequestCounter()
         self.ready = threading.Event()
@@ -134,8 +135,9 @@ class LocalCloud:
             "GCP_SERVICE_ACCOUNT_FILE": str(self.key_file),
         }
 
-    def client_env(self) -> dict[str, str]:
-        return {**self.shell_env(), "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)}
+    def client_env(self, project: str | None = None) -> dict[str, str]:
+        key = str(self.key_files.get(project or self.project, self.key_file))
+        return {**self.shell_env(), "GCP_SERVICE_ACCOUNT_FILE": key, "GOOGLE_APPLICATION_CREDENTIALS": key}
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class LocalCloud:
         _write_json(self.files.client_env, self.shell_env())
         self.files.port.write_text(f"{self.port}\n")
         self._thread = threading.Thread(
+        _write_json(self.files.keys_index, {p: str(k) for p, k in self.key_files.items()})
             target=self.server.serve_forever, args=(0.1,), name="localcloud-proxy", daemon=True
         )
         self._thread.start()

@@ -59,8 +59,9 @@ class Cloud(Protocol):
     def mint_token(self, principal: str) -> str:
         """An OAuth access token for a service account (what Scheduler's oauthToken carries)."""
 
-    def client_env(self) -> dict[str, str]:
-        """HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, GOOGLE_APPLICATION_CREDENTIALS..."""
+    def client_env(self, project: str | None = None) -> dict[str, str]:
+        """HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, GOOGLE_APPLICATION_CREDENTIALS...;
+        the key is that of `project` (a hosted project, localcloud/projects.py), else cloudact-local's."""
 
 
 class Unauthenticated(Exception):

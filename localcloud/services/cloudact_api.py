@@ -4,6 +4,12 @@ Served at `https://api.cloudact.local` (the local inventory's API URL) and at th
 Cloud Run service `cloudact-api-service-local`. Every admin call needs `X-CA-Root-Key` equal to the
 emulated secret `ca-root-api-key-local` (missing 401, wrong 403, secret absent 503); `/health` needs none.
 
+Each other hosted project (localcloud/projects.py) has its environment's API, with the same routes over
+state of its own: served at its API service's `*.run.app` host (and `api.cloudact.ai` for prod), keyed
+by `ca-root-api-key-<suffix>` of its project, its datasets in that project (org datasets
+`<org>_<suffix>`), its state under `<state>/cloudact/<project>/`, its admin calls under
+`/_localcloud/cloudact/<project>/...`. The local one is this service itself, unchanged.
+
 State:
 - `<state>/cloudact/state.json`: orgs (slug, status, limits, concurrent counter, alert rules,
   costs, test flags), notifications sent. Seeded at first start: three ACTIVE orgs (two of them with
@@ -35,11 +41,15 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from localcloud.bq_sql import QueryError
+from localcloud.config import PROJECT
+from localcloud.projects import BY_ID, PROJECTS, HostedProject
 from localcloud.service import json_response
 from localcloud.services.cloudact_data import META_DATASET, SEED_ORGS, STALE_AFTER, digest
 from localcloud.services.cloudact_routes import ApiError, CloudActRoutes
 
-ROOT_KEY_SECRET = "ca-root-api-key-local"  # noqa: S105 - the secret's name, not its value
+LOCAL = BY_ID[PROJECT]
+
+ROOT_KEY_SECRET = LOCAL.root_key_secret  # the local API's key, ca-root-api-key-local
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_]{2,49}$")
 STATUSES = ("ACTIVE", "SUSPENDED", "BROKEN")
 
@@ -49,12 +59,28 @@ class CloudActApiService(CloudActRoutes):
     cloudact_routes, the tables and seed data in cloudact_data."""
 
     name = "cloudact"
-    hosts = ("api.cloudact.local", "cloudact-api-service-local-uc.a.run.app")
+    hosts = tuple(host for hosted in PROJECTS for host in hosted.hosts)
 
-    def __init__(self, cloud):
+    def __init__(self, cloud, hosted: HostedProject = LOCAL):
         super().__init__(cloud)
+        self.hosted = hosted
+        self.project = hosted.project
+        self.dataset_suffix = hosted.secret_suffix
         self._lock = threading.RLock()
         self._state: dict[str, Any] = {}
+        # The other environments' APIs: not registered services, this one hands them their hosts' requests.
+        self._by_host: dict[str, CloudActApiService] = {}
+        if hosted is LOCAL:
+            self._by_host = {host: self for host in LOCAL.hosts}
+            for other in PROJECTS:
+                if other is not LOCAL:
+                    api = CloudActApiService(cloud, other)
+                    api.state_dir = self.state_dir / other.project
+                    api.state_dir.mkdir(parents=True, exist_ok=True)
+                    self._by_host.update({host: api for host in other.hosts})
+
+    def _apis(self) -> list[CloudActApiService]:
+        return list(dict.fromkeys(self._by_host.values()))
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -63,21 +89,24 @@ class CloudActApiService(CloudActRoutes):
         return self.state_dir / "state.json"
 
     def start(self) -> None:
-        with self._lock:
-            if self.state_file.exists():
-                self._state = json.loads(self.state_file.read_text())
-            else:
-                self._seed()
+        for api in self._apis():
+            with api._lock:
+                if api.state_file.exists():
+                    api._state = json.loads(api.state_file.read_text())
+                else:
+                    api._seed()
 
     def stop(self) -> None:
-        with self._lock:
-            if self._state:
-                self._save()
+        for api in self._apis():
+            with api._lock:
+                if api._state:
+                    api._save()
 
     def reset(self) -> None:
-        with self._lock:
-            self.state_file.unlink(missing_ok=True)
-            self._seed()
+        for api in self._apis():
+            with api._lock:
+                api.state_file.unlink(missing_ok=True)
+                api._seed()
 
     def _seed(self) -> None:
         now = self.cloud.now()
@@ -134,6 +163,10 @@ class CloudActApiService(CloudActRoutes):
         self._state["orgs"][slug] = org
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
+        project, _, rest = subpath.partition("/")
+        others = {api.project: api for api in self._apis() if api is not self}
+        if project in others and self.hosted is LOCAL:
+            return others[project].handle_admin(request, rest)
         try:
             if subpath == "orgs" and request.method == "POST":
                 return json_response(self._admin_orgs(request.get_json(silent=True) or {}))
@@ -178,7 +211,7 @@ class CloudActApiService(CloudActRoutes):
             for org in orgs.values():
                 counts[org["status"]] = counts.get(org["status"], 0) + 1
             return {
-                "bootstrapped": self._bq().dataset_exists(self.cloud.project, META_DATASET),
+                "bootstrapped": self._bq().dataset_exists(self.project, META_DATASET),
                 "org_counts": counts,
                 "orgs": {
                     slug: {
@@ -201,6 +234,11 @@ class CloudActApiService(CloudActRoutes):
     # --- HTTP ---------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        host = (request.environ.get("localcloud.host") or request.host or "").split(":")[0].lower()
+        api = self._by_host.get(host, self)
+        return api._handle(request)
+
+    def _handle(self, request: Request) -> Response:
         routes = {
             ("GET", "/health"): None,
             ("GET", "/api/v1/admin/bootstrap/status"): self._bootstrap_status,
@@ -226,7 +264,7 @@ class CloudActApiService(CloudActRoutes):
                     "service": "api-service",
                     "version": "local",
                     "release": "localcloud",
-                    "environment": "local",
+                    "environment": self.hosted.environment,
                 }
             )
         try:
@@ -242,7 +280,7 @@ class CloudActApiService(CloudActRoutes):
             return json_response({"detail": f"BigQuery error: {err.message}"}, status=500)
 
     def _check_key(self, request: Request) -> None:
-        expected = self.cloud.secret_value(ROOT_KEY_SECRET)
+        expected = self.cloud.secret_value(self.hosted.root_key_secret, project=self.project)
         if expected is None:
             raise ApiError(503, "Root API key is not configured on the server")
         given = request.headers.get("X-CA-Root-Key", "")

@@ -11,7 +11,6 @@ from localcloud.service import Service
 from localcloud.services.cloudact_data import (
     ALERT_TYPES,
     COUNTER_RESET,
-    ENV_SUFFIX,
     META_DATASET,
     META_TABLES,
     ORG_TABLES,
@@ -37,6 +36,8 @@ class CloudActRoutes(Service):
 
     _lock: threading.RLock
     _state: dict[str, Any]
+    project: str  # the environment's project (its BigQuery datasets)
+    dataset_suffix: str  # org datasets are <org>_<suffix>
 
     def _not_suspended(self) -> list[str]:
         return sorted(s for s, o in self._state["orgs"].items() if o["status"] != "SUSPENDED")
@@ -54,7 +55,7 @@ class CloudActRoutes(Service):
     # --- bootstrap ----------------------------------------------------------------------------------
 
     def _status(self) -> dict[str, Any]:
-        bq, project = self._bq(), self.cloud.project
+        bq, project = self._bq(), self.project
         exists = bq.dataset_exists(project, META_DATASET)
         existing = bq.list_tables(project, META_DATASET) if exists else []
         missing = [t for t in META_TABLES if t not in existing]
@@ -90,7 +91,7 @@ class CloudActRoutes(Service):
     def _bootstrap(self, body: dict[str, Any]) -> dict[str, Any]:
         force_dataset = self._bool(body, "force_recreate_dataset", False)
         force_tables = self._bool(body, "force_recreate_tables", False)
-        bq, project = self._bq(), self.cloud.project
+        bq, project = self._bq(), self.project
         status = self._status()
         if status["status"] != "NOT_BOOTSTRAPPED" and not (force_dataset or force_tables):
             raise ApiError(
@@ -122,7 +123,7 @@ class CloudActRoutes(Service):
     def _bootstrap_sync(self, body: dict[str, Any]) -> dict[str, Any]:
         sync_tables = self._bool(body, "sync_missing_tables", True)
         sync_columns = self._bool(body, "sync_missing_columns", True)
-        bq, project = self._bq(), self.cloud.project
+        bq, project = self._bq(), self.project
         status = self._status()
         tables_created: list[str] = []
         columns_added: dict[str, list[str]] = {}
@@ -152,7 +153,7 @@ class CloudActRoutes(Service):
         }
 
     def _require_bootstrap(self) -> None:
-        if self._bq().table_schema(self.cloud.project, META_DATASET, QUOTA_TABLE) is None:
+        if self._bq().table_schema(self.project, META_DATASET, QUOTA_TABLE) is None:
             raise ApiError(
                 409,
                 f"Not bootstrapped: {META_DATASET}.{QUOTA_TABLE} does not exist; "
@@ -170,13 +171,13 @@ class CloudActRoutes(Service):
         self._require_bootstrap()
         orgs = self._state["orgs"]
         targets = wanted if wanted is not None else self._not_suspended()
-        bq, project = self._bq(), self.cloud.project
+        bq, project = self._bq(), self.project
         failed: list[dict[str, str]] = []
         synced = 0
         syncable = [
             s for s in targets if s in orgs and orgs[s]["status"] == "ACTIVE" and not orgs[s].get("fail_sync")
         ]
-        datasets = [f"{slug}_{ENV_SUFFIX}" for slug in syncable]
+        datasets = [f"{slug}_{self.dataset_suffix}" for slug in syncable]
         bq.ensure_datasets(project, datasets)
         columns = bq.column_names(project, datasets)  # one catalog read for every org table
         for slug in targets:
@@ -189,7 +190,7 @@ class CloudActRoutes(Service):
                 why = "org status is BROKEN" if org["status"] == "BROKEN" else "injected failure (fail_sync)"
                 failed.append({"org_slug": slug, "error": f"Dataset sync failed for org {slug}: {why}"})
             else:
-                dataset = f"{slug}_{ENV_SUFFIX}"
+                dataset = f"{slug}_{self.dataset_suffix}"
                 for table, fields in ORG_TABLES.items():
                     have = columns.get((dataset, table))
                     if have is None:
@@ -214,7 +215,7 @@ class CloudActRoutes(Service):
 
     def _write_quota_rows(self, period: str, usage_date: dt.date) -> dict[str, Any]:
         self._require_bootstrap()
-        bq, project, now = self._bq(), self.cloud.project, self.cloud.now()
+        bq, project, now = self._bq(), self.project, self.cloud.now()
         active = [s for s in self._not_suspended() if self._state["orgs"][s]["status"] == "ACTIVE"]
         # Idempotent per day (CONTRACTS.md: a retry must not double-count): the service lock and the
         # BigQuery batch make "read what exists, add the rest" atomic.
@@ -268,7 +269,7 @@ class CloudActRoutes(Service):
 
     def _cleanup_stale(self, _body: dict[str, Any]) -> dict[str, Any]:
         now = self.cloud.now()
-        bq, project = self._bq(), self.cloud.project
+        bq, project = self._bq(), self.project
         has_table = bq.table_schema(project, META_DATASET, QUOTA_TABLE) is not None
         active = self._not_suspended()
         fixed = 0

@@ -1,4 +1,4 @@
-"""Cloud Run Admin API v2 (jobs, executions, tasks, operations, services) and the legacy v1 jobs:run URL.
+"""Cloud Run Admin API v2 (jobs, executions, tasks, operations, services) and v1 jobs/executions/tasks.
 
 Proto3 JSON as the real API speaks it (GCP_REST.md section 1). Jobs, executions, tasks and
 operations persist in `<state_dir>/state.json`. Job operations finish at once; a run operation
@@ -18,9 +18,9 @@ validateOnly, job.etag) / delete (etag, validateOnly) / run (overrides: containe
 args, env, clearArgs; taskCount; timeout; etag; validateOnly); executions get / list (newest first,
 job `-`) / cancel / delete; tasks get / list; operations get / list / delete / wait; services get /
 list (a registry seeded with cloudact-api-service-local; admin POST /_localcloud/run/services adds
-one); v1 `namespaces/P/jobs/J:run` on the regional host (overrides with timeoutSeconds).
+one); the v1 (Knative) jobs, executions and tasks that gcloud speaks (run_v1.py).
 Not covered: IAM methods (getIamPolicy, ...), showDeleted, revisions, services create/update,
-the v1 API beyond jobs:run, project numbers in names (only the project ID `cloudact-local`;
+v1 services/revisions/routes, project numbers in names (only the project ID `cloudact-local`;
 others get 403), more than the first container of a task (sidecars are kept but not run),
 volumes (kept, not mounted), and `Retry`/`ContainerReady` conditions.
 An execution killed because localcloud stopped is marked failed at the next start (the processes
@@ -48,7 +48,7 @@ from localcloud.services.run_jobs import RunJobs
 from localcloud.services.run_operations import RunOperations
 from localcloud.services.run_runner import ExecutionRun
 from localcloud.services.run_services import RunServices
-from localcloud.services.run_v1 import V1_RUN, RunV1
+from localcloud.services.run_v1 import RunV1
 
 
 class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunServices, RunV1):
@@ -89,7 +89,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
             ("POST", OP + r":wait", self._wait_operation),
             ("GET", P + r"/services", self._list_services),
             ("GET", P + r"/services/(?P<service>[^/:]+)", self._get_service),
-            ("POST", V1_RUN, self._run_job_v1),
+            *self._v1_routes(),
         ]
         self._routes = [(method, re.compile(pattern + "$"), fn) for method, pattern, fn in self._routes]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
+from localcloud.projects import access_error
 from localcloud.service import Service
 from localcloud.services import run_shapes as shapes
 from localcloud.services.run_errors import ApiError
@@ -90,13 +91,10 @@ class RunState(Service):
         tmp.write_text(json.dumps(self._state))
         os.replace(tmp, self._state_file)
 
-    def _check_scope(self, project: str, location: str) -> None:
-        if project != self.cloud.project:
-            raise ApiError(
-                403,
-                f"Permission denied on resource project {project} (localcloud serves only "
-                f"{self.cloud.project}).",
-            )
+    def _check_scope(self, project: str, location: str, principal: str | None = None) -> None:
+        denied = access_error(project, principal)
+        if denied:
+            raise ApiError(403, denied)
         if not _REGION.match(location):
             raise ApiError(400, f"Location {location!r} is not a valid region; e.g. {self.cloud.region}")
 

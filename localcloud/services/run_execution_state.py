@@ -21,7 +21,7 @@ class RunExecutionState(RunState):
         task = execution["template"]
         container = task["containers"][0]
         env = {key: os.environ[key] for key in HOST_ENV if key in os.environ}
-        env.update(self.cloud.client_env())
+        env.update(self.cloud.client_env(project))  # the key of the execution's project
         for i, item in enumerate(container.get("env", [])):
             ref = item.get("valueSource", {}).get("secretKeyRef")
             if ref is None:

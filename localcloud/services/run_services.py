@@ -1,5 +1,6 @@
-"""Cloud Run v2 services, only for URL discovery: get and list over a registry seeded with
-cloudact-api-service-local, to which the admin call POST /_localcloud/run/services adds one."""
+"""Cloud Run v2 services, only for URL discovery: get and list over a registry seeded with each hosted
+project's API service (cloudact-api-service-local, -test in cloudact-testing-1, -prod in cloudact-prod),
+to which the admin call POST /_localcloud/run/services adds one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud.projects import PROJECTS
 from localcloud.service import json_response
 from localcloud.services import run_shapes as shapes
 from localcloud.services.run_base import RunState, new_etag, paginate
@@ -18,10 +20,12 @@ class RunServices(RunState):
     """services.get/list over the registry, and the admin call that adds to it."""
 
     def _seed_services(self) -> None:
-        project, region = self.cloud.project, self.cloud.region
-        self._put_service(
-            project, region, "cloudact-api-service-local", "https://cloudact-api-service-local-uc.a.run.app"
-        )
+        """Each hosted project's API service (with its *.run.app URI), unless it is registered already."""
+        region = self.cloud.region
+        for hosted in PROJECTS:
+            name = f"projects/{hosted.project}/locations/{region}/services/{hosted.api_service}"
+            if name not in self._state["services"]:
+                self._put_service(hosted.project, region, hosted.api_service, hosted.api_uri)
 
     def _put_service(self, project: str, region: str, service_id: str, uri: str) -> dict[str, Any]:
         now = self._now()
@@ -80,7 +84,8 @@ class RunServices(RunState):
         return {"services": page, **({"nextPageToken": token} if token else {})} if page else {}
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
-        """POST /_localcloud/run/services {"service": ID, "uri": URL}: register a service for services.get."""
+        """POST /_localcloud/run/services {"service": ID, "uri": URL, "project"?: P}: register a service for
+        services.get (in cloudact-local unless another hosted project is named)."""
         if subpath == "services" and request.method == "POST":
             body = request.get_json(silent=True) or {}
             if not isinstance(body.get("service"), str) or not str(body.get("uri", "")).startswith(
@@ -91,7 +96,7 @@ class RunServices(RunState):
                 )
             with self._lock:
                 service = self._put_service(
-                    self.cloud.project, self.cloud.region, body["service"], body["uri"]
+                    body.get("project") or self.cloud.project, self.cloud.region, body["service"], body["uri"]
                 )
                 self._save()
             return json_response(service)

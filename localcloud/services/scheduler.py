@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 from werkzeug.wrappers import Request, Response
 
+from localcloud.projects import access_error
 from localcloud.service import Service, Unauthenticated, google_error, json_response
 from localcloud.services.run_errors import UNAUTHENTICATED, ApiError, json_body, match_route, url_not_found
 from localcloud.services.scheduler_shapes import (
@@ -122,7 +123,7 @@ class SchedulerService(Service):
 
     def handle(self, request: Request) -> Response:
         try:
-            self.cloud.authenticate(request)
+            principal = self.cloud.authenticate(request)
         except Unauthenticated:
             return google_error(401, UNAUTHENTICATED, "UNAUTHENTICATED")
         route = match_route(self._routes, request)
@@ -130,12 +131,9 @@ class SchedulerService(Service):
             return url_not_found(request)
         fn, params = route
         try:
-            if params["project"] != self.cloud.project:
-                raise ApiError(
-                    403,
-                    f"Permission denied on resource project {params['project']} (localcloud "
-                    f"serves only {self.cloud.project}).",
-                )
+            denied = access_error(params["project"], principal)
+            if denied:
+                raise ApiError(403, denied)
             result = fn(request, json_body(request), **params)
             with self._lock:  # results may be live state: serialise them while nothing changes them
                 return json_response(result)

@@ -6,7 +6,9 @@ only), `stop()` ends it by its pid with a fast shutdown and waits until it is go
 handle bookkeeping is bypassed (cleanup_mode=None) so that the server lives exactly as long as this
 service.
 
-Behaviour mirrored from Supabase (CONTRACTS.md): bearer token, project ref `local` (others 404), the
+Behaviour mirrored from Supabase (CONTRACTS.md): bearer token, project ref `local` (others 404; a
+rehearsed environment's token, `supabase-access-token-<suffix>` of its hosted project, reaches any
+well-formed ref, each in a database `ref_<ref>` of its own, so the operator's ref works), the
 query text runs on one connection as one implicit transaction (simple-query protocol, so CREATE INDEX
 CONCURRENTLY fails inside a multi-statement text), rows of the last statement that returned rows,
 `[]` otherwise, 201; SQL errors 400 with "Failed to run sql query: ERROR:  <SQLSTATE>: ...";
@@ -22,6 +24,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -36,10 +39,12 @@ import psycopg
 from psycopg import sql
 from werkzeug.wrappers import Request, Response
 
+from localcloud.projects import PROJECTS, HostedProject
 from localcloud.service import Service, json_response
 
 PROJECT_REF = "local"
-TOKEN_SECRET = "supabase-access-token-local"  # noqa: S105 - the secret's name, not its value
+TOKEN_SECRET = PROJECTS[0].supabase_secret  # supabase-access-token-local
+REF_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 DEFAULT_LIMIT = 120
 DEFAULT_WINDOW = 60.0
 STATEMENT_TIMEOUT_MS = 55_000  # Supabase cuts a query off after about 55 s
@@ -105,6 +110,7 @@ class SupabaseService(Service):
         self._limit = DEFAULT_LIMIT
         self._window = DEFAULT_WINDOW
         self._buckets: dict[tuple[str, str], tuple[float, int]] = {}  # (token hash, ref) -> (window start, n)
+        self._databases: set[str] = set()  # the rehearsed refs' databases known to exist
 
     @property
     def pgdata(self):
@@ -156,6 +162,7 @@ class SupabaseService(Service):
     def reset(self) -> None:
         with self._lock:
             self._buckets.clear()
+            self._databases.clear()
         if self._pid is not None and self._server is not None:
             try:
                 self._wipe()
@@ -224,14 +231,18 @@ class SupabaseService(Service):
         if request.method != "POST":
             return _message(405, f"Method {request.method} not allowed")
         token = self._bearer(request)
-        expected = self.cloud.secret_value(TOKEN_SECRET)
-        if not token or expected is None or not hmac.compare_digest(token.encode(), expected.strip()):
+        hosted = self._token_owner(token)
+        if hosted is None:
             return _message(401, "Unauthorized")
         ref = parts[2]
         allowed, headers = self._rate(token, ref)
         if not allowed:
             return _message(429, "Too many requests", headers)
-        if ref != PROJECT_REF:
+        # The local token reaches the project `local`; another hosted project's token (a rehearsal of its
+        # environment) reaches whatever ref its inventory names, each ref a database of its own.
+        local = hosted.project == PROJECTS[0].project
+        known = ref == PROJECT_REF if local else ref != PROJECT_REF and REF_RE.match(ref) is not None
+        if not known:
             return _message(404, f"Project {ref} not found", headers)
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
@@ -240,7 +251,7 @@ class SupabaseService(Service):
         if params is not None and not isinstance(params, list):
             return _message(400, "parameters must be an array", headers)
         try:
-            rows = self._run(body["query"], params, bool(body.get("read_only")))
+            rows = self._run(body["query"], params, bool(body.get("read_only")), None if local else ref)
         except psycopg.Error as err:
             if err.diag.sqlstate is None:
                 return _message(500, f"Failed to run sql query: {str(err).strip()}", headers)
@@ -272,14 +283,39 @@ class SupabaseService(Service):
             headers.append(("Retry-After", str(reset)))
         return allowed, headers
 
-    def _run(self, query: str, params: list[Any] | None, read_only: bool) -> list[dict[str, Any]]:
+    def _token_owner(self, token: str) -> HostedProject | None:
+        """The hosted project whose Supabase token (its environment's secret) this is, if any."""
+        for hosted in PROJECTS:
+            expected = self.cloud.secret_value(hosted.supabase_secret, project=hosted.project)
+            if token and expected is not None and hmac.compare_digest(token.encode(), expected.strip()):
+                return hosted
+        return None
+
+    def _database_uri(self, ref: str | None) -> str:
+        """The `postgres` database for `local`; `ref_<ref>` (created on first use) for another ref."""
+        if ref is None:
+            return self._uri
+        database = f"ref_{ref.replace('-', '_')}"
+        with self._lock:
+            if database not in self._databases:
+                with psycopg.connect(self._server.get_uri("template1"), autocommit=True) as conn:
+                    found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+                    if not found.fetchone():
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                self._databases.add(database)
+        return self._server.get_uri(database)
+
+    def _run(
+        self, query: str, params: list[Any] | None, read_only: bool, ref: str | None = None
+    ) -> list[dict[str, Any]]:
         if not self._uri or self._pid is None:
             raise psycopg.OperationalError("the database is not running")
+        uri = self._database_uri(ref)
         options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
         if read_only:
             options += " -c default_transaction_read_only=on"
         # A connection per request, as Supabase's transaction-mode pooler gives: no session state leaks.
-        with psycopg.connect(self._uri, autocommit=True, options=options, connect_timeout=10) as conn:
+        with psycopg.connect(uri, autocommit=True, options=options, connect_timeout=10) as conn:
             if params is not None:
                 raw = psycopg.RawCursor(conn)  # PostgreSQL's own $1 placeholders, bound by the server
                 raw.execute(query, [_param(p) for p in params])

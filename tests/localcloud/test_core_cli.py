@@ -77,8 +77,12 @@ def test_up_is_idempotent_and_state_survives_down_up_until_reset(state, monkeypa
         "REQUESTS_CA_BUNDLE",
         "SSL_CERT_FILE",
         "GCP_SERVICE_ACCOUNT_FILE",
+        "CLOUDSDK_CONFIG",  # gcloud's configuration directory of ours (test_gcloud.py), not in client-env.json
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
     ]
     assert env["NO_PROXY"] == "127.0.0.1,localhost"
+    assert env["CLOUDSDK_CONFIG"] == str(state / "gcloud")
+    gcloud = {name: env.pop(name) for name in ("CLOUDSDK_CONFIG", "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE")}
     assert json.loads((state / "client-env.json").read_text()) == env
     status = cli(state, "status")
     assert status.returncode == 0 and "localcloud is up" in status.stdout and "secretmanager" in status.stdout
@@ -93,7 +97,7 @@ def test_up_is_idempotent_and_state_survives_down_up_until_reset(state, monkeypa
         env={**os.environ, "LOCALCLOUD_STATE_DIR": str(state)},
     )
     assert make.returncode == 0, make.stderr
-    assert exported(make.stdout) == env
+    assert exported(make.stdout) == {**env, **gcloud}
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -115,8 +115,8 @@ def test_minted_tokens_name_their_principal(cloud, session):
     other = cloud.mint_token("scheduler-invoker@cloudact-local.iam.gserviceaccount.com")
     resp = session.get("https://probe.googleapis.com/whoami", headers={"Authorization": f"Bearer {other}"})
     assert resp.json()["principal"] == "scheduler-invoker@cloudact-local.iam.gserviceaccount.com"
-    with pytest.raises(ValueError, match="cloudact-prod"):
-        cloud.mint_token("cloudact-jobs@cloudact-prod.iam.gserviceaccount.com")
+    with pytest.raises(ValueError, match="cloudact-elsewhere"):
+        cloud.mint_token("cloudact-jobs@cloudact-elsewhere.iam.gserviceaccount.com")
     resp = session.get("https://probe.googleapis.com/whoami", headers={"Authorization": ""})
     assert resp.status_code == 401 and resp.json()["error"]["status"] == "UNAUTHENTICATED"
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
