@@ -63,8 +63,8 @@ class LocalCloud:
         if first_start:
             self.auth.issue_key(config.SERVICE_ACCOUNT, self.files.key_file)
         self.key_file = self.files.key_file
-        self.clock = Clock(self.state_dir / "clock.json")
         self.key_files = projects.issue_keys(self.auth, self.files.keys)  # {project: key}, each project's
+        self.clock = Clock(self.state_dir / "clock.json")
         self.faults = Faults()
         self.counter = RequestCounter()
         self.ready = threading.Event()
@@ -156,9 +156,9 @@ class LocalCloud:
             self.server.server_close()
             raise
         _write_json(self.files.client_env, self.shell_env())
+        _write_json(self.files.keys_index, {p: str(k) for p, k in self.key_files.items()})
         self.files.port.write_text(f"{self.port}\n")
         self._thread = threading.Thread(
-        _write_json(self.files.keys_index, {p: str(k) for p, k in self.key_files.items()})
             target=self.server.serve_forever, args=(0.1,), name="localcloud-proxy", daemon=True
         )
         self._thread.start()

@@ -104,8 +104,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
             if self._state_file.exists():
                 loaded = json.loads(self._state_file.read_text())
                 self._state = {**self._empty(), **loaded}
-            if not self._state["services"]:
-                self._seed_services()
+            self._seed_services()  # the hosted projects' API services that are missing
             self._fail_interrupted()
             self._save()
 
@@ -173,7 +172,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
                     f"jobs:run of the v1 API needs the regional endpoint, "
                     f"https://{self.cloud.region}-run.googleapis.com",
                 )
-            self._check_scope(params.get("project", ""), params.get("location", self.cloud.region))
+            self._check_scope(params.get("project", ""), params.get("location", self.cloud.region), principal)
             result = fn(request, body, principal, **params)
         except ApiError as err:
             return google_error(err.code, err.message, err.status)

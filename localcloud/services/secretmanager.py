@@ -19,12 +19,12 @@ import google_crc32c
 from werkzeug.wrappers import Request, Response
 
 from localcloud.clock import rfc3339
+from localcloud.projects import PROJECTS, access_error
 from localcloud.service import Service, google_error, json_response
 from localcloud.services.run_errors import ApiError, json_body
 
 MAX_PAYLOAD = 64 * 1024
 MAX_PAGE = 25000
-SEEDED = ("ca-root-api-key-local", "supabase-access-token-local")
 SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -99,31 +99,39 @@ class SecretManager(Service):
         self._file = self.state_dir / "secrets.json"
         self._lock = threading.RLock()
         self._secrets: dict[str, dict[str, Any]] = {}
+        self._seeded: list[str] = []  # projects whose secrets were seeded (a deleted one stays deleted)
         if self._file.exists():
-            self._secrets = json.loads(self._file.read_text())["secrets"]
-        else:
-            self._seed()
+            saved = json.loads(self._file.read_text())
+            self._secrets = saved["secrets"]
+            self._seeded = saved.get("seeded", [self.cloud.project])
+        self._seed()
 
     # ---- state ---------------------------------------------------------------------------------------
 
     def _seed(self) -> None:
-        """First start: the local environment's secrets, with random values nobody has seen."""
-        for secret_id in SEEDED:
-            name = f"projects/{self.cloud.project}/secrets/{secret_id}"
-            self._secrets[name] = self._new_secret(name, {"replication": {"automatic": {}}})
-            self._add_version(name, pysecrets.token_urlsafe(32).encode(), checksum_given=False)
+        """Each hosted project's first start: its environment's secrets (the root API key and the
+        Supabase token under that environment's names), with random values nobody has seen."""
+        for hosted in PROJECTS:
+            if hosted.project in self._seeded:
+                continue
+            for secret_id in (hosted.root_key_secret, hosted.supabase_secret):
+                name = f"projects/{hosted.project}/secrets/{secret_id}"
+                self._secrets[name] = self._new_secret(name, {"replication": {"automatic": {}}})
+                self._add_version(name, pysecrets.token_urlsafe(32).encode(), checksum_given=False)
+            self._seeded.append(hosted.project)
         self._save()
 
     def _save(self) -> None:
         tmp = self._file.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"secrets": self._secrets}, f)
+            json.dump({"secrets": self._secrets, "seeded": self._seeded}, f)
         tmp.replace(self._file)
 
     def reset(self) -> None:
         with self._lock:
             self._secrets = {}
+            self._seeded = []
             self._seed()
 
     def _new_secret(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +178,7 @@ class SecretManager(Service):
     # ---- HTTP ----------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        self.cloud.authenticate(request)
+        principal = self.cloud.authenticate(request)
         route = ""
         for pattern, candidate in _ROUTES:
             match = pattern.match(request.path)
@@ -185,14 +193,16 @@ class SecretManager(Service):
             )
         params = match.groupdict()
         try:
-            self._check_project(params["p"], route, request.method, params, match.group(0))
+            self._check_project(params["p"], route, request.method, params, match.group(0), principal)
             with self._lock:
                 return self._route(route, request, params)
         except ApiError as e:
             return google_error(e.code, e.message, e.status)
 
-    def _check_project(self, project: str, route: str, method: str, params: dict, path: str) -> None:
-        if project == self.cloud.project:
+    def _check_project(
+        self, project: str, route: str, method: str, params: dict, path: str, principal: str
+    ) -> None:
+        if not access_error(project, principal):
             return
         permission = _PERMISSIONS.get((route, method), f"versions.{params.get('verb', 'access')}")
         resource = path.removeprefix("/v1/").split(":")[0]
