@@ -33,6 +33,7 @@ from werkzeug.wrappers import Request, Response
 from localcloud import config, projects
 from localcloud.auth import Auth
 from localcloud.clock import Clock, parse_duration, parse_time
+from localcloud.conformance import Conformance
 from localcloud.faults import Faults, RequestCounter
 from localcloud.service import STATUS_NAMES, Service, Unauthenticated, google_error, json_response
 from localcloud.services import SERVICES
@@ -67,6 +68,7 @@ class LocalCloud:
         self.clock = Clock(self.state_dir / "clock.json")
         self.faults = Faults()
         self.counter = RequestCounter()
+        self.conformance = Conformance.from_env(self)  # Google's discovery documents judge each call
         self.ready = threading.Event()
         # Bind before the services are built: they may need proxy_url (executions get it in their env).
         try:
@@ -399,7 +401,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         service = cloud.service_for_host(host)
         assert service is not None  # checked at CONNECT
         try:
-            response = service.handle(request)
+            response = cloud.conformance.handle(service, request)
         except Unauthenticated as e:
             response = google_error(401, str(e), "UNAUTHENTICATED")
             response.headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -13,6 +15,52 @@ import requests
 from localcloud.client import AdminClient, LocalCloudError, LocalCloudProcess
 
 LOCALCLOUD_FIXTURES = {"localcloud", "localcloud_env", "localcloud_state"}
+CONFORMANCE_LOG = "LOCALCLOUD_CONFORMANCE_LOG"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every localcloud this session starts (the session's, a test's own, an in-process one, those of
+    # make and molecule) inherits the switch: each response that departs from Google's discovery
+    # document is appended to one file, which must be empty when the session ends.
+    if CONFORMANCE_LOG not in os.environ:
+        fd, path = tempfile.mkstemp(prefix="localcloud-conformance-", suffix=".jsonl")
+        os.close(fd)
+        os.environ[CONFORMANCE_LOG] = path
+        config.stash[_conformance_key] = Path(path)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.stash.get(_conformance_key, None)
+    if path is None:
+        return
+    lines = path.read_text().splitlines() if path.exists() else []
+    path.unlink(missing_ok=True)
+    if lines:
+        session.config.stash[_violations_key] = [json.loads(line) for line in lines]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    violations = config.stash.get(_violations_key, [])
+    if not violations:
+        return
+    terminalreporter.section("localcloud conformance violations", sep="=", red=True)
+    seen = set()
+    for v in violations:
+        key = (v["method"], v["at"], v["problem"])
+        if key not in seen:
+            seen.add(key)
+            terminalreporter.write_line(
+                f"{v['service']} {v['method'] or '(no method)'}: {v['at']}: {v['problem']} ({v['request']})"
+            )
+    terminalreporter.write_line(
+        f"{len(violations)} responses departed from Google's discovery documents "
+        f"({len(seen)} distinct): the session fails (localcloud/conformance.py)"
+    )
+
+
+_conformance_key = pytest.StashKey[Path]()
+_violations_key = pytest.StashKey[list]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

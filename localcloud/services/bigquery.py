@@ -79,6 +79,28 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
 
     # --- REST ---------------------------------------------------------------------------------------
 
+    def routes(self) -> list[tuple[str, str]]:
+        """What `_route` answers (keep the two in step), for the conformance test."""
+        p = "/bigquery/v2/projects/{project}"
+        ds, table = p + "/datasets/{ds}", p + "/datasets/{ds}/tables/{table}"
+        return [
+            ("GET", p + "/datasets"),
+            ("POST", p + "/datasets"),
+            ("GET", ds),
+            ("DELETE", ds),
+            ("GET", ds + "/tables"),
+            ("POST", ds + "/tables"),
+            ("GET", table),
+            ("GET", table + "/data"),
+            ("POST", table + "/insertAll"),
+            ("DELETE", table),
+            ("POST", p + "/jobs"),
+            ("GET", p + "/jobs/{job}"),
+            ("POST", p + "/jobs/{job}/cancel"),
+            ("POST", p + "/queries"),
+            ("GET", p + "/queries/{job}"),
+        ]
+
     def handle(self, request: Request) -> Response:
         try:
             self.cloud.authenticate(request)

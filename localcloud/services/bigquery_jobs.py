@@ -146,6 +146,8 @@ class BigQueryJobs(BigQueryDatabase):
             return rest_error(REASON_STATUS.get(job.error.reason, 400), job.error.reason, job.error.message)
         start = int(request.args.get("pageToken") or request.args.get("startIndex") or 0)
         page = self._results_page(job, start, request.args.get("maxResults"))
+        for key in ("location", "queryId", "dmlStats"):  # QueryResponse's, not GetQueryResultsResponse's
+            page.pop(key, None)
         page.update(kind="bigquery#getQueryResultsResponse", etag=f'"{job_id}"')
         return json_response(page)
 

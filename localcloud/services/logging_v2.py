@@ -358,6 +358,10 @@ class Logging(Service):
 
     # ---- HTTP ----------------------------------------------------------------------------------------
 
+    def routes(self) -> list[tuple[str, str]]:
+        """What `handle` answers, for the conformance test."""
+        return [("POST", "/v2/entries:list"), ("POST", "/v2/entries:write")]
+
     def handle(self, request: Request) -> Response:
         self.cloud.authenticate(request)
         try:

@@ -177,6 +177,23 @@ class SecretManager(Service):
 
     # ---- HTTP ----------------------------------------------------------------------------------------
 
+    def routes(self) -> list[tuple[str, str]]:
+        """What `handle` answers (see _ROUTES and _route), for the conformance test."""
+        secrets, secret = "/v1/projects/{p}/secrets", "/v1/projects/{p}/secrets/{s}"
+        version = secret + "/versions/{v}"
+        return [
+            ("POST", secrets),
+            ("GET", secrets),
+            ("GET", secret),
+            ("PATCH", secret),
+            ("DELETE", secret),
+            ("POST", secret + ":addVersion"),
+            ("GET", secret + "/versions"),
+            ("GET", version),
+            ("GET", version + ":access"),
+            *(("POST", f"{version}:{verb}") for verb in ("enable", "disable", "destroy")),
+        ]
+
     def handle(self, request: Request) -> Response:
         principal = self.cloud.authenticate(request)
         route = ""
