@@ -8,6 +8,10 @@ SHELL := /usr/bin/env bash
 ENV ?= local
 JOB ?=
 PYTHON ?= python3
+# REHEARSE=1: run ENV's unchanged inventory against localcloud's copy of its project (the client
+# environment and that project's issued key change, nothing else; prod still asks for yes).
+REHEARSE ?=
+export REHEARSE
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +24,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 .PHONY: help
 help: ## List the targets with one line each
 	@if [ -t 1 ]; then c=$$'\033[36m' b=$$'\033[1m' r=$$'\033[0m'; else c= b= r=; fi; \
-	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; print "Usage: make <target> [ENV=local|test|stage|prod] [JOB=<name>]"} \
+	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; print "Usage: make <target> [ENV=local|test|stage|prod] [JOB=<name>] [REHEARSE=1]"} \
 	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %s%-16s%s %s\n", c, $$1, r, $$2 } \
 	  /^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
@@ -102,8 +106,8 @@ STRICT ?=
 # Extra ansible-playbook options, e.g. ANSIBLE_ARGS="-v" or "-e @vars.yml".
 ANSIBLE_ARGS ?=
 PLAYBOOK = $(BIN)/ansible-playbook -i inventories/$(ENV) $(ANSIBLE_ARGS)
-# ENV=local: start localcloud if it is down (the local inventory finds its key by itself).
-OPS_LOCAL = $(if $(filter local,$(ENV)),$(BIN)/python -m localcloud up >/dev/null &&,)
+# ENV=local or REHEARSE=1: start localcloud if it is down (the play finds its client env and key by itself).
+OPS_LOCAL = $(if $(or $(filter local,$(ENV)),$(filter 1 true yes,$(REHEARSE))),$(BIN)/python -m localcloud up >/dev/null &&,)
 # Checks ENV and, for a guarded environment (prod), reads a typed or piped "yes" (or CONFIRM=yes).
 OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $(ENV)
 

@@ -7,7 +7,8 @@ status model (module_utils/status.py: three reads and the rules) through its one
 ansible-playbook's start-up, so monitoring can call it often. Credentials as the playbooks take
 them (module_utils/environment.py): the inventory's key file, localcloud's issued key on ENV=local,
 else GCP_SERVICE_ACCOUNT_FILE, else application default credentials; a key of another project is
-refused. ENV=local reaches localcloud through the client environment it publishes.
+refused. ENV=local reaches localcloud through the client environment it publishes, and so does any
+ENV under REHEARSE=1, with localcloud's key of that environment's project.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ from toolkit import ROOT, ToolkitError
 
 
 def connect(facts: dict) -> client.Client:
-    """The client of this run; ENV=local's client environment applied to this process first."""
+    """The client of this run; localcloud's client environment (ENV=local, or REHEARSE=1 with the
+    project's issued key) applied to this process first."""
     env = facts["cloudact_env"]
-    client_env: dict[str, str] = {}
-    if facts.get("cloudact_localcloud"):
-        state = environment.localcloud_state(ROOT)
+    client_env, state = environment.client_environment(ROOT, facts)  # raises ToolkitError (InputError)
+    rehearse = bool(state and state["rehearse"])
+    if state is not None:
         if not state["up"]:
-            raise ToolkitError(f"ENV={env}: {state['reason']}; start it with `make local-up`")
-        client_env = state["env"]
+            word = "REHEARSE=1 " if rehearse else ""
+            raise ToolkitError(f"{word}ENV={env}: {state['reason']}; start it with `make local-up`")
         os.environ.update(client_env)  # what the play's `environment:` gives its modules
-    path = environment.credentials_path(facts, client_env)
+    path = environment.credentials_path(facts, client_env, rehearse=rehearse)
     if not path:
         return client.Client(lambda: client.credentials("application"))
     checked = credentials.check_key(path, facts["cloudact_gcp_project"], root=str(ROOT))

@@ -28,9 +28,9 @@ class ActionModule(ControllerAction):
         out = dict(environment.derive(facts))
         out["cloudact_root"] = str(root)
         out["cloudact_catalog"] = parsed.as_dict()
-        out["cloudact_client_env"] = {}
-        if facts.get("cloudact_localcloud"):
-            state = environment.localcloud_state(root)
+        # localcloud's client env and key: ENV=local's, or (REHEARSE=1) the project's copy; else none.
+        client_env, state = environment.client_environment(root, facts)
+        out["cloudact_client_env"] = client_env
+        if state is not None:
             out["cloudact_localcloud_state"] = state
-            out["cloudact_client_env"] = state["env"]
         return {"changed": False, "ansible_facts": out}

@@ -23,13 +23,22 @@ class ActionModule(ControllerAction):
         env = self.var("cloudact_env")
         project = self.var("cloudact_gcp_project")
         client_env = self.var("cloudact_client_env", {}) or {}
-        if self.var("cloudact_localcloud"):
-            state = self.var("cloudact_localcloud_state") or {}
+        state = self.var("cloudact_localcloud_state") or {}
+        rehearse = bool(state.get("rehearse"))
+        if self.var("cloudact_localcloud") or rehearse:
             if not state.get("up"):
-                raise InputError("ENV=%s: %s; start it with `make local-up`" % (env, state.get("reason")))
+                raise InputError(
+                    "%sENV=%s: %s; start it with `make local-up`"
+                    % ("REHEARSE=1 " if rehearse else "", env, state.get("reason"))
+                )
         facts = {}
         path = environment.credentials_path(
-            {"cloudact_credentials_file": self.var("cloudact_credentials_file")}, client_env
+            {
+                "cloudact_credentials_file": self.var("cloudact_credentials_file"),
+                "cloudact_gcp_project": project,
+            },
+            client_env,
+            rehearse=rehearse,
         )
         facts["cloudact_credentials_path"] = path
         facts["cloudact_auth_kind"] = "application"

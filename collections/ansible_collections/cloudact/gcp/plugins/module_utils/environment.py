@@ -10,8 +10,14 @@ of those values itself, and an empty value means "derive it".
 
 localcloud is found through its documented contract (localcloud/README.md, "Clients"): the state
 directory is $LOCALCLOUD_STATE_DIR, else `<checkout>/.localcloud`; its `client-env.json` holds the
-variables that point Google clients at it, its `ready.json` the server's proxy URL, whose
-`/_localcloud/health` answers while it runs. Nothing here imports localcloud.
+variables that point Google clients at it, its `keys.json` the key file it issued per hosted
+project, its `ready.json` the server's proxy URL, whose `/_localcloud/health` answers while it
+runs. Nothing here imports localcloud.
+
+REHEARSE=1 (`rehearsing`) runs any inventory, unchanged, against localcloud's copy of its project:
+`client_environment` is the one place that decides which runs get localcloud's client environment
+and which key: a localcloud inventory always, any other only under REHEARSE=1, and then with the
+issued key of the inventory's own project, never the local one. Nothing else changes.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputEr
 DEFAULTS_FILE = Path("roles/cloudact_env/defaults/main.yml")
 ENVIRONMENT_WORDS = ("local", "staging", "production")
 STATE_DIR_VARIABLE = "LOCALCLOUD_STATE_DIR"
+REHEARSE_VARIABLE = "REHEARSE"
+KEY_VARIABLE = "GCP_SERVICE_ACCOUNT_FILE"
 
 
 def environments(root):
@@ -179,12 +187,70 @@ def localcloud_state(root, given=None, environ=None, timeout=5.0):
     return state
 
 
-def credentials_path(facts, client_env, environ=None):
-    """The key file: the inventory's, localcloud's issued key, then $GCP_SERVICE_ACCOUNT_FILE; '' for ADC."""
+def rehearsing(environ=None):
+    """Whether REHEARSE=1 (or true/yes) asks for a rehearsal on localcloud."""
     environ = os.environ if environ is None else environ
+    return (environ.get(REHEARSE_VARIABLE) or "").strip().lower() in ("1", "true", "yes")
+
+
+def client_environment(root, facts, environ=None):
+    """(client env, localcloud state or None): what points this run's Google clients at localcloud.
+
+    A localcloud inventory (cloudact_localcloud) gets localcloud's client-env.json as it is. Any
+    other inventory gets it only under REHEARSE=1, with the key localcloud issued for the
+    inventory's project (keys.json) in place of the local one; InputError when localcloud hosts
+    no copy of that project. Otherwise ({}, None): a stage or prod run never sees localcloud.
+    The state says `rehearse` and, for a rehearsal, `key_project`.
+    """
+    local = bool(facts.get("cloudact_localcloud"))
+    rehearse = not local and rehearsing(environ)
+    if not local and not rehearse:
+        return {}, None
+    state = localcloud_state(root, environ=environ)
+    state["rehearse"] = rehearse
+    env = dict(state["env"])
+    if rehearse:
+        project = facts.get("cloudact_gcp_project") or ""
+        env.pop(KEY_VARIABLE, None)  # never the local project's key
+        keys = _read_json(Path(state["state_dir"]) / "keys.json")
+        if state["up"] and project not in keys:
+            raise InputError(
+                "REHEARSE=1: localcloud (%s) hosts no copy of project %r (it hosts %s)"
+                % (state["state_dir"], project, ", ".join(sorted(keys)) or "none: restart it")
+            )
+        if project in keys:
+            env[KEY_VARIABLE] = keys[project]
+            state["key_project"] = project
+        state["env"] = env
+    return env, state
+
+
+def _read_json(path):
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def credentials_path(facts, client_env, environ=None, rehearse=False):
+    """The key file: the inventory's, localcloud's issued key, then $GCP_SERVICE_ACCOUNT_FILE; '' for ADC.
+
+    In a rehearsal only localcloud's key of the project counts (never ADC, an inventory's real key
+    or the caller's $GCP_SERVICE_ACCOUNT_FILE): InputError when there is none.
+    """
+    environ = os.environ if environ is None else environ
+    if rehearse:
+        path = (client_env or {}).get(KEY_VARIABLE) or ""
+        if not path:
+            raise InputError(
+                "REHEARSE=1: no key of project %r from localcloud (is it up? `make local-up`)"
+                % (facts.get("cloudact_gcp_project") or "")
+            )
+        return path
     return (
         facts.get("cloudact_credentials_file")
-        or (client_env or {}).get("GCP_SERVICE_ACCOUNT_FILE")
-        or environ.get("GCP_SERVICE_ACCOUNT_FILE")
+        or (client_env or {}).get(KEY_VARIABLE)
+        or environ.get(KEY_VARIABLE)
         or ""
     )

@@ -17,6 +17,9 @@ description:
   - For a localcloud environment (C(cloudact_localcloud)), reads localcloud's state directory
     (C($LOCALCLOUD_STATE_DIR), else C(<root>/.localcloud)) through its client contract:
     C(client-env.json) and whether C(ready.json)'s proxy answers its health check.
+  - With C(REHEARSE=1) in the environment, any other inventory gets the same, with the key
+    localcloud issued for the inventory's project (C(keys.json)) in place of the local one; without
+    it a stage or prod play gets no client environment and no localcloud key.
 version_added: 0.2.0
 author: CloudAct platform team
 options:
@@ -36,7 +39,7 @@ RETURN = r"""
 ansible_facts:
   description: >-
     cloudact_root, cloudact_catalog ({jobs, legacy_jobs, legacy_triggers}), cloudact_client_env,
-    cloudact_localcloud_state (localcloud only), and the derived cloudact_secrets,
+    cloudact_localcloud_state (localcloud or REHEARSE=1 only), and the derived cloudact_secrets,
     cloudact_service_account, cloudact_api_service, cloudact_image_registry,
     cloudact_image_repository, cloudact_image, cloudact_supabase_secret_suffix.
   returned: always
