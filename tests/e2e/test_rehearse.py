@@ -21,7 +21,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -259,3 +261,31 @@ def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_pr
     for path in rehearsal.keys.values():
         private = json.loads(Path(path).read_text())["private_key"].splitlines()[1]
         assert private not in result.out and private not in created.out
+
+
+def test_each_projects_triggers_fire_into_its_own_project_with_its_own_key(rehearsal, google):
+    """The clock past midnight: quota-reset's trigger of cloudact-testing-1 and of cloudact-prod each
+    runs its own project's job (an OAuth token of that project's account), none in cloudact-local;
+    prod's (bootstrapped by the release above) succeeds against prod's API with prod's root key."""
+    midnight = (rehearsal.admin.now() + timedelta(days=1)).replace(hour=0, minute=0, second=20, microsecond=0)
+    rehearsal.admin.set_time(midnight)
+
+    def scheduled(project: str):
+        _, executions, _ = google(project)
+        parent = f"projects/{project}/locations/{REGION}/jobs/cloudact-daily-quota-reset"
+        done = [e for e in executions.list_executions(parent=parent) if e.completion_time]
+        return done[0] if done else None
+
+    deadline = time.monotonic() + 120
+    found = {}
+    while time.monotonic() < deadline and len(found) < 2:
+        found.update({p: e for p in ("cloudact-testing-1", "cloudact-prod") if (e := scheduled(p))})
+        time.sleep(0.5)
+    assert set(found) == {"cloudact-testing-1", "cloudact-prod"}, found
+    for execution in found.values():
+        assert execution.annotations.get("localcloud/triggered-by") == "cloud-scheduler"
+    assert found["cloudact-prod"].succeeded_count == 1, found["cloudact-prod"]
+    local = google("cloudact-local")[1].list_executions(
+        parent=f"projects/cloudact-local/locations/{REGION}/jobs/-"
+    )
+    assert list(local) == []
