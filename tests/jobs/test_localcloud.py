@@ -164,7 +164,9 @@ def test_the_container_command_converge_builds_runs_as_a_localcloud_execution(lo
     from google.cloud import run_v2
     from google.protobuf import duration_pb2
 
-    catalog_job = {"name": "cloudact-daily-stale-cleanup", "script": "jobs/daily/stale_cleanup.py"}
+    from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
+
+    catalog_job = load_catalog(root=ROOT).by_shortcut("stale-cleanup").as_dict()
     spec = converge.job_spec(catalog_job, PROJECT, "local", API_URL, {})
     assert spec["command"] == ["python", "-m", "jobs.daily.stale_cleanup"]
     key = run_v2.EnvVarSource(
