@@ -160,11 +160,10 @@ def test_the_container_command_converge_builds_runs_as_a_localcloud_execution(lo
     """`python -m jobs.<category>.<script>` as Cloud Run runs it: localcloud's runner, the checkout."""
     import google.auth
     from ansible_collections.cloudact.gcp.plugins.filter import converge
+    from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
     from google.auth.transport.requests import AuthorizedSession
     from google.cloud import run_v2
     from google.protobuf import duration_pb2
-
-    from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
     catalog_job = load_catalog(root=ROOT).by_shortcut("stale-cleanup").as_dict()
     spec = converge.job_spec(catalog_job, PROJECT, "local", API_URL, {})
