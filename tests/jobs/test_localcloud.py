@@ -165,7 +165,7 @@ def test_the_container_command_converge_builds_runs_as_a_localcloud_execution(lo
     from google.cloud import run_v2
     from google.protobuf import duration_pb2
 
-    catalog_job = load_catalog(root=ROOT).by_shortcut("stale-cleanup").as_dict()
+    catalog_job = dict(load_catalog(root=ROOT).by_shortcut("stale-cleanup").as_dict(), secrets=[])
     spec = converge.job_spec(catalog_job, PROJECT, "local", API_URL, {})
     assert spec["command"] == ["python", "-m", "jobs.daily.stale_cleanup"]
     key = run_v2.EnvVarSource(
