@@ -211,3 +211,7 @@ bench-localcloud: $(STAMP) ## localcloud: start-to-ready, proxy throughput, data
 	$(BIN)/python bench/localcloud_startup.py
 	$(BIN)/python bench/localcloud_proxy.py
 	$(BIN)/python bench/localcloud_data_plane.py
+
+.PHONY: bench-gcloud
+bench-gcloud: $(STAMP) ## gcloud against localcloud: wall time per command, make status vs gcloud for the 8 jobs [RUNS=5]
+	$(BIN)/python bench/gcloud.py --runs $(or $(RUNS),5)

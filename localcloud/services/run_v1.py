@@ -26,6 +26,7 @@ from localcloud.services import run_shapes as shapes
 from localcloud.services import run_v1_shapes as v1
 from localcloud.services.run_base import RunState, execution_id
 from localcloud.services.run_errors import ApiError
+from localcloud.services.run_v1_select import parse_selector, selector_matches
 
 V1 = r"/apis/run\.googleapis\.com/v1/namespaces/(?P<project>[^/]+)"
 V1_JOB = V1 + r"/jobs/(?P<job>[^/:]+)"
@@ -113,12 +114,12 @@ class RunV1(RunState):
 
     def _v1_list_jobs(self, request, body, principal, project):
         prefix = self._v1_prefix(request, project)
-        selector = v1.parse_selector(request.args.get("labelSelector"))
+        selector = parse_selector(request.args.get("labelSelector"))
         with self._lock:
             items = [
                 v1.job_v1(job) for name, job in sorted(self._state["jobs"].items()) if name.startswith(prefix)
             ]
-            items = [item for item in items if v1.selector_matches(selector, item["metadata"]["labels"])]
+            items = [item for item in items if selector_matches(selector, item["metadata"]["labels"])]
             return _list("JobsList", items, request)
 
     def _v1_get_job(self, request, body, principal, project, job):
@@ -213,12 +214,12 @@ class RunV1(RunState):
 
     def _v1_list_executions(self, request, body, principal, project):
         prefix = self._v1_prefix(request, project)
-        selector = v1.parse_selector(request.args.get("labelSelector"))
+        selector = parse_selector(request.args.get("labelSelector"))
         with self._lock:
             found = [e for name, e in self._state["executions"].items() if name.startswith(prefix)]
             found.sort(key=lambda e: (e["createTime"], e["name"]), reverse=True)
             items = [v1.execution_v1(e, self._job_uid(e["name"])) for e in found]
-            items = [item for item in items if v1.selector_matches(selector, item["metadata"]["labels"])]
+            items = [item for item in items if selector_matches(selector, item["metadata"]["labels"])]
             return _list("ExecutionsList", items, request)
 
     def _v1_get_execution(self, request, body, principal, project, execution):
@@ -255,7 +256,7 @@ class RunV1(RunState):
 
     def _v1_list_tasks(self, request, body, principal, project):
         prefix = self._v1_prefix(request, project)
-        selector = v1.parse_selector(request.args.get("labelSelector"))
+        selector = parse_selector(request.args.get("labelSelector"))
         wanted = {
             next(iter(values)) for key, op, values in selector if key == v1.EXECUTION_LABEL and op == "="
         }
@@ -266,7 +267,7 @@ class RunV1(RunState):
                 if name.startswith(prefix) and (not wanted or execution_id(name) in wanted)
             )
             items = [task for name in names for task in self._v1_tasks_of(name)]
-            items = [item for item in items if v1.selector_matches(selector, item["metadata"]["labels"])]
+            items = [item for item in items if selector_matches(selector, item["metadata"]["labels"])]
             return _list("TasksList", items, request)
 
     def _v1_get_task(self, request, body, principal, project, task):
