@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud.projects import PROJECTS
+from localcloud.projects import BY_ID, PROJECTS
 from localcloud.service import json_response
 from localcloud.services import run_shapes as shapes
 from localcloud.services.run_base import RunState, new_etag, paginate
@@ -94,10 +94,13 @@ class RunServices(RunState):
                 return json_response(
                     {"error": 'expected {"service": "<id>", "uri": "https://..."}'}, status=400
                 )
-            with self._lock:
-                service = self._put_service(
-                    body.get("project") or self.cloud.project, self.cloud.region, body["service"], body["uri"]
+            project = body.get("project") or self.cloud.project
+            if project not in BY_ID:
+                return json_response(
+                    {"error": f"project {project!r} is not hosted: one of {', '.join(BY_ID)}"}, status=400
                 )
+            with self._lock:
+                service = self._put_service(project, self.cloud.region, body["service"], body["uri"])
                 self._save()
             return json_response(service)
         return super().handle_admin(request, subpath)

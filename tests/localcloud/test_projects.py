@@ -167,3 +167,17 @@ def test_supabase_serves_each_environments_token_with_a_database_per_ref(localcl
     assert query(ref, local, "SELECT 1").status_code == 404  # the local token reaches `local` only
     assert query("local", prod, "SELECT 1").status_code == 404
     assert query(ref, "not-a-token", "SELECT 1").status_code == 401
+
+
+def test_the_admin_call_registers_a_service_in_a_hosted_project(localcloud_env):
+    cloud = localcloud_env
+    uri = f"https://svc-{uuid.uuid4().hex[:6]}-uc.a.run.app"
+    service = cloud.admin.admin(
+        "run", "services", "POST", {"service": "extra", "uri": uri, "project": "cloudact-prod"}
+    )
+    assert service["name"] == "projects/cloudact-prod/locations/us-central1/services/extra"
+    with AuthorizedSession(creds(cloud, "cloudact-prod")) as session:
+        got = session.get(f"https://run.googleapis.com/v2/{service['name']}").json()
+    assert got["uri"] == uri
+    with pytest.raises(Exception, match="not hosted"):
+        cloud.admin.admin("run", "services", "POST", {"service": "x", "uri": uri, "project": "elsewhere"})
