@@ -649,6 +649,15 @@ def test_logging_read_a_jobs_entries_as_entries_list_returns_them(gcloud, run_cl
     texts = {e.get("textPayload") for e in read}
     assert {"line 0 of task 0", "line 1 of task 0", "line 2 of task 0"} <= texts
 
+    # The run surface's own log readers (Logging underneath): the job's and the execution's.
+    [execution] = list(run_clients[1].list_executions(parent=f"{PARENT}/jobs/{name}"))
+    for command in (
+        ("run", "jobs", "logs", "read", name, f"--region={REGION}"),
+        ("beta", "run", "jobs", "executions", "logs", "read", execution.name.rsplit("/", 1)[1]),
+    ):
+        lines = gcloud.text(*command).splitlines()
+        assert all(any(line.endswith(f"line {i} of task 0") for line in lines) for i in range(3)), command
+
 
 def test_unknown_v1_field_is_refused_as_google_refuses_it(session, made):
     name = unique()
