@@ -88,6 +88,9 @@ class Method:
     response: str | None  # schema id of the answer
     regex: re.Pattern[str] = field(repr=False)
     literal: int = 0  # characters outside {} (the more, the more specific)
+    query: frozenset[str] = (
+        frozenset()
+    )  # its query parameters ("pageSize", "formatOptions.useInt64Timestamp")
 
 
 class Document:
@@ -97,6 +100,7 @@ class Document:
         self.api = api
         self.name = data["name"]
         self.schemas: dict[str, Any] = data.get("schemas", {})
+        self.system_params = frozenset(data.get("parameters", {}))  # alt, fields, prettyPrint, ...
         self.methods: list[Method] = []
         prefix = "/" + data.get("servicePath", "")
         for m in _walk(data):
@@ -111,6 +115,9 @@ class Document:
                     response=(m.get("response") or {}).get("$ref"),
                     regex=_template_regex(template),
                     literal=len(re.sub(r"\{[^}]*\}", "", template)),
+                    query=frozenset(
+                        k for k, v in m.get("parameters", {}).items() if v["location"] == "query"
+                    ),
                 )
             )
 
@@ -280,6 +287,24 @@ def unknown_names(doc: Document, method: Method, body: Any) -> list[tuple[str, s
     return [(path, name) for path, name, _ in walker.problems]
 
 
+def unknown_query_parameters(doc: Document, method: Method, names: list[str]) -> list[str]:
+    """The query parameters that neither the method nor the API's system parameters have (Google
+    takes `$alt` for `alt`, and proto field names for JSON names)."""
+    known = method.query | doc.system_params
+    return [
+        name
+        for name in names
+        if name not in known and name.removeprefix("$") not in known and _camel(name) not in known
+    ]
+
+
+def unknown_parameter_message(name: str) -> str:
+    return (
+        f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+        f"Field '{name}' could not be found in request message."
+    )
+
+
 def unknown_name_message(path: str, name: str) -> str:
     where = f" at '{path}'" if path else ""
     return f'Invalid JSON payload received. Unknown name "{name}"{where}: Cannot find field.'
@@ -342,14 +367,17 @@ class Conformance:
         return response
 
     def refuse(self, service: Service, request: Request, doc: Document, method: Method) -> Response | None:
-        if method.request is None:
-            return None
-        raw = request.get_data(cache=True)
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            return None  # the service words a body that is not JSON
-        unknown = unknown_names(doc, method, body)
+        unknown = [("", name) for name in unknown_query_parameters(doc, method, list(request.args))]
+        messages = [unknown_parameter_message(name) for _, name in unknown]
+        if method.request is not None:
+            raw = request.get_data(cache=True)
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                body = None  # the service words a body that is not JSON
+            for path, name in unknown_names(doc, method, body):
+                unknown.append((path, name))
+                messages.append(unknown_name_message(path, name))
         if not unknown:
             return None
         if self.cloud is not None:
@@ -357,7 +385,6 @@ class Conformance:
                 self.cloud.authenticate(request)
             except Unauthenticated:
                 return None
-        messages = [unknown_name_message(path, name) for path, name in unknown]
         extra: dict[str, Any] = {
             "details": [
                 {

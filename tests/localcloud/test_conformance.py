@@ -322,3 +322,70 @@ def test_localcloud_refuses_a_misspelt_field_as_google_does(localcloud_env):
         )
         assert created.status_code == 200, created.text
         session.delete(f"https://run.googleapis.com{PARENT}/jobs/{job_id}")
+
+
+def test_unknown_query_parameters_are_refused_and_system_and_proto_names_are_not(tmp_path):
+    judge = Conformance(tmp_path / "v.jsonl")
+    svc = Scheduler(json_response({}))
+    jobs = "/v1/projects/p/locations/l/jobs"
+    for query in (
+        "pageSize=5&pageToken=t",
+        "page_size=5",
+        "$alt=json;enum-encoding=int",
+        "alt=json&prettyPrint=false",
+    ):
+        assert call(judge, svc, "GET", f"{jobs}?{query}").status_code == 200, query
+    refused = call(judge, svc, "GET", f"{jobs}?pageSize=5&limit=5")
+    assert refused.status_code == 400 and svc.handled == 4
+    assert refused.get_json()["error"]["message"] == (
+        'Invalid JSON payload received. Unknown name "limit": Cannot bind query parameter. '
+        "Field 'limit' could not be found in request message."
+    )
+
+
+class BadScheduler(Service):
+    """Answers every call with a job that has a key Scheduler's Job lacks."""
+
+    name = "scheduler"
+    hosts = ("cloudscheduler.googleapis.com",)
+
+    def handle(self, request: Request) -> Response:
+        self.cloud.authenticate(request)
+        return json_response(
+            {"name": request.path.removeprefix("/v1/"), "nextRunTime": "2026-01-01T00:00:00Z"}
+        )
+
+
+def test_the_proxy_judges_every_call_and_the_switch_is_the_environment(tmp_path, monkeypatch):
+    import requests
+
+    log = tmp_path / "violations.jsonl"
+    monkeypatch.setenv(conformance.LOG_ENV, str(log))
+    cloud = LocalCloud(tmp_path / "state", 0, service_specs=["oauth2:OAuth2"])
+    cloud.register(BadScheduler(cloud))
+    cloud.start()
+    try:
+        with requests.Session() as s:
+            s.trust_env = False
+            s.proxies = {"https": cloud.proxy_url}
+            s.verify = str(cloud.ca_file)
+            jobs = "https://cloudscheduler.googleapis.com/v1/projects/p/locations/l/jobs"
+            assert s.get(f"{jobs}/a").status_code == 401  # no token: the service's 401, nothing judged
+            s.headers["Authorization"] = f"Bearer {cloud.mint_token(conformance_sa())}"
+            assert s.get(f"{jobs}/a").status_code == 200
+            refused = s.patch(f"{jobs}/a", json={"schedule": "* * * * *", "timezone": "UTC"})
+            assert refused.status_code == 400
+            assert refused.json()["error"]["message"] == (
+                "Invalid JSON payload received. Unknown name \"timezone\" at 'job': Cannot find field."
+            )
+    finally:
+        cloud.stop()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(v["method"], v["at"], v["status"]) for v in lines] == [
+        ("cloudscheduler.projects.locations.jobs.get", "response.nextRunTime", 200)
+    ]
+    assert lines[0]["request"] == "GET cloudscheduler.googleapis.com/v1/projects/p/locations/l/jobs/a"
+
+
+def conformance_sa() -> str:
+    return "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
