@@ -173,6 +173,8 @@ def gcloud_config(files: StateFiles, activate: bool = True) -> dict[str, str]:
             "custom_ca_certs_file": str(files.ca_cert),
             "disable_usage_reporting": "true",
             "check_gce_metadata": "false",
+            # localcloud's APIs are always enabled: no Service Usage check (`run jobs deploy` makes one)
+            "should_prompt_to_enable_api": "false",
         },
         "proxy": {"type": "http", "address": "127.0.0.1", "port": port},
         "run": {"region": REGION},

@@ -382,6 +382,11 @@ def test_update_memory_replaces_in_place_and_keeps_the_rest(gcloud, run_clients,
     assert list(after.template.template.containers[0].args) == [SCRIPT, "--lines", "1"]
     assert [(e.name, e.value) for e in after.template.template.containers[0].env] == [("A", "1")]
     compare_job(gcloud.json("run", "jobs", "describe", name), after)
+    # deploy: create-or-update (it would check Service Usage; the configuration turns that prompt off)
+    gcloud.run("run", "jobs", "deploy", name, f"--image={IMAGE}", "--memory=768Mi", f"--region={REGION}")
+    deployed = jobs.get_job(name=f"{PARENT}/jobs/{name}")
+    assert deployed.uid == before.uid and deployed.generation == after.generation + 1
+    assert deployed.template.template.containers[0].resources.limits["memory"] == "768Mi"
 
 
 def test_execute_wait_then_executions_list_describe_and_tasks_match(gcloud, run_clients, made, session):
