@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google.api_core import exceptions
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import run_v2, scheduler_v1, secretmanager
@@ -550,6 +551,21 @@ def test_a_job_gcloud_created_is_converged_in_place_by_create_jobs_keeping_its_h
         "run", "jobs", "executions", "list", f"--job={name}", f"--region={REGION}", "--limit=5"
     )
     assert [e["metadata"]["name"] for e in listed] == [execution.name.rsplit("/", 1)[1]]
+
+    # gcloud shows what the toolkit converged: the catalog's 8 jobs and its triggers, as the catalog says.
+    data = yaml.safe_load((ROOT / "catalog" / "jobs.yml").read_text())
+    catalog = data["jobs"]
+    gjobs = {j["metadata"]["name"]: j for j in gcloud.json("run", "jobs", "list")}
+    assert {job["name"] for job in catalog} <= set(gjobs)
+    scheduled = gcloud.json("scheduler", "jobs", "list", f"--location={REGION}")
+    triggers = {t["name"].rsplit("/", 1)[1]: t for t in scheduled}
+    for job in catalog:
+        task = gjobs[job["name"]]["spec"]["template"]["spec"]["template"]["spec"]
+        assert task["maxRetries"] == job.get("max_retries", data["job_defaults"]["max_retries"])
+        if job.get("schedule"):
+            trigger = triggers[f"{job['name']}-trigger"]
+            assert trigger["schedule"] == job["schedule"]
+            assert trigger["httpTarget"]["uri"].endswith(f"/jobs/{job['name']}:run")
 
 
 # --- Scheduler, Secret Manager, Logging ---------------------------------------------------------------
