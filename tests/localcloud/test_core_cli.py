@@ -77,7 +77,7 @@ def test_up_is_idempotent_and_state_survives_down_up_until_reset(state, monkeypa
         "REQUESTS_CA_BUNDLE",
         "SSL_CERT_FILE",
         "GCP_SERVICE_ACCOUNT_FILE",
-        "CLOUDSDK_CONFIG",  # gcloud's configuration directory of ours (test_gcloud.py), not in client-env.json
+        "CLOUDSDK_CONFIG",  # gcloud's own configuration directory (test_gcloud.py); not in client-env.json
         "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
     ]
     assert env["NO_PROXY"] == "127.0.0.1,localhost"
