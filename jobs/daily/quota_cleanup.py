@@ -62,6 +62,10 @@ def run(project: str, days: int, dry_run: bool) -> str:
     from google.api_core import exceptions as api_errors
     from google.cloud import bigquery
 
+    from jobs.runtime.google_retry import honouring
+
+    retry = honouring(bigquery.DEFAULT_RETRY)  # the library's policy, and the server's Retry-After
+
     table = f"`{project}.{DATASET}.{TABLE}`"
     params = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", days)])
     try:
@@ -69,15 +73,23 @@ def run(project: str, days: int, dry_run: bool) -> str:
     except google.auth.exceptions.DefaultCredentialsError as exc:
         raise runtime.ConfigError(f"no Google credentials for BigQuery: {_first_line(exc)}") from None
     try:
-        count_job = client.query(f"SELECT COUNT(*) AS n FROM {table} WHERE {CONDITION}", job_config=params)  # noqa: S608
-        older = next(iter(count_job.result(timeout=QUERY_TIMEOUT)))["n"]
+        count_job = client.query(
+            f"SELECT COUNT(*) AS n FROM {table} WHERE {CONDITION}",  # noqa: S608
+            job_config=params,
+            retry=retry,
+        )
+        older = next(iter(count_job.result(timeout=QUERY_TIMEOUT, retry=retry)))["n"]
         log.info("%d quota records in %s.%s.%s are older than %d days", older, project, DATASET, TABLE, days)
         if dry_run:
             return f"Deleted 0 quota records older than {days} days (dry run: {older} would be deleted)"
         if older == 0:
             return f"Deleted 0 quota records older than {days} days"
-        delete_job = client.query(f"DELETE FROM {table} WHERE {CONDITION}", job_config=params)  # noqa: S608
-        delete_job.result(timeout=QUERY_TIMEOUT)
+        delete_job = client.query(
+            f"DELETE FROM {table} WHERE {CONDITION}",  # noqa: S608
+            job_config=params,
+            retry=retry,
+        )
+        delete_job.result(timeout=QUERY_TIMEOUT, retry=retry)
     except api_errors.NotFound as exc:
         raise runtime.JobFailed(
             f"{project}.{DATASET}.{TABLE} not found ({_bq_message(exc)}); is the project bootstrapped "

@@ -15,8 +15,7 @@ cases); the call under test gets the case's first attempt. The entry points:
   table, finds the file's row, and counts it applied, so it ends 0 without sending it again);
 - quota_cleanup's BigQuery calls, through HTTPS_PROXY to bigquery.googleapis.com: the first query's
   jobs.insert (idempotent: the client names the job, and a repeat finds the same job). Its retry is
-  google-cloud-bigquery's own, which retries every case but does not honour Retry-After: for it the
-  gap is not asserted (`honours_retry_after=False`).
+  google-cloud-bigquery's own policy, with Retry-After honoured (jobs/runtime/google_retry.py).
 """
 
 from __future__ import annotations
@@ -271,9 +270,6 @@ ENTRIES = [
         call("POST", f"/bigquery/v2/projects/{PROJECT}/jobs", "COUNT(*)"),
         "Deleted 3 quota records older than 90 days",
         via="bigquery",
-        # google-cloud-bigquery retries with api-core's Retry (its own predicate, full jitter from 1 s,
-        # a 600 s deadline), which does not read Retry-After: the wait is its backoff, not the header.
-        honours_retry_after=False,
     ),
 ]
 
