@@ -15,7 +15,7 @@ description:
   - Derives the facts an inventory leaves empty (secret names, the service account, the API's
     Cloud Run service, the image), with the same code the toolkit CLIs use.
   - For a localcloud environment (C(cloudact_localcloud)), reads localcloud's state directory
-    (C($LOCALCLOUD_STATE_DIR), else C(<root>/.localcloud)) through its client contract:
+    (C($LOCALCLOUD_STATE_DIR), else C(<root>/.localcloud)) through its client contract,
     C(client-env.json) and whether C(ready.json)'s proxy answers its health check.
   - With C(REHEARSE=1) in the environment, any other inventory gets the same, with the key
     localcloud issued for the inventory's project (C(keys.json)) in place of the local one; without

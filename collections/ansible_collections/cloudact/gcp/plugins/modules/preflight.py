@@ -1,0 +1,51 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the preflight action (it runs on the controller, plugins/action/preflight.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: preflight
+short_description: The checks before any change, and the auth facts of the play's modules
+description:
+  - Runs on the controller (an action plugin) after C(cloudact.gcp.env_facts); changes nothing.
+  - For a localcloud environment (or a rehearsal), refuses to go on when localcloud does not answer.
+  - Chooses the credentials (the inventory's C(cloudact_credentials_file), localcloud's issued key,
+    C($GCP_SERVICE_ACCOUNT_FILE), else application default credentials) and checks the key file
+    exists (C(~) expanded), is a service-account key, and is of the environment's project.
+  - With O(check_secrets), checks every Secret Manager secret the catalog's jobs reference exists
+    (its metadata only, never a value); in check mode a missing one is a warning.
+  - Without C(cloudact_api_url), discovers the API URL from the API's Cloud Run service and prints it.
+  - Sets C(cloudact_auth_kind), C(cloudact_auth_file), C(cloudact_credentials_path) and
+    C(cloudact_api_url_effective). Each refusal is one line naming the value and the fix.
+version_added: 0.2.0
+author: CloudAct platform team
+options:
+  check_secrets:
+    description: Check that the secrets the jobs reference exist.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Check localcloud, the credentials, the secrets and the API URL before any change
+  cloudact.gcp.preflight:
+    check_secrets: true
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: cloudact_auth_kind, cloudact_auth_file, cloudact_credentials_path, cloudact_api_url_effective.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(check_secrets=dict(type="bool", default=True)))
+    module.fail_json(msg="cloudact.gcp.preflight runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
