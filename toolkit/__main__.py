@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
 from toolkit import ROOT, ToolkitError
-from toolkit.inventory import check_environment
 
 
 def check_env(args: argparse.Namespace) -> int:
-    check_environment(args.env)
+    environment.check_environment(args.env, ROOT)
     return 0
 
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import sys
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment
 from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
 
-from toolkit import ToolkitError
-from toolkit.inventory import load_environment
+from toolkit import ROOT, ToolkitError
 
 
 def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool | None:
     """None: no confirmation needed; True: confirmed; False: refused (said on stderr)."""
-    facts = load_environment(env)
+    facts = environment.load_environment(env, ROOT)
     required = bool(facts.get("cloudact_confirm_required"))
     confirm = os.environ.get("CONFIRM", "")
     verdict = decide(env, required, confirm=confirm, asker=MAKE)

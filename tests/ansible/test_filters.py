@@ -7,18 +7,17 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.filter import converge
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment as inventory
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 from ansible_collections.cloudact.gcp.plugins.module_utils.credentials import check_key
 from ansible_collections.cloudact.gcp.plugins.module_utils.environment import localcloud_state
-
-from toolkit.inventory import load_environment
 
 from .conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def local():
-    facts = load_environment("local")
+    facts = inventory.load_environment("local", ROOT)
     catalog = load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"]))
     data = {
         "jobs": [j.as_dict() for j in catalog.jobs],

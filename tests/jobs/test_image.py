@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment as inventory
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
-
-from toolkit.inventory import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -156,4 +155,4 @@ def test_cloudbuild_pushes_the_release_tag_and_latest_where_the_inventories_look
     assert image == "us-central1-docker.pkg.dev/cloudact-prod/cloudact/cloudact-jobs-prod"
     pushed = [substitute(i, {**values, "_IMAGE": image}) for i in BUILD["images"]]
     assert pushed == [f"{image}:v1.4.0", f"{image}:latest"]
-    assert load_environment("prod")["cloudact_image_repository"] == image
+    assert inventory.load_environment("prod", ROOT)["cloudact_image_repository"] == image

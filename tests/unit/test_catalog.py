@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment as inventory
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog, parse_catalog
 
 from toolkit import ROOT, ToolkitError
-from toolkit.inventory import environments, load_environment
 
 REAL = yaml.safe_load((ROOT / "catalog/jobs.yml").read_text())
 SECRETS = {"ca_root_api_key", "supabase_access_token"}
@@ -209,7 +209,7 @@ def test_real_catalog_matches_the_design(root: Path) -> None:
 
 @pytest.mark.parametrize("env", ["local", "test", "stage", "prod"])
 def test_real_catalog_is_valid_for_every_inventory(env: str) -> None:
-    facts = load_environment(env)
+    facts = inventory.load_environment(env, ROOT)
     assert load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"])).jobs
 
 
@@ -247,20 +247,20 @@ def test_resolve_unknown_word_lists_names_and_the_closest(root: Path) -> None:
 
 
 def test_environments_and_their_facts() -> None:
-    assert environments() == ["local", "prod", "stage", "test"]
-    prod = load_environment("prod")
+    assert inventory.environments(ROOT) == ["local", "prod", "stage", "test"]
+    prod = inventory.load_environment("prod", ROOT)
     assert prod["cloudact_gcp_project"] == "cloudact-prod"
     assert prod["cloudact_confirm_required"] is True
     assert prod["cloudact_secrets"]["ca_root_api_key"]["secret"] == "ca-root-api-key-prod"
     assert prod["cloudact_service_account"] == "cloudact-jobs@cloudact-prod.iam.gserviceaccount.com"
     assert prod["cloudact_image"].endswith("/cloudact-prod/cloudact/cloudact-jobs-prod:latest")
-    stage = load_environment("stage")
+    stage = inventory.load_environment("stage", ROOT)
     assert stage["cloudact_gcp_project"] == "cloudact-testing-1"
     assert stage["cloudact_environment"] == "staging"
     assert stage["cloudact_api_url"] == ""
     assert stage["cloudact_secrets"]["supabase_access_token"]["secret"] == "supabase-access-token-stage"
     assert stage["cloudact_secrets"]["ca_root_api_key"]["secret"] == "ca-root-api-key-test"
-    local = load_environment("local")
+    local = inventory.load_environment("local", ROOT)
     assert local["cloudact_supabase_project_ref"] == "local"
     assert local["cloudact_confirm_required"] is False
 
@@ -270,4 +270,4 @@ def test_unknown_environment_names_the_valid_ones(word: str) -> None:
     with pytest.raises(
         ToolkitError, match=r"unknown environment .*: valid environments are local, prod, stage, test"
     ):
-        load_environment(word)
+        inventory.load_environment(word, ROOT)
