@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import client, credentials, environment, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import client, environment, status
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
 from toolkit import ROOT, ToolkitError
@@ -26,21 +26,11 @@ from toolkit import ROOT, ToolkitError
 def connect(facts: dict) -> client.Client:
     """The client of this run; localcloud's client environment (ENV=local, or REHEARSE=1 with the
     project's issued key) applied to this process first."""
-    env = facts["cloudact_env"]
     client_env, state = environment.client_environment(ROOT, facts)  # raises ToolkitError (InputError)
-    rehearse = bool(state and state["rehearse"])
+    chosen = environment.run_credentials(facts, client_env, state, ROOT)
     if state is not None:
-        if not state["up"]:
-            word = "REHEARSE=1 " if rehearse else ""
-            raise ToolkitError(f"{word}ENV={env}: {state['reason']}; start it with `make local-up`")
         os.environ.update(client_env)  # what the play's `environment:` gives its modules
-    path = environment.credentials_path(facts, client_env, rehearse=rehearse)
-    if not path:
-        return client.Client(lambda: client.credentials("application"))
-    checked = credentials.check_key(path, facts["cloudact_gcp_project"], root=str(ROOT))
-    if not checked["ok"]:
-        raise ToolkitError(f"ENV={env}: {checked['error']}")
-    return client.Client(lambda: client.credentials("serviceaccount", checked["path"]))
+    return client.Client(lambda: client.credentials(chosen["kind"], chosen["file"]))
 
 
 def main(argv: list[str] | None = None) -> int:

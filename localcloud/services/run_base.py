@@ -37,24 +37,38 @@ def new_etag() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode().rstrip("=")
 
 
-def paginate(
-    items: list[Any], request: Request, *, default: int = 100, maximum: int = 1000
-) -> tuple[list, str]:
-    size_raw = request.args.get("pageSize") or "0"
-    size = shapes.parse_int(size_raw, "pageSize", maximum=2**31 - 1) or default
-    size = min(size, maximum)
-    token = request.args.get("pageToken") or ""
+def offset_page(items: list[Any], size: int, token: str, bad_token: str) -> tuple[list, str]:
+    """(this page, the next page's token or ''): the token is the next offset, base64; `bad_token`
+    is the 400's message for a token that is not one of ours ({token!r} is filled in)."""
     offset = 0
     if token:
         try:
             offset = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
         except ValueError:
-            raise ApiError(
-                400, f"Invalid page token {token!r}: use the nextPageToken of the previous page"
-            ) from None
-    page = items[offset : offset + size]
+            raise ApiError(400, bad_token.format(token=token)) from None
     more = offset + size < len(items)
-    return page, (base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else "")
+    return items[offset : offset + size], (
+        base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else ""
+    )
+
+
+def paginate(
+    items: list[Any], request: Request, *, default: int = 100, maximum: int = 1000
+) -> tuple[list, str]:
+    """v2 paging: `pageSize` (none: `default`, at most `maximum`) and `pageToken`."""
+    size = shapes.parse_int(request.args.get("pageSize") or "0", "pageSize", maximum=2**31 - 1) or default
+    return offset_page(
+        items,
+        min(size, maximum),
+        request.args.get("pageToken") or "",
+        "Invalid page token {token!r}: use the nextPageToken of the previous page",
+    )
+
+
+def list_body(key: str, items: list[Any], request: Request) -> dict[str, Any]:
+    """A v2 list answer: `{key: page, nextPageToken?}`, or {} for an empty page (as Google sends)."""
+    page, token = paginate(items, request)
+    return {key: page, **({"nextPageToken": token} if token else {})} if page else {}
 
 
 def execution_id(name: str) -> str:

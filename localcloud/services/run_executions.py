@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_base import TYPE_EXECUTION, RunState, execution_id, flag, new_etag, paginate
+from localcloud.services.run_base import TYPE_EXECUTION, RunState, execution_id, flag, list_body, new_etag
 from localcloud.services.run_errors import ApiError
 from localcloud.services.run_execution_state import set_condition
 
@@ -129,8 +129,7 @@ class RunExecutions(RunState):
             prefix = f"projects/{project}/locations/{location}/jobs/{'' if job == '-' else job + '/'}"
             items = [e for name, e in self._state["executions"].items() if name.startswith(prefix)]
             items.sort(key=lambda e: (e["createTime"], e["name"]), reverse=True)
-            page, token = paginate(items, request)
-            return {"executions": page, **({"nextPageToken": token} if token else {})} if page else {}
+            return list_body("executions", items, request)
 
     def _get_execution(self, request, body, principal, project, location, job, execution):
         with self._lock:
@@ -251,8 +250,7 @@ class RunExecutions(RunState):
         with self._lock:
             current = self._require_execution(name)
             tasks = [self._task_json(current, task) for task in self._state["tasks"].get(name, [])]
-            page, token = paginate(tasks, request)
-            return {"tasks": page, **({"nextPageToken": token} if token else {})} if page else {}
+            return list_body("tasks", tasks, request)
 
     def _get_task(self, request, body, principal, project, location, job, execution, task):
         name = f"{self._job_name(project, location, job)}/executions/{execution}"

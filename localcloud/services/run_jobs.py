@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_base import TYPE_JOB, RunState, flag, new_etag, paginate
+from localcloud.services.run_base import TYPE_JOB, RunState, flag, list_body, new_etag
 from localcloud.services.run_errors import ApiError
 
 
@@ -60,15 +60,22 @@ class RunJobs(RunState):
         spec = shapes.normalize_job(body)
         name = self._job_name(project, location, job_id)
         with self._lock:
-            if name in self._state["jobs"]:
-                raise ApiError(409, f"Resource '{job_id}' already exists.", "ALREADY_EXISTS")
-            job = self._new_job(name, spec, principal)
-            if flag(request, "validateOnly"):
+            keep = not flag(request, "validateOnly")
+            job = self._insert_job(name, job_id, spec, principal, keep)
+            if not keep:
                 return self._job_op_unsaved(project, location, job)
-            self._state["jobs"][name] = job
             op = self._job_op(project, location, job)
             self._save()
             return op
+
+    def _insert_job(self, name, job_id, spec, principal, keep):
+        """A new job (v2 or v1 create; the caller holds the lock and saves), refused when it exists."""
+        if name in self._state["jobs"]:
+            raise ApiError(409, f"Resource '{job_id}' already exists.", "ALREADY_EXISTS")
+        job = self._new_job(name, spec, principal)
+        if keep:
+            self._state["jobs"][name] = job
+        return job
 
     def _job_op_unsaved(self, project, location, job):
         op = self._job_op(project, location, job)
@@ -79,8 +86,7 @@ class RunJobs(RunState):
         prefix = f"projects/{project}/locations/{location}/jobs/"
         with self._lock:
             jobs = [job for name, job in sorted(self._state["jobs"].items()) if name.startswith(prefix)]
-            page, token = paginate(jobs, request)
-            return {"jobs": page, **({"nextPageToken": token} if token else {})} if page else {}
+            return list_body("jobs", jobs, request)
 
     def _get_job(self, request, body, principal, project, location, job):
         with self._lock:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_base import TYPE_EXECUTION, RunState, paginate
+from localcloud.services.run_base import TYPE_EXECUTION, RunState, list_body
 from localcloud.services.run_errors import ApiError
 
 MAX_WAIT_S = 60.0  # operations:wait caps a client's timeout at this
@@ -57,8 +57,7 @@ class RunOperations(RunState):
                 for name, op in self._state["operations"].items()
                 if name.startswith(prefix)
             ]
-            page, token = paginate(ops, request)
-            return {"operations": page, **({"nextPageToken": token} if token else {})} if page else {}
+            return list_body("operations", ops, request)
 
     def _delete_operation(self, request, body, principal, project, location, op):
         name = f"projects/{project}/locations/{location}/operations/{op}"

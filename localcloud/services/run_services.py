@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 from localcloud.projects import BY_ID, PROJECTS
 from localcloud.service import json_response
 from localcloud.services import run_shapes as shapes
-from localcloud.services.run_base import RunState, new_etag, paginate
+from localcloud.services.run_base import RunState, list_body, new_etag
 from localcloud.services.run_errors import ApiError
 
 
@@ -80,8 +80,7 @@ class RunServices(RunState):
         prefix = f"projects/{project}/locations/{location}/services/"
         with self._lock:
             items = [s for name, s in sorted(self._state["services"].items()) if name.startswith(prefix)]
-        page, token = paginate(items, request)
-        return {"services": page, **({"nextPageToken": token} if token else {})} if page else {}
+        return list_body("services", items, request)
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
         """POST /_localcloud/run/services {"service": ID, "uri": URL, "project"?: P}: register a service for

@@ -18,13 +18,12 @@ Not covered: watch, fieldSelector, resourceVersion on lists, includeUninitialize
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
 from localcloud.services import run_shapes as shapes
 from localcloud.services import run_v1_shapes as v1
-from localcloud.services.run_base import RunState, execution_id
+from localcloud.services.run_base import RunState, execution_id, offset_page
 from localcloud.services.run_errors import ApiError
 from localcloud.services.run_v1_select import parse_selector, selector_matches
 
@@ -38,21 +37,13 @@ MAX_LIMIT = 1000
 
 def _page(items: list[Any], request) -> tuple[list[Any], str]:
     """Kubernetes-style paging: `limit` (none: everything, at most 1000) and the `continue` token."""
-    raw = request.args.get("limit") or "0"
-    limit = shapes.parse_int(raw, "limit", maximum=2**31 - 1) or MAX_LIMIT
-    limit = min(limit, MAX_LIMIT)
-    token = request.args.get("continue") or ""
-    offset = 0
-    if token:
-        try:
-            offset = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
-        except ValueError:
-            raise ApiError(
-                400, f"Invalid continue token {token!r}: use metadata.continue of the last page"
-            ) from None
-    page = items[offset : offset + limit]
-    more = offset + limit < len(items)
-    return page, (base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else "")
+    limit = shapes.parse_int(request.args.get("limit") or "0", "limit", maximum=2**31 - 1) or MAX_LIMIT
+    return offset_page(
+        items,
+        min(limit, MAX_LIMIT),
+        request.args.get("continue") or "",
+        "Invalid continue token {token!r}: use metadata.continue of the last page",
+    )
 
 
 def _list(kind: str, items: list[Any], request) -> dict[str, Any]:
@@ -136,11 +127,9 @@ class RunV1(RunState):
         spec = shapes.normalize_job(v2)
         name = self._job_name(project, location, job_id)
         with self._lock:
-            if name in self._state["jobs"]:
-                raise ApiError(409, f"Resource '{job_id}' already exists.", "ALREADY_EXISTS")
-            job = self._new_job(name, spec, principal)
-            if not _dry_run(request):
-                self._state["jobs"][name] = job
+            keep = not _dry_run(request)
+            job = self._insert_job(name, job_id, spec, principal, keep)
+            if keep:
                 self._save()
             return v1.job_v1(job)
 

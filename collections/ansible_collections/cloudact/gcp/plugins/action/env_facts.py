@@ -20,12 +20,13 @@ class ActionModule(ControllerAction):
         facts.update({k: self.var(k) for k in self._vars if k.startswith("cloudact_") and k not in facts})
         sources = ", ".join(Path(s).name for s in self.var("ansible_inventory_sources", []) or [])
         environment.check_environment(facts.get("cloudact_env"), root, inventory=sources)
-        facts.update(environment.derive(facts))
+        derived = environment.derive(facts)
+        facts.update(derived)
         environment.check_facts(facts)
         parsed = catalog.load_catalog(
             root / facts["cloudact_catalog_file"], root=root, secrets=set(facts["cloudact_secrets"])
         )
-        out = dict(environment.derive(facts))
+        out = dict(derived)
         out["cloudact_root"] = str(root)
         out["cloudact_catalog"] = parsed.as_dict()
         # localcloud's client env and key: ENV=local's, or (REHEARSE=1) the project's copy; else none.

@@ -8,7 +8,6 @@ from typing import ClassVar
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils import (
     cloud_run,
-    credentials,
     environment,
     secret_manager,
 )
@@ -22,39 +21,25 @@ class ActionModule(ControllerAction):
     def act(self, args):
         env = self.var("cloudact_env")
         project = self.var("cloudact_gcp_project")
-        client_env = self.var("cloudact_client_env", {}) or {}
-        state = self.var("cloudact_localcloud_state") or {}
-        rehearse = bool(state.get("rehearse"))
-        if self.var("cloudact_localcloud") or rehearse:
-            if not state.get("up"):
-                raise InputError(
-                    "%sENV=%s: %s; start it with `make local-up`"
-                    % ("REHEARSE=1 " if rehearse else "", env, state.get("reason"))
-                )
-        facts = {}
-        path = environment.credentials_path(
+        chosen = environment.run_credentials(
             {
+                "cloudact_env": env,
                 "cloudact_credentials_file": self.var("cloudact_credentials_file"),
                 "cloudact_gcp_project": project,
             },
-            client_env,
-            rehearse=rehearse,
+            self.var("cloudact_client_env", {}) or {},
+            self.var("cloudact_localcloud_state"),
+            self.var("cloudact_root"),
         )
-        facts["cloudact_credentials_path"] = path
-        facts["cloudact_auth_kind"] = "application"
-        facts["cloudact_auth_file"] = None
-        if path:
-            checked = credentials.check_key(path, project, root=self.var("cloudact_root"))
-            if not checked["ok"]:
-                raise InputError("ENV=%s: %s" % (env, checked["error"]))
-            facts.update(
-                cloudact_credentials_check=checked,
-                cloudact_auth_kind="serviceaccount",
-                cloudact_auth_file=checked["path"],
-            )
-        api = api_client.Client(
-            lambda: api_client.credentials(facts["cloudact_auth_kind"], facts["cloudact_auth_file"])
-        )  # the facts this call sets: self.client() reads them from the play from the next task on
+        facts = {
+            "cloudact_credentials_path": chosen["path"],
+            "cloudact_auth_kind": chosen["kind"],
+            "cloudact_auth_file": chosen["file"],
+        }
+        if chosen["check"]:
+            facts["cloudact_credentials_check"] = chosen["check"]
+        # The facts this call sets reach self.client() from the next task on: this one makes its own.
+        api = api_client.Client(lambda: api_client.credentials(chosen["kind"], chosen["file"]))
         out = {"changed": False, "ansible_facts": facts}
         if args["check_secrets"]:
             secrets = self.var("cloudact_secrets")

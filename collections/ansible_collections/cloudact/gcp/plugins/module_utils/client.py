@@ -226,29 +226,13 @@ class Client:
             self._plain = requests.Session()
         return self._plain
 
-    def request(
-        self,
-        method,
-        url,
-        what,
-        json=None,
-        params=None,
-        allow_missing=False,
-        idempotent=None,
-        headers=None,
-        authorized=True,
-        timeout=None,
-        deadline=None,
-    ):
+    def request(self, method, url, what, allow_missing=False, **call):
         """The decoded JSON body of a 2xx reply ({} when empty); None for a 404 when allow_missing.
 
-        `what` names the resource for messages ("Cloud Run job cloudact-daily-alerts").
-        `idempotent` defaults from the method (POST is not). Raises ApiError when the call fails for
-        good or the deadline passes.
+        `what` names the resource for messages ("Cloud Run job cloudact-daily-alerts"); `call` holds
+        `send`'s options. Raises ApiError when the call fails for good or the deadline passes.
         """
-        response = self.send(
-            method, url, what, json, params, idempotent, headers, authorized, timeout, deadline
-        )
+        response = self.send(method, url, what, **call)
         if response.status_code < 300:
             if response.status_code == 204 or not response.content:
                 return {}
@@ -266,6 +250,7 @@ class Client:
         method,
         url,
         what,
+        *,
         json=None,
         params=None,
         idempotent=None,
@@ -274,7 +259,11 @@ class Client:
         timeout=None,
         deadline=None,
     ):
-        """The final `requests.Response` (any status but a retried one), under the retry policy."""
+        """The final `requests.Response` (any status but a retried one), under the retry policy.
+
+        `idempotent` defaults from the method (POST is not); `authorized=False` sends no token (the
+        CloudAct API); `timeout` bounds one attempt, `deadline` all of them (default: the client's).
+        """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
         url = self.endpoint(url)

@@ -254,3 +254,28 @@ def credentials_path(facts, client_env, environ=None, rehearse=False):
         or environ.get(KEY_VARIABLE)
         or ""
     )
+
+
+def run_credentials(facts, client_env, state, root, environ=None):
+    """The credentials of this run, chosen and checked once for the plays and the CLIs.
+
+    {path, kind, file, check}: kind `serviceaccount` with the checked key `file`, or `application`
+    (default credentials) when no key is named. InputError, one line, when localcloud (ENV=local or
+    a rehearsal) does not answer or the key is missing, not a key, or of another project.
+    """
+    from ansible_collections.cloudact.gcp.plugins.module_utils.credentials import check_key
+
+    env = facts.get("cloudact_env")
+    rehearse = bool(state and state.get("rehearse"))
+    if state is not None and not state.get("up"):
+        raise InputError(
+            "%sENV=%s: %s; start it with `make local-up`"
+            % ("REHEARSE=1 " if rehearse else "", env, state.get("reason"))
+        )
+    path = credentials_path(facts, client_env, environ, rehearse=rehearse)
+    if not path:
+        return {"path": "", "kind": "application", "file": None, "check": None}
+    checked = check_key(path, facts.get("cloudact_gcp_project"), root=str(root))
+    if not checked["ok"]:
+        raise InputError("ENV=%s: %s" % (env, checked["error"]))
+    return {"path": path, "kind": "serviceaccount", "file": checked["path"], "check": checked}
