@@ -45,6 +45,9 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
     "secretmanager": ("secretmanager.v1",),
     "logging": ("logging.v2",),
     "bigquery": ("bigquery.v2",),
+    "storage": ("storage.v1",),
+    "cloudbuild": ("cloudbuild.v1",),
+    "artifactregistry": ("artifactregistry.v1",),
 }
 
 # The routes that are no method of a Google discovery document, and why: the one exempt list.
@@ -105,21 +108,35 @@ class Document:
         prefix = "/" + data.get("servicePath", "")
         for m in _walk(data):
             template = prefix + (m.get("flatPath") or m["path"])
-            self.methods.append(
-                Method(
-                    api=api,
-                    id=m["id"],
-                    http_method=m["httpMethod"],
-                    template=template,
-                    request=(m.get("request") or {}).get("$ref"),
-                    response=(m.get("response") or {}).get("$ref"),
-                    regex=_template_regex(template),
-                    literal=len(re.sub(r"\{[^}]*\}", "", template)),
-                    query=frozenset(
-                        k for k, v in m.get("parameters", {}).items() if v["location"] == "query"
-                    ),
-                )
+            query = frozenset(k for k, v in m.get("parameters", {}).items() if v["location"] == "query")
+            request = (m.get("request") or {}).get("$ref")
+            response = (m.get("response") or {}).get("$ref")
+            self._add(m["id"], m["httpMethod"], template, request, response, query)
+            # Media: uploads go to the upload path (its body is the media, not the resource; a resumable
+            # session's chunks are PUT to it with `upload_id`), downloads to `/download/...`.
+            simple = m.get("mediaUpload", {}).get("protocols", {}).get("simple", {}).get("path")
+            if simple:
+                self._add(m["id"], m["httpMethod"], simple, None, response, query)
+                self._add(m["id"], "PUT", simple, None, response, query | {"upload_id"})
+            if m.get("useMediaDownloadService"):
+                self._add(m["id"], m["httpMethod"], "/download" + template, None, response, query)
+
+    def _add(
+        self, id: str, http_method: str, template: str, request: str | None, response: str | None, query
+    ) -> None:
+        self.methods.append(
+            Method(
+                api=self.api,
+                id=id,
+                http_method=http_method,
+                template=template,
+                request=request,
+                response=response,
+                regex=_template_regex(template),
+                literal=len(re.sub(r"\{[^}]*\}", "", template)),
+                query=frozenset(query),
             )
+        )
 
     def match(self, http_method: str, path: str) -> Method | None:
         found = [m for m in self.methods if m.http_method == http_method and m.regex.fullmatch(path)]
@@ -139,7 +156,8 @@ class Document:
         candidate = "".join(p[:1].upper() + p[1:] for p in full.split("."))
         if candidate in self.schemas:
             return self.schemas[candidate]
-        return None
+        # Documents that name schemas by the message alone (cloudbuild.v1's BuildOperationMetadata).
+        return self.schemas.get(full.rpartition(".")[2])
 
 
 def _walk(res: dict[str, Any]):
@@ -354,6 +372,9 @@ class Conformance:
         if not self.available or service.name not in DOCUMENTS:
             return service.handle(request)
         found = find_method(service.name, request.method, request.path)
+        if found is None:  # a segment with an escaped "/" (a Cloud Storage object name) matches raw
+            raw = request.environ.get("RAW_URI", "").partition("?")[0]
+            found = find_method(service.name, request.method, raw) if raw.startswith("/") else None
         if found is not None:
             refusal = self.refuse(service, request, *found)
             if refusal is not None:

@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = status.report(
-        jobs, found["jobs"], found["triggers"], found["executions"], found["now"], args.grace_minutes * 60
+        jobs,
+        found["jobs"],
+        found["triggers"],
+        found["executions"],
+        found["now"],
+        args.grace_minutes * 60,
+        facts["cloudact_trigger_account"],
     )
     print(f"status of {args.env} ({project}) at {report['now']}")
     print("\n".join(report["lines"] + report["notes"]))

@@ -136,17 +136,34 @@ def test_report_without_problems() -> None:
     assert rep["lines"][-1] == "8 of 8 jobs, 5 of 5 triggers"
 
 
+SCHEDULER = "cloudact-scheduler@cloudact-local.iam.gserviceaccount.com"
+OPERATOR = "ops@cloudact-local.iam.gserviceaccount.com"
+
+
 @pytest.mark.parametrize(
-    ("created", "trigger", "expected"),
+    ("created", "trigger", "creator", "expected"),
     [
-        ("2026-11-26T00:00:02Z", "", "scheduler"),
-        ("2026-11-26T00:09:00Z", "", "scheduler"),
-        ("2026-11-26T03:00:00Z", "", "other"),
-        ("2026-11-26T00:00:02Z", "manual", "manual"),
+        # Cloud Run's own record: the trigger account created it -> scheduler; anyone else -> manual.
+        ("2026-11-26T03:00:00Z", "", SCHEDULER, ("scheduler", "")),
+        ("2026-11-26T00:00:02Z", "", OPERATOR, ("manual", OPERATOR)),
+        # The toolkit's mark in the overrides wins: manual, or release with its id.
+        ("2026-11-26T00:00:02Z", "manual", OPERATOR, ("manual", OPERATOR)),
+        ("2026-11-26T03:00:00Z", "release:rel-20261126T030000Z", OPERATOR, ("release", "rel-20261126T030000Z")),
+        # No creator (a summary from latestCreatedExecution): just after a due time counts as scheduled.
+        ("2026-11-26T00:00:02Z", "", "", ("scheduler", "")),
+        ("2026-11-26T00:09:00Z", "", "", ("scheduler", "")),
+        ("2026-11-26T03:00:00Z", "", "", ("manual", "")),
     ],
 )
-def test_run_by(created, trigger, expected) -> None:
-    assert status.run_by(BY["quota-reset"], {"create_time": created, "trigger": trigger}) == expected
+def test_trigger_of(created, trigger, creator, expected) -> None:
+    execution = {"create_time": created, "trigger": trigger, "creator": creator}
+    assert status.trigger_of(BY["quota-reset"], execution, SCHEDULER) == expected
+    assert status.run_by(BY["quota-reset"], execution, SCHEDULER) == expected[0]
+
+
+def test_a_run_by_the_trigger_account_is_manual_when_the_account_is_not_the_environments() -> None:
+    execution = {"create_time": "2026-11-26T03:00:00Z", "creator": SCHEDULER}
+    assert status.run_by(BY["quota-reset"], execution, "other@p.iam.gserviceaccount.com") == "manual"
 
 
 def test_history_table() -> None:

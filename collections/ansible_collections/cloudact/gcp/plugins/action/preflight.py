@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils import (
+    access,
     cloud_run,
     environment,
+    iam_policy,
     secret_manager,
 )
+from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction, display
 
 
 class ActionModule(ControllerAction):
-    ARGUMENT_SPEC: ClassVar[dict] = dict(check_secrets=dict(type="bool", default=True))
+    ARGUMENT_SPEC: ClassVar[dict] = dict(
+        check_secrets=dict(type="bool", default=True),
+        needs=dict(type="str", default="", choices=["", *sorted(access.NEEDS)]),
+    )
 
     def act(self, args):
         env = self.var("cloudact_env")
@@ -41,6 +46,8 @@ class ActionModule(ControllerAction):
         # The facts this call sets reach self.client() from the next task on: this one makes its own.
         api = api_client.Client(lambda: api_client.credentials(chosen["kind"], chosen["file"]))
         out = {"changed": False, "ansible_facts": facts}
+        if args["needs"]:
+            self.check_permissions(api, project, args["needs"], (chosen["check"] or {}).get("client_email"))
         if args["check_secrets"]:
             secrets = self.var("cloudact_secrets")
             keys = sorted({k for job in self.var("cloudact_catalog")["jobs"] for k in job["secrets"]})
@@ -64,3 +71,11 @@ class ActionModule(ControllerAction):
             self.say("API URL discovered from Cloud Run service %s: %s" % (service, url))
         facts["cloudact_api_url_effective"] = url
         return out
+
+    def check_permissions(self, api, project, needs, email):
+        """The operator's own permissions for what the play will do, before any change."""
+        wanted = set(access.NEEDS[needs])
+        missing = wanted - iam_policy.test_permissions(api, project, wanted)
+        if missing:
+            who = email or "the application default credentials"
+            raise InputError("\n".join(access.lacking_lines(who, project, missing)))

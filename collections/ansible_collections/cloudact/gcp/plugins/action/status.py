@@ -27,6 +27,7 @@ class ActionModule(ControllerAction):
             found["executions"],
             found["now"],
             args["grace_minutes"] * 60,
+            self.var("cloudact_trigger_account", ""),
         )
         self.say(
             "status of %s (%s) at %s" % (env, project, report["now"]), *report["lines"], *report["notes"]

@@ -34,6 +34,13 @@ options:
         not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
         An empty prefix matches every job.
     type: str
+  recent_grants:
+    description:
+      - What the access converge of the same run just granted (C(role member on kind name)). A
+        PERMISSION_DENIED is then named as IAM propagation rather than as a fault.
+    type: list
+    elements: str
+    default: []
   location:
     description: Region of the job.
     type: str

@@ -6,6 +6,9 @@ through these filters. A bad input becomes one AnsibleFilterError line.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.module_utils import runs as run
 from ansible_collections.cloudact.gcp.plugins.module_utils import status
@@ -26,12 +29,24 @@ def _wrap(fn):
     return call
 
 
-def status_report(jobs, deployed, triggers, executions, now, grace_seconds=600):
-    return status.report(jobs, deployed, triggers, executions, now, int(grace_seconds))
+def status_report(jobs, deployed, triggers, executions, now, grace_seconds=600, trigger_account=""):
+    return status.report(jobs, deployed, triggers, executions, now, int(grace_seconds), trigger_account)
 
 
-def history_table(job, executions, now):
-    return status.history(job, executions, now)
+def history_table(job, executions, now, trigger_account=""):
+    return status.history(job, executions, now, trigger_account)
+
+
+def release_id(given=""):
+    """The release's id: the one given (RELEASE_ID), else rel-<UTC now>; a bad one is refused."""
+    if given:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", given):
+            raise AnsibleFilterError(
+                "RELEASE_ID=%r: use letters, digits, '.', '_' and '-' (at most 63), e.g. rel-2026-12-01"
+                % given
+            )
+        return given
+    return datetime.now(UTC).strftime("rel-%Y%m%dT%H%M%SZ")
 
 
 def release_plan(jobs, start=None):
@@ -46,6 +61,7 @@ class FilterModule:
                 "status_report": status_report,
                 "history_table": history_table,
                 "release_plan": release_plan,
+                "release_id": release_id,
                 "dependency_warning": run.dependency_warning,
                 "run_progress": run.progress,
                 "summary_line": run.summary_line,

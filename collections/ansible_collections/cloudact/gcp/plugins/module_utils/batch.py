@@ -47,6 +47,7 @@ def batch_module(options):
         location=dict(type="str", required=True, aliases=["region"]),
         jobs=dict(type="list", elements="dict"),
         purge_prefix=dict(type="str"),
+        recent_grants=dict(type="list", elements="str", default=[]),
     )
     argument_spec.update(options)
     argument_spec["name"] = dict(type="str")  # required in each entry, but a batch run has none
@@ -95,6 +96,17 @@ def field_diff(header, result, current, before, after):
     )
 
 
+def propagation_note(message, status, recent_grants):
+    """A PERMISSION_DENIED right after this converge's own grants is named as IAM propagation."""
+    if status != 403 or not recent_grants:
+        return message
+    return (
+        "%s -- propagating: this converge just granted %s; Google documents that IAM changes can "
+        "take up to 7 minutes to apply (https://cloud.google.com/iam/docs/access-change-propagation): "
+        "not a fault, run the same command again in a few minutes" % (message, "; ".join(recent_grants))
+    )
+
+
 def converge_all(module, options, resource, converge, check=None):
     """Converge the module's job or batch of jobs, then exit the module with the result.
 
@@ -134,7 +146,11 @@ def converge_all(module, options, resource, converge, check=None):
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     except ApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)
+        module.fail_json(
+            msg=propagation_note(str(exc), exc.status, p.get("recent_grants")),
+            status=exc.status,
+            reason=exc.reason,
+        )
     if batch:
         out = dict(changed=any(r["changed"] for r in results), jobs=results)
         if module._diff:

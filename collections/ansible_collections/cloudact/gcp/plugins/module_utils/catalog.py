@@ -52,8 +52,11 @@ FIELDS = frozenset(
         "release",
         "depends_on",
         "aliases",
+        "datasets",
     }
 )
+# BigQuery dataset access a job's runtime account gets on each dataset it lists (access converge).
+DATASET_ACCESS = ("READER", "WRITER")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Job:
     release_order: int | None = None
     depends_on: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    datasets: dict[str, str] = field(default_factory=dict)
 
     @property
     def scheduled(self) -> bool:
@@ -113,6 +117,7 @@ class Job:
             "release_order": self.release_order,
             "depends_on": list(self.depends_on),
             "aliases": list(self.aliases),
+            "datasets": dict(self.datasets),
         }
 
 
@@ -308,6 +313,15 @@ def _validate_entry(
             raise c.fail(name, "must be a list of names")
         lists[name] = tuple(value)
 
+    datasets = e.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise c.fail("datasets", "must be a mapping of dataset: READER | WRITER")
+    for dataset, access in datasets.items():
+        if access not in DATASET_ACCESS:
+            raise c.fail(
+                "datasets", f"{dataset}: access {access!r} is not one of {', '.join(DATASET_ACCESS)}"
+            )
+
     return Job(
         shortcut=e["shortcut"],
         name=e["name"],
@@ -327,6 +341,7 @@ def _validate_entry(
         release_order=order,
         depends_on=lists["depends_on"],
         aliases=lists["aliases"],
+        datasets={str(k): str(v) for k, v in datasets.items()},
     )
 
 

@@ -108,6 +108,8 @@ def derive(facts):
         "cloudact_secrets": secrets,
         "cloudact_service_account": facts.get("cloudact_service_account")
         or "cloudact-jobs@%s.iam.gserviceaccount.com" % project,
+        "cloudact_trigger_account": facts.get("cloudact_trigger_account")
+        or "cloudact-scheduler@%s.iam.gserviceaccount.com" % project,
         "cloudact_api_service": facts.get("cloudact_api_service") or "cloudact-api-service-%s" % suffix,
         "cloudact_image_registry": registry,
         "cloudact_image_repository": repository,

@@ -22,8 +22,9 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (  # n
 BASE = "https://run.googleapis.com/v2"
 PRODUCT = "cloudact-cloud-run"
 
-# Overrides env marking a run the toolkit started by hand; executions without it were started
-# by a Cloud Scheduler trigger or by someone else (console, gcloud).
+# Overrides env marking a run the toolkit started: `manual`, or `release:<release id>` for a release
+# step. Executions without it were started by a Cloud Scheduler trigger (their `creator` is the
+# trigger account) or by someone else (console, gcloud: their creator names who).
 TRIGGER_ENV = "CLOUDACT_TRIGGER"
 
 _CONDITION_STATES = {
@@ -114,7 +115,7 @@ def state(execution):
 
 
 def trigger(execution):
-    """'manual' when the toolkit started it (its overrides mark), else 'scheduler-or-other'."""
+    """The toolkit's mark in the run's overrides (`manual`, `release:<id>`), else ''."""
     template = execution.get("template") or {}
     for box in template.get("containers") or []:
         for item in box.get("env") or []:
@@ -154,6 +155,7 @@ def summary(execution, now=None):
         "message": cond.get("message", ""),
         "reason": _enum(cond.get("executionReason"), _EXECUTION_REASONS),
         "trigger": trigger(execution),
+        "creator": execution.get("creator", ""),
         "log_uri": execution.get("logUri", ""),
     }
 

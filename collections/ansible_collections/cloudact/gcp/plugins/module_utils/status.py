@@ -58,18 +58,34 @@ def scheduled_trigger(schedule: str, time_zone: str, created: datetime, window: 
     return created - last_due(schedule, time_zone, created) <= window
 
 
-def run_by(job: dict[str, Any], execution: dict[str, Any]) -> str:
-    """'manual' (marked by the toolkit), 'scheduler' (created just after a due time), else 'other'."""
-    if execution.get("trigger"):
-        return str(execution["trigger"])
+def run_by(job: dict[str, Any], execution: dict[str, Any], trigger_account: str = "") -> str:
+    """How a run started: 'release' or 'manual' (the toolkit's mark in its overrides), 'scheduler'
+    (Cloud Run's `creator` is the trigger account), else 'manual' (someone ran it: console, gcloud).
+
+    Without a creator (a summary from latestCreatedExecution), a run created just after a due time
+    of the job's cron counts as scheduled.
+    """
+    return trigger_of(job, execution, trigger_account)[0]
+
+
+def trigger_of(job: dict[str, Any], execution: dict[str, Any], trigger_account: str = "") -> tuple[str, str]:
+    """(trigger, detail): the release id of a release run, the principal of a manual one, else ''."""
+    mark = str(execution.get("trigger") or "")
+    creator = str(execution.get("creator") or "")
+    if mark.startswith("release"):
+        return "release", mark.partition(":")[2]
+    if mark:
+        return "manual", creator
+    if creator:
+        return ("scheduler", "") if trigger_account and creator == trigger_account else ("manual", creator)
     created = parse_time(execution.get("create_time"))
     if (
         job.get("schedule")
         and created
         and scheduled_trigger(job["schedule"], job.get("time_zone") or "UTC", created)
     ):
-        return "scheduler"
-    return "other"
+        return "scheduler", ""
+    return "manual", ""
 
 
 @dataclass
@@ -221,8 +237,12 @@ def report(
     executions: list[dict[str, Any]] | None,
     now: Any,
     grace_seconds: int = int(GRACE.total_seconds()),
+    trigger_account: str = "",
 ) -> dict[str, Any]:
-    """{lines, flagged, flags}: the status table, the count line and one line per flag."""
+    """{lines, flagged, flags}: the status table, the count line and one line per flag.
+
+    `trigger_account`: the environment's trigger account; a run it created is `scheduler`.
+    """
     now_dt = parse_time(now) or datetime.now(UTC)
     rows, extra = collect(
         catalog_jobs, deployed, triggers, executions, now_dt, timedelta(seconds=grace_seconds)
@@ -238,7 +258,7 @@ def report(
                 (r.trigger_state or ("missing" if r.job.get("schedule") else "-")).lower(),
                 last.get("name") or "-",
                 (last.get("state") or "-").lower()
-                + (f" ({run_by(r.job, last)})" if last.get("create_time") else ""),
+                + (f" ({run_by(r.job, last, trigger_account)})" if last.get("create_time") else ""),
                 when(parse_time(last.get("start_time") or last.get("create_time"))),
                 seconds(duration_of(last, now_dt)) if last else "-",
                 " ".join(r.flags),
@@ -319,7 +339,15 @@ def gather(api: Any, project: str, region: str, catalog_jobs: list[dict[str, Any
     return {"jobs": jobs, "triggers": triggers, "executions": last, "now": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def history(job: dict[str, Any], executions: list[dict[str, Any]], now: Any) -> list[str]:
+def trigger_text(job: dict[str, Any], execution: dict[str, Any], trigger_account: str = "") -> str:
+    """`scheduler`, `manual (<principal>)`, `release (<release id>)`: the history's trigger column."""
+    how, detail = trigger_of(job, execution, trigger_account)
+    return f"{how} ({detail})" if detail else how
+
+
+def history(
+    job: dict[str, Any], executions: list[dict[str, Any]], now: Any, trigger_account: str = ""
+) -> list[str]:
     """The history table of one job: execution, result, started, duration, trigger."""
     now_dt = parse_time(now) or datetime.now(UTC)
     body = [
@@ -328,7 +356,7 @@ def history(job: dict[str, Any], executions: list[dict[str, Any]], now: Any) -> 
             ex["state"].lower(),
             when(parse_time(ex.get("start_time") or ex.get("create_time"))),
             seconds(duration_of(ex, now_dt)),
-            run_by(job, ex),
+            trigger_text(job, ex, trigger_account),
         ]
         for ex in executions
     ]

@@ -40,7 +40,7 @@ ansible_facts:
   description: >-
     cloudact_root, cloudact_catalog ({jobs, legacy_jobs, legacy_triggers}), cloudact_client_env,
     cloudact_localcloud_state (localcloud or REHEARSE=1 only), and the derived cloudact_secrets,
-    cloudact_service_account, cloudact_api_service, cloudact_image_registry,
+    cloudact_service_account, cloudact_trigger_account, cloudact_api_service, cloudact_image_registry,
     cloudact_image_repository, cloudact_image, cloudact_supabase_secret_suffix.
   returned: always
   type: dict

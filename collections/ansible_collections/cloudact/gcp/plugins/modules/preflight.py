@@ -24,6 +24,18 @@ options:
     description: Check that the secrets the jobs reference exist.
     type: bool
     default: true
+  needs:
+    description:
+      - What the play will do (V(converge), V(run), V(release)). The operator's own permissions
+        for it are checked first with Resource Manager C(testIamPermissions) on the project; each
+        one lacking is named on its own line with the predefined role that grants it
+        (module_utils/access.py C(NEEDS), C(ROLE_HINTS): the product's data), before any change.
+        V(converge) includes C(iam.serviceAccounts.actAs) (deploying jobs that run as the runtime
+        account, triggers that mint tokens for the trigger account); V(run) includes
+        C(run.jobs.runWithOverrides) (C(make run) sends overrides; C(run.jobs.run) is not enough).
+    type: str
+    choices: ["", converge, run, release]
+    default: ""
 """
 
 EXAMPLES = r"""

@@ -1,0 +1,306 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Access as code: the accounts and the IAM bindings the catalog implies, and how a policy differs.
+
+Two accounts per environment (inventory data, derived in module_utils/environment.py):
+- the jobs' runtime account (`cloudact-jobs@<project>`), which every job runs as;
+- the trigger account (`cloudact-scheduler@<project>`), which Cloud Scheduler mints the OAuth token
+  for, so Cloud Run records it as the `creator` of every scheduled execution.
+
+What the catalog implies, each on the narrowest resource (Google's docs, cited in the module):
+- per secret a job mounts: roles/secretmanager.secretAccessor for the runtime account;
+- per scheduled job: roles/run.invoker (run.jobs.run) for the trigger account;
+- per BigQuery dataset a job lists (`datasets:` in the catalog) and the ledger dataset: that access
+  (READER / WRITER) for the runtime account, plus roles/bigquery.jobUser on the project (the one
+  project-level grant: running a query job is a project permission);
+- per account, roles/iam.serviceAccountUser for the inventory's deployers (who may deploy jobs
+  that run as it, or triggers that mint tokens for it).
+
+What we manage is exactly the (role, member) pairs of our accounts in the roles above; anything
+else in a policy (other members, conditional bindings, other roles) is left as it is. The old
+scripts' project-wide grants to the runtime account are `legacy`: shown, removed only with prune.
+
+Pure functions over plain data; module_utils/iam_policy.py reads and writes the policies.
+"""
+
+from __future__ import annotations
+
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
+RUN_INVOKER = "roles/run.invoker"
+JOB_USER = "roles/bigquery.jobUser"
+ACCOUNT_USER = "roles/iam.serviceAccountUser"
+# The project-wide roles the scripts this toolkit replaced granted to cloudact-jobs.
+LEGACY_PROJECT_ROLES = ("roles/bigquery.admin", "roles/secretmanager.secretAccessor")
+
+# Per kind: the roles whose pairs for our accounts the converge owns on such a resource.
+MANAGED_ROLES = {
+    "project": (JOB_USER,),
+    "secret": (SECRET_ACCESSOR,),
+    "job": (RUN_INVOKER,),
+    "dataset": ("READER", "WRITER"),
+    "account": (ACCOUNT_USER,),
+}
+# Dataset access roles as BigQuery returns them for the predefined roles (datasets.get).
+DATASET_ROLE_ALIASES = {
+    "roles/bigquery.dataViewer": "READER",
+    "roles/bigquery.dataEditor": "WRITER",
+    "roles/bigquery.dataOwner": "OWNER",
+}
+# When a phase's resources are converged: accounts and what jobs need at create time before the
+# jobs (Cloud Run checks a job's secret access when it is created or updated), jobs' own policies
+# after them (they must exist), then the triggers.
+PHASES = ("resources", "jobs")
+
+
+def member(email):
+    return "serviceAccount:%s" % email
+
+
+def account_id(email):
+    return email.partition("@")[0]
+
+
+def desired(
+    jobs,
+    secrets,
+    runtime,
+    trigger,
+    project,
+    region,
+    ledger_dataset="",
+    deployers=(),
+    legacy_roles=LEGACY_PROJECT_ROLES,
+):
+    """The catalog's jobs (`Job.as_dict()`) -> {accounts, resources}.
+
+    resources: [{kind, name, phase, bindings: [[role, member]], managed_members, legacy}] in
+    converge order; `name` is what the API addresses (secret id, job name, dataset id, email).
+    """
+    runtime_m, trigger_m = member(runtime), member(trigger)
+    ours = [runtime_m, trigger_m]
+    deployer_pairs = [[ACCOUNT_USER, m] for m in sorted(set(deployers or ()))]
+    accounts = [
+        {
+            "email": runtime,
+            "display_name": "CloudAct jobs",
+            "description": "Runtime account of the CloudAct Cloud Run jobs (managed by make create-jobs)",
+        },
+        {
+            "email": trigger,
+            "display_name": "CloudAct scheduler",
+            "description": (
+                "Cloud Scheduler's identity for the CloudAct triggers (managed by make create-jobs)"
+            ),
+        },
+    ]
+    resources = []
+    datasets = {}
+    for job in jobs:
+        for dataset, access in (job.get("datasets") or {}).items():
+            datasets[dataset] = "WRITER" if "WRITER" in (access, datasets.get(dataset)) else "READER"
+    if ledger_dataset:
+        datasets[ledger_dataset] = "WRITER"
+    resources.append(
+        {
+            "kind": "project",
+            "name": project,
+            "phase": "resources",
+            "bindings": [[JOB_USER, runtime_m]] if datasets else [],
+            "managed_members": [runtime_m],
+            "legacy": [[role, runtime_m] for role in legacy_roles],
+        }
+    )
+    if deployer_pairs:
+        for email in (runtime, trigger):
+            resources.append(
+                _resource("account", email, "resources", deployer_pairs, [m for _, m in deployer_pairs])
+            )
+    mounted = sorted({secrets[key]["secret"] for job in jobs for key in job.get("secrets") or []})
+    for secret in mounted:
+        resources.append(_resource("secret", secret, "resources", [[SECRET_ACCESSOR, runtime_m]], ours))
+    for dataset in sorted(datasets):
+        resources.append(_resource("dataset", dataset, "resources", [[datasets[dataset], runtime_m]], ours))
+    for job in jobs:
+        pairs = [[RUN_INVOKER, trigger_m]] if job.get("schedule") else []
+        resources.append(_resource("job", job["name"], "jobs", pairs, ours))
+    return {"accounts": accounts, "resources": resources, "region": region}
+
+
+def _resource(kind, name, phase, bindings, managed_members):
+    return {
+        "kind": kind,
+        "name": name,
+        "phase": phase,
+        "bindings": bindings,
+        "managed_members": managed_members,
+        "legacy": [],
+    }
+
+
+def pairs(bindings):
+    """Policy bindings -> the set of (role, member) of its unconditional bindings."""
+    out = set()
+    for binding in bindings or []:
+        if binding.get("condition"):
+            continue  # conditional bindings are someone else's: never counted, never touched
+        for m in binding.get("members") or []:
+            out.add((binding["role"], m))
+    return out
+
+
+def diff(resource, current_pairs, prune=False):
+    """What converging `resource` changes, given the (role, member) pairs it holds now.
+
+    -> {add, remove, legacy}: pairs to add, pairs of ours to remove (managed roles the catalog no
+    longer implies; legacy ones only with prune), and legacy pairs present (reported either way).
+    """
+    want = {tuple(p) for p in resource["bindings"]}
+    managed_roles = MANAGED_ROLES[resource["kind"]]
+    members = set(resource["managed_members"])
+    legacy = {tuple(p) for p in resource.get("legacy") or []} & current_pairs
+    ours = {(r, m) for r, m in current_pairs if r in managed_roles and m in members}
+    remove = (ours - want) | (legacy - want if prune else set())
+    return {
+        "add": sorted(want - current_pairs),
+        "remove": sorted(remove),
+        "legacy": sorted(legacy - want),
+    }
+
+
+def apply(bindings, add, remove):
+    """Policy bindings with `add` added and `remove` removed; others (and conditions) untouched."""
+    out = []
+    removing = set(map(tuple, remove))
+    for binding in bindings or []:
+        b = dict(binding)
+        if not b.get("condition"):
+            b["members"] = [m for m in b.get("members") or [] if (b["role"], m) not in removing]
+        if b.get("members"):
+            out.append(b)
+    for role, m in add:
+        target = next((b for b in out if b["role"] == role and not b.get("condition")), None)
+        if target is None:
+            out.append({"role": role, "members": [m]})
+        elif m not in target["members"]:
+            target["members"] = sorted([*target["members"], m])
+    return out
+
+
+def summary(results, check=False):
+    """The access results of the converge -> {counts, lines} for the converge summary and plan."""
+    verb = "would be " if check else ""
+    created = [a["email"] for a in results.get("accounts") or [] if a.get("operation") == "create"]
+    added = removed = unchanged = 0
+    lines = ["  + account %s" % email for email in created]
+    for r in results.get("resources") or []:
+        added += len(r.get("add") or [])
+        removed += len(r.get("remove") or [])
+        label = "%s %s" % (r["kind"], r["name"])
+        if r.get("deferred"):
+            lines.append("  ? %s: %s" % (label, r["deferred"]))
+            continue
+        if not (r.get("add") or r.get("remove")):
+            unchanged += 1
+        lines += ["  ~ %s: + %s %s" % (label, role, m) for role, m in r.get("add") or []]
+        lines += ["  ~ %s: - %s %s" % (label, role, m) for role, m in r.get("remove") or []]
+        lines += [
+            "  ! %s: legacy %s %s (PRUNE=1 removes it)" % (label, role, m)
+            for role, m in r.get("legacy") or []
+            if [role, m] not in (r.get("remove") or []) and (role, m) not in (r.get("remove") or [])
+        ]
+    head = (
+        "access: %d account(s) %screated, %d binding(s) %sadded, %d %sremoved, %d resource(s) unchanged"
+        % (
+            len(created),
+            verb,
+            added,
+            verb,
+            removed,
+            verb,
+            unchanged,
+        )
+    )
+    return {
+        "accounts_created": created,
+        "added": added,
+        "removed": removed,
+        "unchanged": unchanged,
+        "lines": [head, *lines],
+    }
+
+
+# ---- the operator's side: what each command needs, and which role grants it (product data) ------
+
+# Checked by preflight with testIamPermissions before anything changes.
+NEEDS = {
+    "converge": (
+        "run.jobs.get",
+        "run.jobs.list",
+        "run.jobs.create",
+        "run.jobs.update",
+        "run.jobs.delete",
+        "run.jobs.getIamPolicy",
+        "run.jobs.setIamPolicy",
+        "run.operations.get",
+        "cloudscheduler.jobs.get",
+        "cloudscheduler.jobs.list",
+        "cloudscheduler.jobs.create",
+        "cloudscheduler.jobs.update",
+        "cloudscheduler.jobs.delete",
+        "secretmanager.secrets.get",
+        "secretmanager.secrets.getIamPolicy",
+        "secretmanager.secrets.setIamPolicy",
+        "iam.serviceAccounts.get",
+        "iam.serviceAccounts.create",
+        "iam.serviceAccounts.actAs",
+        "resourcemanager.projects.getIamPolicy",
+        "resourcemanager.projects.setIamPolicy",
+        "bigquery.datasets.get",
+        "bigquery.datasets.update",
+    ),
+    # `make run` sends overrides (args, env, the toolkit's mark): run.jobs.run is not enough.
+    "run": ("run.jobs.get", "run.jobs.runWithOverrides", "run.executions.get", "run.executions.list"),
+    "release": (
+        "run.jobs.get",
+        "run.jobs.list",
+        "run.jobs.runWithOverrides",
+        "run.executions.get",
+        "run.executions.list",
+        "secretmanager.secrets.get",
+    ),
+}
+
+# The narrowest predefined role that grants each permission (Google's IAM roles reference).
+ROLE_HINTS = {
+    "run.jobs.getIamPolicy": "roles/run.admin",
+    "run.jobs.setIamPolicy": "roles/run.admin",
+    "run.jobs.runWithOverrides": "roles/run.jobsExecutorWithOverrides",
+    "run.executions.get": "roles/run.viewer",
+    "run.executions.list": "roles/run.viewer",
+    "secretmanager.secrets.get": "roles/secretmanager.viewer",
+    "secretmanager.secrets.getIamPolicy": "roles/secretmanager.admin",
+    "secretmanager.secrets.setIamPolicy": "roles/secretmanager.admin",
+    "iam.serviceAccounts.actAs": "roles/iam.serviceAccountUser",
+    "resourcemanager.projects.getIamPolicy": "roles/resourcemanager.projectIamAdmin",
+    "resourcemanager.projects.setIamPolicy": "roles/resourcemanager.projectIamAdmin",
+}
+PREFIX_HINTS = (
+    ("run.", "roles/run.developer"),
+    ("cloudscheduler.", "roles/cloudscheduler.admin"),
+    ("iam.serviceAccounts.", "roles/iam.serviceAccountAdmin"),
+    ("bigquery.datasets.", "roles/bigquery.dataOwner"),
+)
+
+
+def role_hint(permission):
+    if permission in ROLE_HINTS:
+        return ROLE_HINTS[permission]
+    return next((role for prefix, role in PREFIX_HINTS if permission.startswith(prefix)), "roles/owner")
+
+
+def lacking_lines(who, project, missing):
+    """One line per permission the operator lacks, naming the role to ask for."""
+    return [
+        "you (%s) lack %s on %s: ask for %s or run with an account that has it"
+        % (who, permission, project, role_hint(permission))
+        for permission in sorted(missing)
+    ]
