@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.cloudact.gcp.plugins.filter.access import access_summary
 from ansible_collections.cloudact.gcp.plugins.module_utils import catalog
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
@@ -127,8 +128,11 @@ def trigger_entries(catalog_data, run_url, service_account, retry_config=None, a
     return entries
 
 
-def converge_summary(jobs=None, triggers=None, check=False):
-    """The registered results of the batch job and trigger tasks -> {jobs, triggers, lines} per kind."""
+def converge_summary(jobs=None, triggers=None, check=False, access_results=None):
+    """The registered results of the batch job and trigger tasks -> {jobs, triggers, lines} per kind.
+
+    `access_results`: the registered results of the iam_access tasks (a list), summed up first.
+    """
 
     def kind(registered):
         out = {"created": [], "updated": {}, "unchanged": [], "pruned": [], "paused": [], "resumed": []}
@@ -151,6 +155,9 @@ def converge_summary(jobs=None, triggers=None, check=False):
     summary = {"check_mode": bool(check), "jobs": kind(jobs), "triggers": kind(triggers)}
     verb = "would be " if check else ""
     lines = []
+    if access_results is not None:
+        summary["access"] = access_summary(access_results, check=check)
+        lines += summary["access"]["lines"]
     for label in ("jobs", "triggers"):
         k = summary[label]
         lines.append(
