@@ -5,11 +5,14 @@ Each entry is "module:Class" under localcloud.services; add yours when its modul
 
 SERVICES: list[str] = [
     "oauth2:OAuth2",
+    "iam_v1:IamService",
+    "resourcemanager:ResourceManagerService",
     "secretmanager:SecretManager",
     "logging_v2:Logging",
     "bigquery:BigQueryService",
     "supabase:SupabaseService",
     "cloudact_api:CloudActApiService",
     "run:RunService",
+    "storage:StorageService",
     "scheduler:SchedulerService",
 ]
