@@ -56,8 +56,19 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
 	$(BIN)/hadolint Dockerfile
 
 .PHONY: test
-test: lint $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
+test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
 	$(BIN)/python -m pytest
+
+# The report's browser test renders in Debian's chromium (DEVELOPERS.md): installed here when missing.
+.PHONY: chromium
+chromium: ## Install Debian's chromium when it is missing (as root: apt-get; otherwise prints the one command)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "chromium is missing: installing Debian's package (apt-get install -y chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else \
+	    echo "error: chromium is missing and this is not root; run: sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; }
 
 .PHONY: test-jobs
 test-jobs: $(STAMP) ## Only the job scripts' tests (subprocess runs against local servers and localcloud)
@@ -122,6 +133,15 @@ create-jobs: $(STAMP) ## Converge the catalog's 8 jobs + 5 triggers onto ENV, in
 	@$(OPS_ASK) "converge the job catalog onto $(ENV)") && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/create-jobs.yml -e cloudact_confirmed=$$confirmed $(CONVERGE_ARGS)
 
+RELEASE ?=
+DIRTY ?=
+
+.PHONY: image
+image: $(STAMP) ## Build the job image from the committed tree with Cloud Build, push it, print its digest [RELEASE=<tag>] [DIRTY=1] [FORCE=1]
+	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(OPS_LOCAL) \
+	$(PLAYBOOK) playbooks/image.yml -e cloudact_image_release='$(RELEASE)' \
+	  -e cloudact_image_dirty=$(if $(DIRTY),true,false) -e cloudact_image_force=$(if $(FORCE),true,false)
+
 .PHONY: plan
 plan: $(STAMP) ## What create-jobs would create, update or prune on ENV, field by field; changes nothing [PRUNE=1]
 	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(OPS_LOCAL) \
@@ -173,6 +193,15 @@ else
 	@$(OPS_LOCAL) $(BIN)/python -m toolkit.live_status '$(ENV)' $(if $(STRICT),--strict)
 endif
 
+# The doctor reads ENV itself (an unknown word is its first row): ENV's inventory when there is one.
+DOCTOR_INVENTORY = $(if $(wildcard inventories/$(ENV)/hosts.yml),inventories/$(ENV),localhost$(comma))
+comma := ,
+
+.PHONY: doctor
+doctor: $(STAMP) ## Read-only checks of ENV, each naming the cause and the command that fixes it [STRICT=1: warnings fail too]
+	@$(BIN)/ansible-playbook -i '$(DOCTOR_INVENTORY)' $(ANSIBLE_ARGS) playbooks/doctor.yml \
+	  -e cloudact_doctor_env='$(ENV)' -e cloudact_doctor_strict=$(if $(STRICT),true,false)
+
 .PHONY: history
 history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
@@ -211,6 +240,10 @@ bench-localcloud: $(STAMP) ## localcloud: start-to-ready, proxy throughput, data
 	$(BIN)/python bench/localcloud_startup.py
 	$(BIN)/python bench/localcloud_proxy.py
 	$(BIN)/python bench/localcloud_data_plane.py
+
+.PHONY: bench-image
+bench-image: $(STAMP) ## make image on a localcloud of its own: wall time, bytes uploaded, requests; the release preflight's added cost [RUNS=3]
+	$(BIN)/python bench/image.py --runs $(or $(RUNS),3)
 
 .PHONY: bench-gcloud
 bench-gcloud: $(STAMP) ## gcloud against localcloud: wall time per command, make status vs gcloud for the 8 jobs [RUNS=5]

@@ -1,0 +1,67 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cloudact.gcp.doctor: the read-only checks of `make doctor`, with module_utils/doctor*.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.parameters import remove_values
+from ansible.template import trust_as_template
+from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs, doctor_run, environment
+from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC: ClassVar[dict] = dict(
+        env=dict(type="str", default=""),
+        root=dict(type="path", required=True),
+        strict=dict(type="bool", default=False),
+        expect_paused=dict(type="list", elements="str", default=[]),
+        grace_minutes=dict(type="int", default=10),
+    )
+
+    def act(self, args):
+        root = Path(args["root"]).resolve()
+        word = args["env"] or self.var("cloudact_env") or ""
+        # The play's own values of the environment's facts count only when its inventory is ENV's.
+        overrides = {}
+        if self.var("cloudact_env") == word:
+            names = set(environment.read_plain(root / environment.DEFAULTS_FILE))
+            names |= {k for k in self._vars if k.startswith("cloudact_")}
+            overrides = {k: self.var(k) for k in names if k in self._vars}
+        report = doctor_run.run(
+            word, root, overrides, lambda facts: self.options(root, facts, args), strict=args["strict"]
+        )
+        report = remove_values(report, set(report.pop("secrets")))
+        self.say(*report["lines"], report["verdict"]["summary"])
+        out = {"changed": False, "rows": report["rows"], "verdict": report["verdict"]}
+        if report["verdict"]["failed"]:
+            raise AnsibleActionFail(report["verdict"]["message"], result=out)
+        return out
+
+    def options(self, root, facts, args):
+        """The checks' options: the converge roles' inputs (the play's values, else their role
+        defaults, templated over the environment's facts), the paused triggers expected, the grace."""
+        defaults = {}
+        for name in doctor_jobs.ROLE_DEFAULTS:
+            defaults.update(yaml.safe_load((root / name).read_text()) or {})
+        templar = self._templar.copy_with_new_env(available_variables=dict(defaults, **facts))
+        out = {"expect_paused": args["expect_paused"], "grace_minutes": args["grace_minutes"]}
+        for option, name in doctor_jobs.ROLE_OPTIONS.items():
+            value = self.var(name) if name in self._vars else templar.template(_trusted(defaults.get(name)))
+            out[option] = value
+        return out
+
+
+def _trusted(value):
+    """Role defaults read from their file, marked as templates as Ansible marks a role's own."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
