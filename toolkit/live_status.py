@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         found["now"],
         args.grace_minutes * 60,
         facts["cloudact_trigger_account"],
+        args.env,
     )
     print(f"status of {args.env} ({project}) at {report['now']}")
     print("\n".join(report["lines"] + report["notes"]))

@@ -148,7 +148,12 @@ OPERATOR = "ops@cloudact-local.iam.gserviceaccount.com"
         ("2026-11-26T00:00:02Z", "", OPERATOR, ("manual", OPERATOR)),
         # The toolkit's mark in the overrides wins: manual, or release with its id.
         ("2026-11-26T00:00:02Z", "manual", OPERATOR, ("manual", OPERATOR)),
-        ("2026-11-26T03:00:00Z", "release:rel-20261126T030000Z", OPERATOR, ("release", "rel-20261126T030000Z")),
+        (
+            "2026-11-26T03:00:00Z",
+            "release:rel-20261126T030000Z",
+            OPERATOR,
+            ("release", "rel-20261126T030000Z"),
+        ),
         # No creator (a summary from latestCreatedExecution): just after a due time counts as scheduled.
         ("2026-11-26T00:00:02Z", "", "", ("scheduler", "")),
         ("2026-11-26T00:09:00Z", "", "", ("scheduler", "")),
@@ -299,3 +304,17 @@ def test_dependency_warning() -> None:
 def test_wait_budget() -> None:
     assert run.wait_budget(900, 1) == 900 * 2 + 60
     assert run.wait_budget(60, 0, task_count=4, parallelism=2) == 60 * 2 + 60
+
+
+def test_a_trigger_refused_on_run_is_denied_with_its_fix() -> None:
+    deployed = [{"name": j["name"], "resource": {"createTime": "2026-11-26T04:00:00Z"}} for j in JOBS]
+    triggers = [{"name": j["trigger"], "state": "ENABLED"} for j in JOBS if j["trigger"]]
+    denied = {"code": 7, "message": "Permission 'run.jobs.run' denied"}
+    triggers = [
+        dict(t, last_attempt_status=denied) if t["name"].startswith("cloudact-daily-alerts") else t
+        for t in triggers
+    ]
+    rep = status.report(JOBS, deployed, triggers, [], "2026-11-26T05:00:00Z", env="stage")
+    assert rep["flags"] == {"alerts": ["DENIED"]}
+    assert "alerts: trigger PERMISSION_DENIED on :run, make create-jobs ENV=stage restores it" in rep["notes"]
+    assert rep["strict_message"] == "alerts: DENIED (STRICT=1)"

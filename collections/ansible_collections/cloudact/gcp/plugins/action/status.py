@@ -28,6 +28,7 @@ class ActionModule(ControllerAction):
             found["now"],
             args["grace_minutes"] * 60,
             self.var("cloudact_trigger_account", ""),
+            env,
         )
         self.say(
             "status of %s (%s) at %s" % (env, project, report["now"]), *report["lines"], *report["notes"]

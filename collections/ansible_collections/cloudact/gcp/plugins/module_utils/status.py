@@ -46,6 +46,9 @@ _COMPLETION = {
 }
 
 
+PERMISSION_DENIED = 7  # google.rpc.Code
+
+
 def last_due(schedule: str, time_zone: str, now: datetime) -> datetime:
     """The latest time at or before `now` that the cron fires, evaluated in `time_zone`."""
     local = now.astimezone(zoneinfo.ZoneInfo(time_zone))
@@ -107,8 +110,14 @@ def flags(
     last: dict[str, Any] | None,
     now: datetime,
     grace: timedelta = GRACE,
+    trigger_status: dict[str, Any] | None = None,
+    env: str = "<env>",
 ) -> tuple[list[str], list[str]]:
-    """(flags, notes explaining each) for one catalog job."""
+    """(flags, notes explaining each) for one catalog job.
+
+    `trigger_status`: the trigger's last attempt ({code, message}, google.rpc codes): a trigger whose
+    `:run` was refused (7, PERMISSION_DENIED: its account may not run the job) is DENIED.
+    """
     out: list[str] = []
     notes: list[str] = []
     if not deployed:
@@ -116,6 +125,11 @@ def flags(
     if job.get("schedule") and trigger_state is None:
         out.append("MISSING")
         notes.append(f"trigger {job['name']}-trigger does not exist")
+    if job.get("schedule") and int((trigger_status or {}).get("code") or 0) == PERMISSION_DENIED:
+        out.append("DENIED")
+        notes.append(
+            f"{job['shortcut']}: trigger PERMISSION_DENIED on :run, make create-jobs ENV={env} restores it"
+        )
     state = (last or {}).get("state")
     created = parse_time((last or {}).get("create_time"))
     if job.get("schedule"):
@@ -174,6 +188,7 @@ def collect(
     executions: list[dict[str, Any]] | None,
     now: datetime,
     grace: timedelta = GRACE,
+    env: str = "<env>",
 ) -> tuple[list[JobStatus], list[str]]:
     """Per-job status and the names not in the catalog.
 
@@ -201,6 +216,8 @@ def collect(
             last=last,
             now=now,
             grace=grace,
+            trigger_status=(trigger or {}).get("last_attempt_status"),
+            env=env,
         )
         rows.append(JobStatus(job, summary is not None, (trigger or {}).get("state"), last, job_flags, notes))
     known_jobs = {j["name"] for j in catalog_jobs}
@@ -238,14 +255,16 @@ def report(
     now: Any,
     grace_seconds: int = int(GRACE.total_seconds()),
     trigger_account: str = "",
+    env: str = "<env>",
 ) -> dict[str, Any]:
     """{lines, flagged, flags}: the status table, the count line and one line per flag.
 
     `trigger_account`: the environment's trigger account; a run it created is `scheduler`.
+    `env`: the ENV word the fixes name.
     """
     now_dt = parse_time(now) or datetime.now(UTC)
     rows, extra = collect(
-        catalog_jobs, deployed, triggers, executions, now_dt, timedelta(seconds=grace_seconds)
+        catalog_jobs, deployed, triggers, executions, now_dt, timedelta(seconds=grace_seconds), env
     )
     body = []
     for r in rows:
