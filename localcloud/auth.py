@@ -12,6 +12,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from localcloud import projects as hosted_projects
 from localcloud.config import TOKEN_URI
 from localcloud.service import Unauthenticated
 
@@ -69,6 +71,9 @@ class Auth:
         self._lock = threading.Lock()
         self._keys: dict[str, IssuedKey] = {}
         self._tokens: dict[str, tuple[str, float]] = {}  # sha256(token) -> (principal, expiry)
+        # Set by IAM when it enforces: an account that does not exist (deleted, or never created) gets
+        # no token and its tokens stop working, as on Google ("Invalid grant: account not found").
+        self.account_ok: Callable[[str], bool] | None = None
         self._load()
 
     # ---- keys ----------------------------------------------------------------------------------------
@@ -100,10 +105,10 @@ class Auth:
             f.writelines(lines)
         tmp.replace(self._tokens_file)
 
-    def issue_key(self, email: str, path: Path) -> Path:
+    def issue_key(self, email: str, path: Path, project: str | None = None) -> Path:
         """Write a real service-account key file (mode 0600) and trust its public key from now on.
 
-        The key's project_id is the account's project (`name@<project>.iam.gserviceaccount.com`)."""
+        The key's project_id is `project`, else the account's (`name@<project>.iam.gserviceaccount.com`)."""
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -111,7 +116,7 @@ class Auth:
         kid = secrets.token_hex(20)
         info = {
             "type": "service_account",
-            "project_id": email.rpartition("@")[2].split(".", 1)[0] or self.project,
+            "project_id": project or email.rpartition("@")[2].split(".", 1)[0] or self.project,
             "private_key_id": kid,
             "private_key": pem,
             "client_email": email,
@@ -174,10 +179,12 @@ class Auth:
             raise InvalidGrant(f"Invalid JWT: {e}") from None
         if not claims.get("scope"):
             raise InvalidGrant("Invalid OAuth scope or ID token audience provided.", error="invalid_scope")
+        if self.account_ok is not None and not self.account_ok(claims["iss"]):
+            raise InvalidGrant("Invalid grant: account not found")
         return self.mint(claims["iss"]), TOKEN_LIFETIME - 1
 
     def mint(self, principal: str) -> str:
-        if not any(principal.endswith(f"@{p}.iam.gserviceaccount.com") for p in self.projects):
+        if hosted_projects.project_of(principal) not in self.projects:
             raise ValueError(
                 f"localcloud mints tokens only for service accounts of its projects "
                 f"({', '.join(self.projects)}), not {principal!r}"
@@ -213,11 +220,16 @@ class Auth:
                 raise Unauthenticated(f"{_INVALID} (localcloud: {e})") from None
             if claims.get("sub", claims["iss"]) != claims["iss"]:
                 raise Unauthenticated(f"{_INVALID} (localcloud: self-signed JWT with sub != iss)")
-            return claims["iss"]
+            return self._existing(claims["iss"])
         grant = self._tokens.get(hashlib.sha256(token.encode()).hexdigest())
         if grant is None:
             raise Unauthenticated(f"{_INVALID} (localcloud: unknown access token)")
         principal, exp = grant
         if exp < time.time():
             raise Unauthenticated(f"{_INVALID} (localcloud: access token expired)")
+        return self._existing(principal)
+
+    def _existing(self, principal: str) -> str:
+        if self.account_ok is not None and not self.account_ok(principal):
+            raise Unauthenticated(f"{_INVALID} (localcloud: the account {principal} does not exist)")
         return principal

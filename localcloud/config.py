@@ -10,8 +10,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "cloudact-local"
 REGION = "us-central1"
-SERVICE_ACCOUNT = f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"
-KEY_FILE_NAME = "cloudact-jobs-local.json"
+# The account of the key localcloud issues: the project's owner (the jobs' runtime account is a converge's).
+SERVICE_ACCOUNT = f"cloudact-operator@{PROJECT}.iam.gserviceaccount.com"
+KEY_FILE_NAME = "cloudact-operator-local.json"
 TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 NO_PROXY = "127.0.0.1,localhost"
 

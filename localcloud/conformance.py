@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud import iam_enforce
 from localcloud.service import Unauthenticated, google_error
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
     "storage": ("storage.v1",),
     "cloudbuild": ("cloudbuild.v1",),
     "artifactregistry": ("artifactregistry.v1",),
+    "iam": ("iam.v1",),
+    "resourcemanager": ("cloudresourcemanager.v3", "cloudresourcemanager.v1"),
 }
 
 # The routes that are no method of a Google discovery document, and why: the one exempt list.
@@ -375,11 +378,15 @@ class Conformance:
         if found is None:  # a segment with an escaped "/" (a Cloud Storage object name) matches raw
             raw = request.environ.get("RAW_URI", "").partition("?")[0]
             found = find_method(service.name, request.method, raw) if raw.startswith("/") else None
+        response = None
         if found is not None:
             refusal = self.refuse(service, request, *found)
             if refusal is not None:
                 return refusal
-        response = service.handle(request)
+            if self.cloud is not None:  # IAM: refuse a caller without the permission, serve policy methods
+                response = iam_enforce.intercept(self.cloud, service, request, found[1])
+        if response is None:
+            response = service.handle(request)
         if self.log_file is not None:
             try:
                 self.observe(service, request, response, found)
@@ -519,7 +526,22 @@ def route_methods(cloud: Any) -> tuple[dict[str, set[str]], list[str]]:
                 strays.append(f"{svc.name}: {http_method} {template}")
             else:
                 emulated[found[0].api].add(found[1].id)
+        for method_id in policy_methods(svc):  # served for the service by localcloud/iam_enforce.py
+            emulated[method_id[0]].add(method_id[1])
     return emulated, strays
+
+
+def policy_methods(service: Service) -> list[tuple[str, str]]:
+    """(document, method id) of each getIamPolicy/setIamPolicy/testIamPermissions the service maps in
+    its `permissions`: IAM serves them (localcloud/iam_enforce.py)."""
+    out = []
+    for method_id in getattr(service, "permissions", {}):
+        if method_id.rsplit(".", 1)[1] not in iam_enforce.POLICY_VERBS:
+            continue
+        for api in DOCUMENTS.get(service.name, ()):
+            if any(m.id == method_id for m in document(api).methods):
+                out.append((api, method_id))
+    return out
 
 
 def coverage(cloud: Any) -> list[tuple[str, int, int]]:

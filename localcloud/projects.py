@@ -5,13 +5,15 @@ inventory against localcloud's copy of its project).
 Each project has its own issued key (`<state>/keys/`, listed in `<state>/keys.json`), its secrets
 under its environment's names, the API's Cloud Run service with its `*.run.app` URL served by the
 emulated CloudAct API of that environment, and its own state wherever state is keyed by project
-(Cloud Run, Scheduler, Secret Manager, BigQuery, Logging). A principal acts only in its own project.
+(Cloud Run, Scheduler, Secret Manager, BigQuery, Logging, IAM). With IAM off, a principal acts only
+in its own project; with `LOCALCLOUD_IAM=enforce` its bindings decide (localcloud/iam.py).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,11 +60,24 @@ class HostedProject:
 
     @property
     def service_account(self) -> str:
-        return f"cloudact-jobs@{self.project}.iam.gserviceaccount.com"
+        """The account of the key localcloud issues for the project: its owner (roles/owner), not the
+        jobs' runtime account (`cloudact-jobs@`, which only a converge creates)."""
+        return f"cloudact-operator@{self.project}.iam.gserviceaccount.com"
+
+    @property
+    def number(self) -> str:
+        """The project number (12 digits, fixed per project ID), as Google gives every project one."""
+        digest = int(hashlib.sha256(f"project-number/{self.project}".encode()).hexdigest(), 16)
+        return str(10**11 + digest % (9 * 10**11))
+
+    @property
+    def compute_account(self) -> str:
+        """Compute Engine's default account: what a Cloud Run job without a serviceAccount runs as."""
+        return f"{self.number}-compute@developer.gserviceaccount.com"
 
     @property
     def key_file(self) -> str:
-        return self.key_file_name or f"cloudact-jobs-{self.project}.json"
+        return self.key_file_name or f"cloudact-operator-{self.project}.json"
 
 
 PROJECTS: tuple[HostedProject, ...] = (
@@ -100,12 +115,23 @@ PROJECTS: tuple[HostedProject, ...] = (
 )
 BY_ID = {p.project: p for p in PROJECTS}
 IDS = tuple(BY_ID)
+BY_NUMBER = {p.number: p for p in PROJECTS}
+
+
+def project_id(project: str) -> str:
+    """A hosted project's ID for its ID or its number (anything else unchanged)."""
+    hosted = BY_NUMBER.get(project)
+    return hosted.project if hosted else project
 
 
 def project_of(principal: str) -> str:
-    """The project of a service account (`name@<project>.iam.gserviceaccount.com`), else ''."""
-    _, _, domain = principal.rpartition("@")
+    """The project of a service account (`name@<project>.iam.gserviceaccount.com`, or a hosted
+    project's `<number>-compute@developer.gserviceaccount.com`), else ''."""
+    name, _, domain = principal.rpartition("@")
     suffix = ".iam.gserviceaccount.com"
+    if domain == "developer.gserviceaccount.com" and name.endswith("-compute"):
+        hosted = BY_NUMBER.get(name.removesuffix("-compute"))
+        return hosted.project if hosted else ""
     return domain.removesuffix(suffix) if domain.endswith(suffix) else ""
 
 
@@ -123,11 +149,12 @@ def access_error(project: str, principal: str | None = None) -> str:
 
 
 def issue_keys(auth: Auth, keys_dir: Path) -> dict[str, Path]:
-    """Each hosted project's key file, issued (once, at the first start that lacks it) under keys_dir."""
+    """Each hosted project's key file, issued (once, at the first start that lacks it, or whose key is
+    not the operator's) under keys_dir."""
     found = {}
     for hosted in PROJECTS:
         path = keys_dir / hosted.key_file
-        if not path.exists():
+        if not path.exists() or json.loads(path.read_text()).get("client_email") != hosted.service_account:
             auth.issue_key(hosted.service_account, path)
         found[hosted.project] = path
     return found

@@ -35,6 +35,7 @@ from localcloud.auth import Auth
 from localcloud.clock import Clock, parse_duration, parse_time
 from localcloud.conformance import Conformance
 from localcloud.faults import Faults, RequestCounter
+from localcloud.iam import Iam, mode_from_env
 from localcloud.service import STATUS_NAMES, Service, Unauthenticated, google_error, json_response
 from localcloud.services import SERVICES
 from localcloud.tls import CertStore
@@ -57,14 +58,12 @@ class LocalCloud:
         self.project = config.PROJECT
         self.region = config.REGION
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        first_start = not self.files.key_file.exists()
         self.tls = CertStore(self.files.ca_cert, self.files.ca_key)
         self.ca_file = self.files.ca_cert
         self.auth = Auth(self.files.keys, self.state_dir / "auth", self.project, projects.IDS)
-        if first_start:
-            self.auth.issue_key(config.SERVICE_ACCOUNT, self.files.key_file)
+        self.key_files = projects.issue_keys(self.auth, self.files.keys)  # {project: operator key}
         self.key_file = self.files.key_file
-        self.key_files = projects.issue_keys(self.auth, self.files.keys)  # {project: key}, each project's
+        self.iam = Iam(self.state_dir, self.auth, mode_from_env())  # accounts, policies, LOCALCLOUD_IAM
         self.clock = Clock(self.state_dir / "clock.json")
         self.faults = Faults()
         self.counter = RequestCounter()

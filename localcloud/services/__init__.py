@@ -14,5 +14,6 @@ SERVICES: list[str] = [
     "cloudact_api:CloudActApiService",
     "run:RunService",
     "storage:StorageService",
+    "artifactregistry:ArtifactRegistryService",
     "scheduler:SchedulerService",
 ]

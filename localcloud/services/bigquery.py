@@ -17,7 +17,7 @@ from collections import OrderedDict
 import duckdb
 from werkzeug.wrappers import Request, Response
 
-from localcloud import bq_sql
+from localcloud import bq_sql, iam_permissions
 from localcloud.bq_sql import QueryError
 from localcloud.service import Unauthenticated, google_error, json_response
 from localcloud.services.bigquery_db import META, REASON_STATUS, rest_error
@@ -32,6 +32,7 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
 
     name = "bigquery"
     hosts = ("bigquery.googleapis.com",)
+    permissions = iam_permissions.BIGQUERY
 
     def __init__(self, cloud):
         super().__init__(cloud)
@@ -40,6 +41,9 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
         self._jobs: OrderedDict[tuple[str, str], Job] = OrderedDict()
         self._translations: OrderedDict[tuple[str, str], list[bq_sql.Translated]] = OrderedDict()
         self._tables: dict[str, set[str]] | None = None  # see _catalog()
+        self._meta: dict[tuple[str, str, str], dict] = {}  # REST table metadata (bigquery_meta)
+        self._buffered: set[tuple[str, str, str]] = set()  # tables with a streaming buffer copy
+        self._in_batch = False
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -60,6 +64,7 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
                 f'CREATE TABLE IF NOT EXISTS "{META}".datasets (project VARCHAR, dataset VARCHAR, '
                 "location VARCHAR, created_ms BIGINT, description VARCHAR)"
             )
+            self._meta_start()
 
     def stop(self) -> None:
         with self._lock:
@@ -75,6 +80,7 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
             self.db_path.unlink(missing_ok=True)
             self.db_path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
             self._jobs.clear()
+            self._translations.clear()
             self.start()
 
     # --- REST ---------------------------------------------------------------------------------------
@@ -91,6 +97,8 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
             ("GET", ds + "/tables"),
             ("POST", ds + "/tables"),
             ("GET", table),
+            ("PATCH", table),
+            ("PUT", table),
             ("GET", table + "/data"),
             ("POST", table + "/insertAll"),
             ("DELETE", table),
@@ -142,6 +150,8 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
                 return self._insert_table(project, ds, body)
             case ["datasets", ds, "tables", table], "GET":
                 return json_response(self._table_resource(project, ds, table))
+            case ["datasets", ds, "tables", table], "PATCH" | "PUT":
+                return self._patch_table(project, ds, table, body, replace=method == "PUT")
             case ["datasets", ds, "tables", table, "data"], "GET":
                 return self._list_rows(project, ds, table, request)
             case ["datasets", ds, "tables", table, "insertAll"], "POST":

@@ -19,6 +19,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud import iam_permissions
 from localcloud.clock import rfc3339
 from localcloud.service import Service, google_error, json_response
 from localcloud.services.run_errors import ApiError, json_body
@@ -228,6 +229,7 @@ def _sql_prefilter(terms: list[Term]) -> tuple[list[str], list[Any]]:
 class Logging(Service):
     name = "logging"
     hosts = ("logging.googleapis.com",)
+    permissions = iam_permissions.LOGGING
 
     def __init__(self, cloud):
         super().__init__(cloud)

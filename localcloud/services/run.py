@@ -39,6 +39,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud import iam_permissions
 from localcloud.service import Unauthenticated, google_error, json_response
 from localcloud.services.run_base import EXEC, JOB, OP, P, execution_id
 from localcloud.services.run_errors import UNAUTHENTICATED, ApiError, json_body, match_route, url_not_found
@@ -58,6 +59,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
 
     name = "run"
     hosts = ("run.googleapis.com", "us-central1-run.googleapis.com")
+    permissions = iam_permissions.RUN
 
     def __init__(self, cloud):
         super().__init__(cloud)
@@ -153,6 +155,15 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
         self._state["pids"] = {}
 
     # --- HTTP ----------------------------------------------------------------------------------
+
+    def iam_missing(self, resource: str) -> str | None:
+        """Google's 404 for the policy methods of a job that does not exist (localcloud/iam_enforce.py)."""
+        with self._lock:
+            try:
+                self._require_job(resource)
+            except ApiError as err:
+                return err.message
+        return None
 
     def handle(self, request: Request) -> Response:
         try:

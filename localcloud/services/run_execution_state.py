@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from localcloud import iam_enforce
 from localcloud.services import run_shapes as shapes
 from localcloud.services.run_base import RunState, execution_id, new_etag
 from localcloud.services.run_runner import HOST_ENV, ExecutionRun
@@ -22,12 +23,24 @@ class RunExecutionState(RunState):
         container = task["containers"][0]
         env = {key: os.environ[key] for key in HOST_ENV if key in os.environ}
         env.update(self.cloud.client_env(project))  # the key of the execution's project
+        iam = getattr(self.cloud, "iam", None)
+        enforcing = iam is not None and iam.enforcing
+        account = iam_enforce.runtime_account(self.cloud, project, task)
+        if enforcing:  # as on Cloud Run, the execution authenticates as its job's service account
+            key = str(iam.key_file_for(account))
+            env.update(GCP_SERVICE_ACCOUNT_FILE=key, GOOGLE_APPLICATION_CREDENTIALS=key)
         for i, item in enumerate(container.get("env", [])):
             ref = item.get("valueSource", {}).get("secretKeyRef")
             if ref is None:
                 env[item["name"]] = item.get("value", "")
                 continue
             secret, version = ref["secret"], ref.get("version", "latest")
+            field = f"spec.template.spec.containers[0].env[{i}].value_from.secret_key_ref.name"
+            wanted = [(field, secret, version)]
+            denied = enforcing and iam_enforce.secret_problems(self.cloud, account, project, wanted)
+            if denied:
+                self._resources_failed(name, denied[0])
+                return
             secret_project = project
             if secret.startswith("projects/"):
                 parts = secret.split("/")

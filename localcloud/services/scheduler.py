@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 from werkzeug.wrappers import Request, Response
 
+from localcloud import iam_permissions
 from localcloud.projects import access_error
 from localcloud.service import Service, Unauthenticated, google_error, json_response
 from localcloud.services.run_errors import UNAUTHENTICATED, ApiError, json_body, match_route, url_not_found
@@ -61,6 +62,7 @@ RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 429: 8, 499: 1, 5
 class SchedulerService(Service):
     name = "scheduler"
     hosts = ("cloudscheduler.googleapis.com",)
+    permissions = iam_permissions.SCHEDULER
 
     def __init__(self, cloud):
         super().__init__(cloud)

@@ -18,6 +18,7 @@ from typing import Any
 import google_crc32c
 from werkzeug.wrappers import Request, Response
 
+from localcloud import iam_permissions
 from localcloud.clock import rfc3339
 from localcloud.projects import PROJECTS, access_error
 from localcloud.service import Service, google_error, json_response
@@ -93,6 +94,7 @@ def _etag() -> str:
 class SecretManager(Service):
     name = "secretmanager"
     hosts = ("secretmanager.googleapis.com",)
+    permissions = iam_permissions.SECRET_MANAGER
 
     def __init__(self, cloud):
         super().__init__(cloud)
@@ -193,6 +195,11 @@ class SecretManager(Service):
             ("GET", version + ":access"),
             *(("POST", f"{version}:{verb}") for verb in ("enable", "disable", "destroy")),
         ]
+
+    def iam_missing(self, resource: str) -> str | None:
+        """Google's 404 for the policy methods of a secret that does not exist (localcloud/iam_enforce.py)."""
+        with self._lock:
+            return None if resource in self._secrets else f"Secret [{resource}] not found."
 
     def handle(self, request: Request) -> Response:
         principal = self.cloud.authenticate(request)

@@ -50,7 +50,7 @@ def test_issued_key_is_a_real_service_account_key(localcloud):
     assert stat.S_IMODE(localcloud.key_file.stat().st_mode) == 0o600
     assert info["type"] == "service_account"
     assert info["project_id"] == "cloudact-local"
-    assert info["client_email"] == "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
+    assert info["client_email"] == "cloudact-operator@cloudact-local.iam.gserviceaccount.com"
     assert info["token_uri"] == "https://oauth2.googleapis.com/token"
     for field in (
         "private_key_id",
@@ -76,7 +76,7 @@ def test_token_endpoint_grants_a_token_that_the_apis_accept(localcloud_env):
     # The default credentials (GOOGLE_APPLICATION_CREDENTIALS) resolve to the same issued key.
     default, project = google.auth.default(scopes=SCOPES)
     assert project == "cloudact-local"
-    assert default.service_account_email == "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
+    assert default.service_account_email == "cloudact-operator@cloudact-local.iam.gserviceaccount.com"
 
 
 def test_token_endpoint_refuses_an_assertion_from_a_key_it_did_not_issue(localcloud):

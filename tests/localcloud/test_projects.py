@@ -37,16 +37,16 @@ def job_body() -> run_v2.Job:
     return run_v2.Job(template=run_v2.ExecutionTemplate(template=run_v2.TaskTemplate(containers=[container])))
 
 
-def test_each_project_has_its_own_issued_key_and_the_local_one_is_unchanged(localcloud):
+def test_each_project_has_its_own_issued_key_its_owner_s_not_the_jobs_account(localcloud):
     found = keys(localcloud)
     assert set(found) == set(PROJECTS)
     assert found["cloudact-local"] == str(localcloud.key_file)
-    assert localcloud.key_file.name == "cloudact-jobs-local.json"
+    assert localcloud.key_file.name == "cloudact-operator-local.json"
     assert localcloud.client_env["GCP_SERVICE_ACCOUNT_FILE"] == str(localcloud.key_file)
     for project, path in found.items():
         info = json.loads(open(path).read())
         assert info["project_id"] == project
-        assert info["client_email"] == f"cloudact-jobs@{project}.iam.gserviceaccount.com"
+        assert info["client_email"] == f"cloudact-operator@{project}.iam.gserviceaccount.com"
         assert os.stat(path).st_mode & 0o777 == 0o600
 
 
