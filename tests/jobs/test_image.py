@@ -143,16 +143,22 @@ def substitute(text: str, values: dict[str, str]) -> str:
 def test_cloudbuild_checks_its_substitutions_before_building(env, release, error):
     step = BUILD["steps"][0]
     assert step["id"] == "check-substitutions"
-    script = substitute(step["args"][1], {"_ENV": env, "_RELEASE": release})
+    script = substitute(step["args"][1], {"_ENV": env, "_RELEASE": release, "_REVISION_SHORT": "1a2b3c4"})
     proc = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == (2 if error else 0)
     assert error in proc.stderr if error else proc.stderr == ""
 
 
-def test_cloudbuild_pushes_the_release_tag_and_latest_where_the_inventories_look():
-    values = {"_REGION": "us-central1", "PROJECT_ID": "cloudact-prod", "_ENV": "prod", "_RELEASE": "v1.4.0"}
+def test_cloudbuild_pushes_the_release_tag_and_the_git_tag_where_the_inventories_look():
+    values = {
+        "_REGION": "us-central1",
+        "PROJECT_ID": "cloudact-prod",
+        "_ENV": "prod",
+        "_RELEASE": "v1.4.0",
+        "_REVISION_SHORT": "1a2b3c4",
+    }
     image = substitute(BUILD["substitutions"]["_IMAGE"], {**BUILD["substitutions"], **values})
     assert image == "us-central1-docker.pkg.dev/cloudact-prod/cloudact/cloudact-jobs-prod"
     pushed = [substitute(i, {**values, "_IMAGE": image}) for i in BUILD["images"]]
-    assert pushed == [f"{image}:v1.4.0", f"{image}:latest"]
+    assert pushed == [f"{image}:v1.4.0", f"{image}:git-1a2b3c4"]  # no :latest: jobs are pinned to digests
     assert inventory.load_environment("prod", ROOT)["cloudact_image_repository"] == image

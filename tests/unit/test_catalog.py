@@ -253,7 +253,9 @@ def test_environments_and_their_facts() -> None:
     assert prod["cloudact_confirm_required"] is True
     assert prod["cloudact_secrets"]["ca_root_api_key"]["secret"] == "ca-root-api-key-prod"
     assert prod["cloudact_service_account"] == "cloudact-jobs@cloudact-prod.iam.gserviceaccount.com"
-    assert prod["cloudact_image"].endswith("/cloudact-prod/cloudact/cloudact-jobs-prod:latest")
+    # No tag: the newest build, resolved to a digest before planning (module_utils/pin.py).
+    assert prod["cloudact_image"] == "us-central1-docker.pkg.dev/cloudact-prod/cloudact/cloudact-jobs-prod"
+    assert prod["cloudact_build_bucket"] == "cloudact-prod_cloudbuild"
     stage = inventory.load_environment("stage", ROOT)
     assert stage["cloudact_gcp_project"] == "cloudact-testing-1"
     assert stage["cloudact_environment"] == "staging"

@@ -252,6 +252,7 @@ class Client:
         what,
         *,
         json=None,
+        data=None,
         params=None,
         idempotent=None,
         headers=None,
@@ -262,7 +263,8 @@ class Client:
         """The final `requests.Response` (any status but a retried one), under the retry policy.
 
         `idempotent` defaults from the method (POST is not); `authorized=False` sends no token (the
-        CloudAct API); `timeout` bounds one attempt, `deadline` all of them (default: the client's).
+        CloudAct API); `timeout` bounds one attempt, `deadline` all of them (default: the client's);
+        `data` is a raw body (bytes, an upload) sent instead of `json`.
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
@@ -281,6 +283,7 @@ class Client:
                     method,
                     url,
                     json=json,
+                    data=data,
                     params=params,
                     headers=headers,
                     timeout=per_try,
@@ -351,16 +354,23 @@ class Client:
                 return items
             params["pageToken"] = token
 
-    def wait_operation(self, operation, base_url, what, timeout=600.0, interval=0.5):
-        """Poll a long-running operation until done; its `response`, or ApiError with its error."""
+    def wait_operation(self, operation, base_url, what, timeout=600.0, interval=0.5, on_poll=None):
+        """Poll a long-running operation until done; its `response`, or ApiError with its error.
+
+        `on_poll(op)`, when given, sees the operation after each read (progress from its metadata).
+        """
         give_up = time.monotonic() + timeout
         op = operation
         while not op.get("done"):
+            if on_poll is not None:
+                on_poll(op)
             if time.monotonic() > give_up:
                 raise ApiError("%s: operation %s not done after %.0fs" % (what, op.get("name"), timeout))
             time.sleep(interval * random.uniform(0.8, 1.0))  # noqa: S311 - jitter, not crypto
             interval = min(interval * 1.5, 5.0)
             op = self.request("GET", "%s/%s" % (base_url, op["name"]), what)
+        if on_poll is not None:
+            on_poll(op)
         if op.get("error"):
             err = op["error"]
             raise ApiError("%s: operation failed: %s (code %s)" % (what, err.get("message"), err.get("code")))

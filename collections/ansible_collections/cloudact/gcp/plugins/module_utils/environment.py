@@ -114,7 +114,8 @@ def derive(facts):
         "cloudact_image_registry": registry,
         "cloudact_image_repository": repository,
         "cloudact_image": facts.get("cloudact_image")
-        or "%s:%s" % (repository, facts.get("cloudact_image_tag") or "latest"),
+        or ":".join(p for p in (repository, facts.get("cloudact_image_tag") or "") if p),
+        "cloudact_build_bucket": facts.get("cloudact_build_bucket") or "%s_cloudbuild" % project,
     }
 
 

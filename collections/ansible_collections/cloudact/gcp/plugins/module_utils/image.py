@@ -1,0 +1,237 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The job image: what a build takes from the checkout, its tags, and whether a deployed one is stale.
+
+- The build context is `git archive` of HEAD (the committed tree, never the work tree), cut to the
+  image's inputs (INPUTS), plus the migrations under `migrations/`: this repository's examples only
+  on a local environment; on any other, the `*.sql` files of `cloudact_migrations_source` (CloudAct's
+  real migrations), whose directory and commit go into a label.
+- Tags: the release (`git describe --tags --always` by default; `latest` and `git-*` refused) and
+  `git-<short sha>`, the revision Artifact Registry shows (it shows tags, not labels).
+- Stale: the jobs are on different digests, or not on the digest their tag names now, or the image's
+  `git-<sha>` is behind the last commit that touched the image's inputs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+from ansible_collections.cloudact.gcp.plugins.module_utils import artifact_registry
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+
+# What the image is built from (Dockerfile's COPY lines and the build file); a change to any of
+# them without a rebuild makes the deployed image stale.
+INPUTS = ("jobs/", "requirements/jobs.txt", "Dockerfile", "cloudbuild-jobs.yaml", ".dockerignore")
+EXAMPLES = "migrations/"  # this repository's example migrations: local images only
+SOURCE_VARIABLE = "cloudact_migrations_source"
+RELEASE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+SHORT = 7
+
+
+def git(root, *args, check=True, strip=True):
+    """The stripped stdout of `git -C root args`; InputError naming the command when it fails."""
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False, timeout=60
+    )
+    if check and proc.returncode != 0:
+        raise InputError("git %s in %s: %s" % (" ".join(args), root, (proc.stderr or proc.stdout).strip()))
+    out = proc.stdout if proc.returncode == 0 else ""
+    return out.strip() if strip else out
+
+
+def inputs(local):
+    """The image's input paths: with the example migrations on a local environment."""
+    return (*INPUTS, EXAMPLES) if local else INPUTS
+
+
+def dirty(root, local):
+    """The image inputs with uncommitted changes (staged, unstaged or untracked), sorted."""
+    out = git(
+        root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *inputs(local), strip=False
+    )
+    names, entries = set(), iter(out.split("\0"))
+    for entry in entries:
+        if len(entry) > 3:
+            names.add(entry[3:])
+            if entry[0] in "RC":  # a rename or copy: its source path follows
+                next(entries, None)
+    return sorted(names)
+
+
+def revision(root):
+    return git(root, "rev-parse", "HEAD")
+
+
+def default_release(root):
+    return git(root, "describe", "--tags", "--always")
+
+
+def check_release(release, env):
+    """The release tag, or InputError naming it and what is valid."""
+    if release == "latest":
+        raise InputError(
+            "RELEASE=latest: a moving tag is refused (jobs are pinned to digests); name a release, "
+            "e.g. make image ENV=%s RELEASE=v1.4.0 (default: git describe --tags --always)" % env
+        )
+    if release.startswith("git-") or not RELEASE.match(release or ""):
+        raise InputError(
+            "RELEASE=%r is not a valid release tag: use letters, digits, '.', '_' or '-' (up to 128, "
+            "not starting with '.', '-' or 'git-'), e.g. v1.4.0" % (release or "")
+        )
+    return release
+
+
+def migrations(env, local, source, root):
+    """{files: {name: path}, label, source}: the migrations the image carries under migrations/.
+
+    A local environment without a source takes this repository's examples; any other environment
+    must name its source (InputError naming `cloudact_migrations_source`).
+    """
+    root = Path(root)
+    if not source:
+        if not local:
+            raise InputError(
+                "ENV=%s: %s is empty: set it in inventories/%s/group_vars/all/ to the directory of "
+                "CloudAct's migrations (e.g. <cloudact checkout>/01-fronted-system/scripts/supabase_db); "
+                "only a local image carries this repository's example migrations"
+                % (env, SOURCE_VARIABLE, env)
+            )
+        return {"files": {}, "label": "examples", "source": ""}
+    directory = Path(source).expanduser()
+    if not directory.is_absolute():
+        directory = (root / directory).resolve()
+    if not directory.is_dir():
+        raise InputError("%s=%r: not a directory" % (SOURCE_VARIABLE, source))
+    files = {p.name: p for p in sorted(directory.glob("*.sql")) if p.is_file()}
+    if not files:
+        raise InputError("%s=%r: no *.sql files in %s" % (SOURCE_VARIABLE, source, directory))
+    commit = git(directory, "rev-parse", "HEAD", check=False)
+    label = "%s@%s" % (directory, commit[:12]) if commit else str(directory)
+    return {"files": {k: str(v) for k, v in files.items()}, "label": label, "source": str(directory)}
+
+
+def context(root, rev, local, migration_files):
+    """The build context as a gzipped tar (bytes): HEAD's image inputs, plus the migrations.
+
+    Deterministic for one revision and one set of migrations (git archive's mtimes, fixed mtimes for
+    the added files), so the same inputs upload the same bytes.
+    """
+    paths = inputs(local) if not migration_files else INPUTS
+    proc = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", rev],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        error = proc.stderr.decode(errors="replace").strip()
+        raise InputError("git archive %s in %s: %s" % (rev, root, error))
+    out = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as tar,
+        tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r") as archived,
+    ):
+        for member in archived.getmembers():
+            if member.isfile() and any(_under(member.name, p) for p in paths):
+                tar.addfile(member, archived.extractfile(member))
+        if migration_files:
+            folder = tarfile.TarInfo("migrations")
+            folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(folder)
+            for name, path in sorted(migration_files.items()):
+                data = Path(path).read_bytes()
+                info = tarfile.TarInfo("migrations/%s" % name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _under(name, path):
+    return name.startswith(path) if path.endswith("/") else name == path
+
+
+# ---- stale ------------------------------------------------------------------------------------------
+
+
+def behind(root, built_from, local):
+    """(commits, paths) of HEAD after `built_from` that touched the image's inputs; None when the
+    checkout does not have that commit (or is not a git checkout)."""
+    if not built_from:
+        return None
+    full = git(root, "rev-parse", "--verify", "--quiet", built_from + "^{commit}", check=False)
+    if not full:
+        return None
+    paths = inputs(local)
+    count = int(git(root, "rev-list", "--count", "%s..HEAD" % full, "--", *paths, check=False) or 0)
+    if not count:
+        return 0, []
+    changed = git(root, "diff", "--name-only", full, "HEAD", "--", *paths, check=False).splitlines()
+    tops = sorted({p.split("/", 1)[0] + ("/" if "/" in p else "") for p in changed})
+    return count, tops
+
+
+def findings(deployed, current, digest_tags, tag, env, root, local):
+    """The stale findings: [{kind, jobs, line}] (kind: digests, moved, behind), [] when none.
+
+    `deployed`: {job: digest or ''} of the catalog jobs that exist; `current`: the digest the tag (or
+    the newest build) names now ('' unknown); `digest_tags`: {digest: [tags]}; `tag`: the inventory's
+    cloudact_image_tag ('' for the newest build).
+    """
+    out = []
+    by_digest = {}
+    for job, digest in sorted(deployed.items()):
+        by_digest.setdefault(digest or "unpinned", []).append(job)
+    if len(by_digest) > 1:
+        parts = ["%s (%s)" % (short(d), ", ".join(j)) for d, j in sorted(by_digest.items())]
+        out.append(
+            {
+                "kind": "digests",
+                "jobs": sorted(deployed),
+                "line": "jobs on different digests: %s: make create-jobs ENV=%s" % ("; ".join(parts), env),
+            }
+        )
+    if current:
+        off = sorted(j for j, d in deployed.items() if d != current)
+        if off:
+            what = "tag %s" % tag if tag else "the newest build"
+            out.append(
+                {
+                    "kind": "moved",
+                    "jobs": off,
+                    "line": "%s not on %s's digest %s%s: make create-jobs ENV=%s"
+                    % (", ".join(off), what, short(current), described(digest_tags.get(current)), env),
+                }
+            )
+    for digest, jobs in sorted(by_digest.items()):
+        from_sha = artifact_registry.git_revision(digest_tags.get(digest))
+        found = behind(root, from_sha, local) if from_sha else None
+        if found and found[0]:
+            fix = (
+                "make image ENV=%s && make create-jobs ENV=%s" % (env, env)
+                if not tag
+                else "make image ENV=%s RELEASE=<new tag>, set cloudact_image_tag, make create-jobs ENV=%s"
+                % (env, env)
+            )
+            out.append(
+                {
+                    "kind": "behind",
+                    "jobs": jobs,
+                    "line": "image built from %s, %d commit%s behind on %s: %s"
+                    % (from_sha, found[0], "" if found[0] == 1 else "s", ", ".join(found[1]), fix),
+                }
+            )
+    return out
+
+
+def short(digest):
+    """'sha256:1a2b3c4d5e6f' (12 hex digits) of a digest; the text as it is otherwise."""
+    return digest[:19] if (digest or "").startswith("sha256:") else (digest or "-")
+
+
+def described(tags):
+    return " (%s)" % ", ".join(tags) if tags else ""

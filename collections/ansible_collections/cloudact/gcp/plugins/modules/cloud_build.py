@@ -1,0 +1,81 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the cloud_build action (it runs on the controller, plugins/action/cloud_build.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cloud_build
+short_description: Build the job image with Cloud Build from the committed tree and push it
+description:
+  - Runs on the controller (an action plugin) with the plan of C(cloudact.gcp.image_plan).
+  - Creates the build bucket (Cloud Storage) and the Docker repository (Artifact Registry) when the
+    plan says they are missing.
+  - Uploads the build context (C(git archive) of the plan's revision, cut to the image's inputs, plus
+    the environment's migrations under C(migrations/)) with a media upload, or a resumable one past
+    8 MiB.
+  - Creates the build (C(projects.locations.builds.create)) with the steps of the revision's
+    C(cloudbuild-jobs.yaml) and the substitutions C(_ENV), C(_RELEASE), C(_REVISION),
+    C(_REVISION_SHORT) and C(_MIGRATIONS); waits on its operation printing the build's log lines
+    (Cloud Logging) as they come; prints the pushed digest.
+  - A build that does not succeed fails the task naming its status, the failed step and its last
+    log lines; Cloud Build pushes nothing then.
+  - Check mode builds nothing.
+version_added: 0.3.0
+author: CloudAct platform team
+options:
+  plan:
+    description: The C(plan) returned by C(cloudact.gcp.image_plan).
+    type: dict
+    required: true
+  timeout:
+    description: Seconds to wait for the build.
+    type: int
+    default: 1800
+"""
+
+EXAMPLES = r"""
+- name: Build and push the job image
+  cloudact.gcp.cloud_build:
+    plan: "{{ cloudact_image_plan.plan }}"
+"""
+
+RETURN = r"""
+image:
+  description: The pushed image, C(<repository>@sha256:<digest>).
+  returned: success
+  type: str
+digest:
+  description: Its digest.
+  returned: success
+  type: str
+tags:
+  description: The tags pushed (the release and C(git-<short sha>)).
+  returned: success
+  type: list
+  elements: str
+build_id:
+  description: The Cloud Build build ID.
+  returned: success
+  type: str
+bytes_uploaded:
+  description: Size of the uploaded build context.
+  returned: success
+  type: int
+requests:
+  description: HTTP requests made.
+  returned: success
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(plan=dict(type="dict", required=True), timeout=dict(type="int", default=1800))
+    )
+    module.fail_json(msg="cloudact.gcp.cloud_build runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()

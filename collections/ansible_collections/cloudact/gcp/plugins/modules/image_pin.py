@@ -1,0 +1,105 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the image_pin action (it runs on the controller, plugins/action/image_pin.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_pin
+short_description: Resolve the inventory's image tag to the digest the jobs converge to
+description:
+  - Runs on the controller (an action plugin); changes nothing.
+  - When C(cloudact_image) names C(cloudact_image_repository), resolves C(cloudact_image_tag)
+    through Artifact Registry (C(packages.tags.get); empty tag, the newest build by
+    C(dockerImages.list)) and returns C(image) as C(<repository>@sha256:<digest>). Any other
+    C(cloudact_image) is returned as it is.
+  - A tag that does not exist is an error naming it and the newest tags that do.
+  - Prints the change of each deployed job's digest, old -> new with the tags each carries, and
+    returns the stale findings (jobs on different digests, not on the tag's digest, an image whose
+    C(git-<sha>) tag is behind the commits that touched the image's inputs).
+version_added: 0.3.0
+author: CloudAct platform team
+options:
+  jobs:
+    description: The jobs to look at; default every catalog job.
+    type: list
+    elements: str
+  deployed:
+    description: The deployed jobs as C([{name, image}]) already read; default they are listed.
+    type: list
+    elements: dict
+  allow_missing:
+    description: A repository without any image answers C(missing=true) instead of failing.
+    type: bool
+    default: false
+  one_digest:
+    description: Fail, naming the jobs, when the jobs are not on one digest (the release's check).
+    type: bool
+    default: false
+  warn_stale:
+    description: Print each stale finding as a warning.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Resolve the image tag to a digest
+  cloudact.gcp.image_pin:
+  register: cloudact_jobs_image
+"""
+
+RETURN = r"""
+image:
+  description: The image the jobs converge to.
+  returned: always
+  type: str
+pin:
+  description: Whether the image was resolved to a digest.
+  returned: always
+  type: bool
+digest:
+  description: The resolved digest (empty when not pinned).
+  returned: always
+  type: str
+tags:
+  description: The tags of that digest.
+  returned: always
+  type: list
+  elements: str
+missing:
+  description: The repository has no image yet (with O(allow_missing)).
+  returned: always
+  type: bool
+changes:
+  description: One line per old digest the jobs leave.
+  returned: always
+  type: list
+  elements: str
+stale:
+  description: The stale findings, each {kind, jobs, line}.
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: The digest and its tags in one phrase, for prompts.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            jobs=dict(type="list", elements="str"),
+            deployed=dict(type="list", elements="dict"),
+            allow_missing=dict(type="bool", default=False),
+            one_digest=dict(type="bool", default=False),
+            warn_stale=dict(type="bool", default=False),
+        )
+    )
+    module.fail_json(msg="cloudact.gcp.image_pin runs on the controller as an action plugin")
+
+
+if __name__ == "__main__":
+    main()
