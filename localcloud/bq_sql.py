@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +48,21 @@ class Translated:
     statement_type: str  # BigQuery's statistics.query.statementType
     tables: list[tuple[str, str, str]]  # (project, dataset, table) referenced
     uses_clock: bool = False  # CURRENT_DATE()/CURRENT_TIMESTAMP() were replaced by the clock's value
+    target: tuple[str, str, str] | None = None  # the table a DML statement changes
+    view: tuple[tuple[str, str, str], str] | None = None  # CREATE [OR REPLACE] VIEW: (view, its query)
+    tree: exp.Expression | None = dc_field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class TableInfo:
+    """What the translation needs to know of a table beyond its name (see `translate`'s `lookup`)."""
+
+    view: str | None = None  # a view's query (standard SQL), expanded in place wherever it is read
+    required_filter: str | None = None  # requirePartitionFilter: the partition column a query must filter on
+
+
+Lookup = Callable[[str, str, str], TableInfo | None]  # (project, dataset, table) -> its info, if any
+MAX_VIEW_DEPTH = 16
 
 
 # sqlglot node -> BigQuery statementType
@@ -57,15 +74,16 @@ _STATEMENT_TYPES: list[tuple[type[exp.Expression], str]] = [
     (exp.Create, "CREATE_TABLE"),
     (exp.Drop, "DROP_TABLE"),
     (exp.Alter, "ALTER_TABLE"),
+    (exp.TruncateTable, "TRUNCATE_TABLE"),
     (exp.Query, "SELECT"),
 ]
 
 DML_TYPES = {"INSERT", "DELETE", "UPDATE", "MERGE"}
+# Statements that change rows already in a table (refused over rows in the streaming buffer).
+MUTATING_TYPES = {"DELETE", "UPDATE", "MERGE", "TRUNCATE_TABLE"}
 
 
-def translate(sql: str, project: str, now: dt.datetime) -> list[Translated]:
-    """Each statement of `sql` in DuckDB's dialect. CURRENT_DATE()/CURRENT_TIMESTAMP() read `now`
-    (localcloud's clock, so a test that moves the clock moves BigQuery's "today" too)."""
+def _parse(sql: str) -> list[exp.Expression]:
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
     except ParseError as err:
@@ -74,21 +92,53 @@ def translate(sql: str, project: str, now: dt.datetime) -> list[Translated]:
         raise QueryError("invalidQuery", f"Syntax error: {first.get('description', err)}{where}") from None
     if not statements:
         raise QueryError("invalidQuery", "Syntax error: Unexpected end of script at [1:1]")
-    return [_translate_one(s, project, now) for s in statements]
+    return statements
 
 
-def _translate_one(tree: exp.Expression, project: str, now: dt.datetime) -> Translated:
+def translate(sql: str, project: str, now: dt.datetime, lookup: Lookup | None = None) -> list[Translated]:
+    """Each statement of `sql` in DuckDB's dialect. CURRENT_DATE()/CURRENT_TIMESTAMP() read `now`
+    (localcloud's clock, so a test that moves the clock moves BigQuery's "today" too). `lookup` tells
+    views (expanded in place as subqueries, so their clock is the query's and their tables are
+    checked like the query's own) and tables that require a partition filter."""
+    return [_translate_one(s, project, now, lookup) for s in _parse(sql)]
+
+
+def _translate_one(
+    tree: exp.Expression, project: str, now: dt.datetime, lookup: Lookup | None, depth: int = 0
+) -> Translated:
     stype = next((name for cls, name in _STATEMENT_TYPES if isinstance(tree, cls)), "SCRIPT")
-    if stype == "CREATE_TABLE" and str(tree.args.get("kind", "")).upper() == "SCHEMA":
-        stype = "CREATE_SCHEMA"
+    kind = str(tree.args.get("kind", "")).upper() if isinstance(tree, exp.Create | exp.Drop) else ""
+    if stype in ("CREATE_TABLE", "DROP_TABLE") and kind in ("SCHEMA", "VIEW"):
+        stype = stype.split("_")[0] + "_" + kind
     tables: list[tuple[str, str, str]] = []
     cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     uses_clock = any(True for _ in tree.find_all(exp.CurrentDate, exp.CurrentTimestamp))
+    target_node = _target_node(tree)
+    found: dict[str, Any] = {}
+    if stype == "CREATE_VIEW" and isinstance(tree.expression, exp.Query):
+        found["view_sql"] = tree.expression.sql(dialect="bigquery")
 
     def rename(node: exp.Expression) -> exp.Expression:
+        nonlocal uses_clock
         if isinstance(node, exp.Table) and node.name and node.name not in cte_names and node.db:
             proj = node.catalog or project
-            tables.append((proj, node.db, node.name))
+            ref = (proj, node.db, node.name)
+            info = lookup(*ref) if lookup else None
+            if node is target_node:
+                found["target"] = ref
+                if not isinstance(tree, exp.Update | exp.Delete | exp.Merge):
+                    info = None
+            if info is not None and info.view is not None and node is not target_node:
+                view = _expand_view(node, ref, info.view, now, lookup, depth)
+                tables.extend(view.tables)
+                uses_clock = uses_clock or view.uses_clock
+                return exp.Subquery(
+                    this=view.tree,
+                    alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name, quoted=True)),
+                )
+            if info is not None and info.required_filter:
+                _require_filter(node, ref, info.required_filter)
+            tables.append(ref)
             node = node.copy()
             node.set("catalog", None)
             node.set("db", exp.to_identifier(schema_name(proj, node.db), quoted=True))
@@ -104,10 +154,72 @@ def _translate_one(tree: exp.Expression, project: str, now: dt.datetime) -> Tran
         # BigQuery's DATE_ADD/DATE_SUB return DATE; DuckDB's date +/- interval gives a TIMESTAMP.
         if isinstance(node, exp.DateSub | exp.DateAdd) and not isinstance(node.parent, exp.Cast):
             return exp.cast(node.copy(), "DATE")
+        # TIMESTAMP_SECONDS/MILLIS/MICROS are TIMESTAMPs (DuckDB's epoch functions give a naive one).
+        if isinstance(node, exp.UnixToTime) and not isinstance(node.parent, exp.Cast):
+            return exp.cast(node.copy(), "TIMESTAMPTZ")
         return node
 
-    tree = tree.transform(rename).transform(date_arith)
-    return Translated(tree.sql(dialect="duckdb"), stype, tables, uses_clock)
+    tree = tree.transform(rename, copy=False).transform(date_arith).transform(_array_agg_limit)
+    view = (found["target"], found["view_sql"]) if "view_sql" in found and "target" in found else None
+    return Translated(tree.sql(dialect="duckdb"), stype, tables, uses_clock, found.get("target"), view, tree)
+
+
+def _target_node(tree: exp.Expression) -> exp.Expression | None:
+    """The table node a DML or DDL statement writes (INSERT's may sit in a column list's Schema)."""
+    if isinstance(tree, exp.TruncateTable):
+        return tree.expressions[0] if tree.expressions else None
+    if not isinstance(
+        tree, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Create | exp.Drop | exp.Alter
+    ):
+        return None
+    node = tree.this
+    return node.this if isinstance(node, exp.Schema) else node
+
+
+def _expand_view(
+    node: exp.Table, ref: tuple[str, str, str], sql: str, now: dt.datetime, lookup: Lookup | None, depth: int
+) -> Translated:
+    if depth >= MAX_VIEW_DEPTH:
+        raise QueryError("invalidQuery", f"View {'.'.join(ref)} nests views more than {MAX_VIEW_DEPTH} deep")
+    statements = _parse(sql)
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise QueryError("invalidQuery", f"View {'.'.join(ref)} is not a single query")
+    # Names in a view's query resolve in the view's project, not the querying one's.
+    return _translate_one(statements[0], ref[0], now, lookup, depth + 1)
+
+
+def _require_filter(node: exp.Table, ref: tuple[str, str, str], column: str) -> None:
+    """requirePartitionFilter: the query reading the table must filter on its partition column."""
+    select = node.find_ancestor(exp.Select, exp.Update, exp.Delete, exp.Merge)
+    where = select.args.get("where") if select is not None else None
+    if isinstance(select, exp.Merge):
+        where = select.args.get("on")
+    names = {c.name.lower() for c in where.find_all(exp.Column)} if where is not None else set()
+    if column.lower() not in names:
+        raise QueryError(
+            "invalidQuery",
+            f"Cannot query over table '{'.'.join(ref)}' without a filter over column(s) '{column}' that "
+            "can be used for partition elimination",
+        )
+
+
+def _array_agg_limit(node: exp.Expression) -> exp.Expression:
+    """BigQuery's ARRAY_AGG(x [IGNORE NULLS] ORDER BY y LIMIT n), which DuckDB lacks, as
+    list_slice(ARRAY_AGG(x ORDER BY y) [FILTER (WHERE x IS NOT NULL)], 1, n)."""
+    ignore_nulls = isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.ArrayAgg)
+    agg = node.this if ignore_nulls else node
+    if not isinstance(agg, exp.ArrayAgg) or not isinstance(agg.this, exp.Limit):
+        return node
+    limit = agg.this
+    inner = limit.this  # an Order over the value, or the value itself
+    value = inner.this if isinstance(inner, exp.Order) else inner
+    out: exp.Expression = exp.ArrayAgg(this=inner.copy())
+    if ignore_nulls:
+        out = exp.Filter(
+            this=out,
+            expression=exp.Where(this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))),
+        )
+    return exp.Anonymous(this="list_slice", expressions=[out, exp.Literal.number(1), limit.expression.copy()])
 
 
 # --- parameters -------------------------------------------------------------------------------------

@@ -17,13 +17,15 @@ from collections import OrderedDict
 import duckdb
 from werkzeug.wrappers import Request, Response
 
-from localcloud import bq_sql, iam_permissions
+from localcloud import bq_sql, iam_bigquery, iam_permissions, projects
 from localcloud.bq_sql import QueryError
 from localcloud.service import Unauthenticated, google_error, json_response
 from localcloud.services.bigquery_db import META, REASON_STATUS, rest_error
 from localcloud.services.bigquery_jobs import BigQueryJobs, Job
 from localcloud.services.bigquery_tabledata import BigQueryTabledata
 from localcloud.services.bigquery_tables import BigQueryTables
+
+REASON_STATUS.update(accessDenied=403, conditionNotMet=412)  # IAM's refusals (localcloud/iam_bigquery.py)
 
 
 class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
@@ -33,6 +35,10 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
     name = "bigquery"
     hosts = ("bigquery.googleapis.com",)
     permissions = iam_permissions.BIGQUERY
+    # IAM (localcloud/iam_enforce.py): dataset access entries are bindings; refusals in BigQuery's words.
+    iam_bindings = iam_bigquery.dataset_bindings
+    iam_denied = iam_bigquery.denied
+    iam_error = iam_bigquery.iam_error
 
     def __init__(self, cloud):
         super().__init__(cloud)
@@ -93,6 +99,8 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
             ("GET", p + "/datasets"),
             ("POST", p + "/datasets"),
             ("GET", ds),
+            ("PATCH", ds),
+            ("PUT", ds),
             ("DELETE", ds),
             ("GET", ds + "/tables"),
             ("POST", ds + "/tables"),
@@ -135,6 +143,8 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
                 return self._insert_dataset(project, body)
             case ["datasets", ds], "GET":
                 return json_response(self._dataset_resource(project, ds))
+            case ["datasets", ds], "PATCH" | "PUT":
+                return json_response(iam_bigquery.update(self, project, ds, body, request, method == "PUT"))
             case ["datasets", ds], "DELETE":
                 self.delete_dataset(project, ds, request.args.get("deleteContents", "").lower() == "true")
                 return Response(status=204)
@@ -172,3 +182,23 @@ class BigQueryService(BigQueryTables, BigQueryTabledata, BigQueryJobs):
             case ["queries", job_id], "GET":
                 return self._get_query_results(project, job_id, request)
         return rest_error(404, "notFound", f"Not found: {method} {request.path}")
+
+    # --- access entries and query checks (localcloud/iam_bigquery.py) ---------------------------------
+
+    def _dataset_resource(self, project: str, ds: str) -> dict:
+        return iam_bigquery.decorate(self, project, ds, super()._dataset_resource(project, ds))
+
+    def _insert_dataset(self, project: str, body: dict) -> Response:
+        response = super()._insert_dataset(project, body)
+        if response.status_code == 200 and project in projects.BY_ID:
+            iam_bigquery.created(self, project, body["datasetReference"]["datasetId"])
+            return json_response(self._dataset_resource(project, body["datasetReference"]["datasetId"]))
+        return response
+
+    def delete_dataset(self, project: str, dataset: str, delete_contents: bool = False) -> None:
+        super().delete_dataset(project, dataset, delete_contents)
+        iam_bigquery.forget(self, project, dataset)
+
+    def run_query(self, sql: str, params=None, project: str = "", dry_run: bool = False):
+        iam_bigquery.check_query(self, sql, project)
+        return super().run_query(sql, params, project, dry_run)

@@ -19,9 +19,10 @@ from werkzeug.wrappers import Response
 
 from localcloud import bq_sql
 from localcloud.bq_sql import QueryError
-from localcloud.service import Service, google_error
+from localcloud.service import google_error
+from localcloud.services.bigquery_meta import META, BigQueryMeta, ident, normalize_schema, table_ident
 
-META = "_localcloud"
+__all__ = ["META", "BigQueryDatabase", "QueryResult", "ident", "rest_error", "table_ident"]
 MAX_TRANSLATIONS = 500
 PAGE_ROWS = 10_000  # rows in one page when the client sets no maxResults
 DEFAULT_LOCATION = "US"
@@ -41,18 +42,13 @@ class QueryResult:
     affected: int | None = None  # DML only
 
 
-class BigQueryDatabase(Service):
+class BigQueryDatabase(BigQueryMeta):
     """The DuckDB connection and its catalog cache, for BigQueryService and its REST mixins."""
 
     _lock: threading.RLock
     _db: duckdb.DuckDBPyConnection | None
     _translations: OrderedDict[tuple[str, str], list[bq_sql.Translated]]
     _tables: dict[str, set[str]] | None  # see _catalog()
-
-    def _conn(self) -> duckdb.DuckDBPyConnection:
-        if self._db is None:
-            raise QueryError("backendError", "BigQuery emulation is not running")
-        return self._db
 
     # --- in-process API (the CloudAct API uses it) --------------------------------------------------
 
@@ -63,12 +59,15 @@ class BigQueryDatabase(Service):
         with self._lock:
             db = self._conn()
             db.execute("BEGIN TRANSACTION")
+            self._in_batch = True
             try:
                 yield self
             except BaseException:
                 db.execute("ROLLBACK")
                 self._tables = None
                 raise
+            finally:
+                self._in_batch = False
             db.execute("COMMIT")
 
     def _catalog(self) -> dict[str, set[str]]:
@@ -134,6 +133,7 @@ class BigQueryDatabase(Service):
             db.execute(
                 "DELETE FROM _localcloud.datasets WHERE project = ? AND dataset = ?", [project, dataset]
             )
+            self._meta_drop(project, dataset)
             self._catalog().pop(schema, None)
 
     def list_datasets(self, project: str) -> list[str]:
@@ -151,6 +151,9 @@ class BigQueryDatabase(Service):
         with self._lock:
             if table not in self._catalog().get(bq_sql.schema_name(project, dataset), ()):
                 return None
+            meta = self._meta.get((project, dataset, table))
+            if meta is not None and "schema" in meta:
+                return meta["schema"]
             rows = self._conn().execute(f"DESCRIBE {table_ident(project, dataset, table)}").fetchall()
         return [bq_sql.bq_field(name, dtype, nullable == "YES") for name, dtype, nullable, *_ in rows]
 
@@ -198,22 +201,15 @@ class BigQueryDatabase(Service):
         rows: list[dict[str, Any]],
         schema: list[dict[str, Any]] | None = None,
     ) -> int:
-        """Append rows (dicts by column name, JSON or Python values) in one statement: one bound list per
-        column, unnested side by side (DuckDB runs one INSERT per row ~100x slower)."""
+        """Append rows (dicts by column name, JSON or Python values) in one statement (not streamed:
+        no streaming buffer, as a load or DML insert)."""
         with self._lock:
             schema = schema or self.table_schema(project, dataset, table)
             if schema is None:
                 raise QueryError("notFound", f"Not found: Table {project}:{dataset}.{table}")
             if not rows:
                 return 0
-            columns = ", ".join(ident(f["name"]) for f in schema)
-            select = ", ".join(f"UNNEST(${i})" for i in range(1, len(schema) + 1))
-            params = [[bq_sql.insert_value(f, row.get(f["name"])) for row in rows] for f in schema]
-            sql = f"INSERT INTO {table_ident(project, dataset, table)} ({columns}) SELECT {select}"
-            try:
-                return int(self._conn().execute(sql, params).fetchone()[0])
-            except duckdb.Error as err:
-                raise QueryError("invalid", str(err).split("\n")[0]) from None
+            return self._insert_columns(table_ident(project, dataset, table), schema, rows)
 
     def add_column(self, project: str, dataset: str, table: str, column: dict[str, Any]) -> None:
         with self._lock:
@@ -221,12 +217,18 @@ class BigQueryDatabase(Service):
                 f"ALTER TABLE {table_ident(project, dataset, table)} ADD COLUMN "
                 + bq_sql.column_ddl({**column, "mode": "NULLABLE"})
             )
+            meta = self._meta.get((project, dataset, table))
+            if meta is not None and "schema" in meta:
+                (added,) = normalize_schema([{**column, "mode": "NULLABLE"}])
+                self._meta_put((project, dataset, table), {**meta, "schema": [*meta["schema"], added]})
 
     def drop_table(self, project: str, dataset: str, table: str) -> None:
         with self._lock:
             if self.table_schema(project, dataset, table) is None:
                 raise QueryError("notFound", f"Not found: Table {project}:{dataset}.{table}")
-            self._conn().execute(f"DROP TABLE {table_ident(project, dataset, table)}")
+            kind = "VIEW" if "view" in self._meta.get((project, dataset, table), {}) else "TABLE"
+            self._conn().execute(f"DROP {kind} {table_ident(project, dataset, table)}")
+            self._meta_drop(project, dataset, table)
             self._catalog()[bq_sql.schema_name(project, dataset)].discard(table)
 
     def run_query(
@@ -242,7 +244,8 @@ class BigQueryDatabase(Service):
         with self._lock:
             statements = self._translations.get((sql, project))
         if statements is None:
-            statements = bq_sql.translate(sql, project, self.cloud.now())
+            with self._lock:
+                statements = bq_sql.translate(sql, project, self.cloud.now(), self._lookup)
             if not any(s.uses_clock for s in statements):  # the same text translates the same way
                 with self._lock:
                     self._translations[(sql, project)] = statements
@@ -251,6 +254,9 @@ class BigQueryDatabase(Service):
         result: QueryResult | None = None
         with self._lock:
             db = self._conn()
+            for ref in dict.fromkeys(r for stmt in statements for r in stmt.tables):
+                if ref in self._meta:
+                    self._expire(ref)
             for stmt in statements:
                 result = self._execute(db, stmt, params, project, dry_run)
         assert result is not None
@@ -278,11 +284,20 @@ class BigQueryDatabase(Service):
             )
         if stmt.statement_type not in bq_sql.DML_TYPES | {"SELECT"}:
             self._tables = None  # DDL in SQL: CREATE/DROP/ALTER may change the catalog
-        try:
+
+        def run():
             cursor = db.execute(text, bound) if bound else db.execute(text)
-            rows = cursor.fetchall() if cursor.description else []
+            return cursor, (cursor.fetchall() if cursor.description else [])
+
+        try:
+            if stmt.statement_type in bq_sql.MUTATING_TYPES and not dry_run:
+                cursor, rows = self._guarded(db, stmt, run)
+            else:
+                cursor, rows = run()
         except duckdb.Error as err:
-            raise _query_error(err, stmt, project) from None
+            raise query_error(err, stmt, project) from None
+        if not dry_run and stmt.target and stmt.statement_type.split("_")[0] in ("CREATE", "DROP", "ALTER"):
+            self._ddl_done(stmt)
         if dry_run and stmt.statement_type != "SELECT":
             return QueryResult(
                 [], [], stmt.statement_type, 0 if stmt.statement_type in bq_sql.DML_TYPES else None
@@ -295,18 +310,25 @@ class BigQueryDatabase(Service):
         schema = [bq_sql.bq_field(d[0], str(d[1])) for d in cursor.description]
         return QueryResult(schema, rows, stmt.statement_type)
 
+    def _ddl_done(self, stmt: bq_sql.Translated) -> None:
+        """SQL DDL over a table: a view created by CREATE VIEW is kept as its query (expanded where it is
+        read); a table dropped or recreated loses its REST metadata; an altered one is described from
+        DuckDB again."""
+        ref = stmt.target
+        assert ref is not None
+        meta = self._meta.get(ref)
+        if stmt.view is not None:
+            now = str(self._now_ms())
+            self._meta_put(ref, {"view": {"query": stmt.view[1], "useLegacySql": False}, "creationTime": now})
+        elif stmt.statement_type == "ALTER_TABLE" and meta is not None:
+            self._meta_put(ref, {k: v for k, v in meta.items() if k != "schema"})
+        elif meta is not None or ref in self._buffered:
+            self._meta_drop(*ref)
+
 
 _PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _NOT_FOUND_RE = re.compile(r"Table with name \"?([^\"\s!]+)\"? does not exist")
 _NO_SCHEMA_RE = re.compile(r"because schema \"([^\"]+)\" does not exist")
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def table_ident(project: str, dataset: str, table: str) -> str:
-    return f"{ident(bq_sql.schema_name(project, dataset))}.{ident(table)}"
 
 
 def _parameter_names(sql: str) -> set[str]:
@@ -315,7 +337,7 @@ def _parameter_names(sql: str) -> set[str]:
     return set(_PARAM_RE.findall(re.sub(r"'(?:[^']|'')*'", "''", sql)))
 
 
-def _query_error(err: duckdb.Error, stmt: bq_sql.Translated, project: str) -> QueryError:
+def query_error(err: duckdb.Error, stmt: bq_sql.Translated, project: str) -> QueryError:
     text = str(err)
     if isinstance(err, duckdb.CatalogException):
         if (m := _NO_SCHEMA_RE.search(text)) or (m := _NOT_FOUND_RE.search(text)):
