@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import ClassVar
 
 import yaml
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.parameters import remove_values
 from ansible.template import trust_as_template
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs, doctor_run, environment
+from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import Skip
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
 
 
@@ -43,17 +44,35 @@ class ActionModule(ControllerAction):
         return out
 
     def options(self, root, facts, args):
-        """The checks' options: the converge roles' inputs (the play's values, else their role
-        defaults, templated over the environment's facts), the paused triggers expected, the grace."""
+        """The checks' options: the paused triggers expected, the grace, and `entries(kind, api_url)`,
+        the converge's own `jobs:` expressions (doctor_jobs.PLAN_TASKS) templated over the environment's
+        facts, the converge roles' defaults and the play's values."""
         defaults = {}
         for name in doctor_jobs.ROLE_DEFAULTS:
-            defaults.update(yaml.safe_load((root / name).read_text()) or {})
-        templar = self._templar.copy_with_new_env(available_variables=dict(defaults, **facts))
-        out = {"expect_paused": args["expect_paused"], "grace_minutes": args["grace_minutes"]}
-        for option, name in doctor_jobs.ROLE_OPTIONS.items():
-            value = self.var(name) if name in self._vars else templar.template(_trusted(defaults.get(name)))
-            out[option] = value
-        return out
+            defaults.update(_trusted(yaml.safe_load((root / name).read_text()) or {}))
+        play = {k: self._vars[k] for k in defaults if k in self._vars}
+
+        def entries(kind, api_url):
+            path, module = doctor_jobs.PLAN_TASKS[kind]
+            tasks = yaml.safe_load((root / path).read_text()) or []
+            task = next(t for t in tasks if module in t)
+            variables = dict(defaults, **facts, **play)
+            variables.update(
+                cloudact_catalog=facts.get("cloudact_catalog"),
+                cloudact_api_url_effective=api_url,
+                cloudact_prune_unlisted=False,
+            )
+            templar = self._templar.copy_with_new_env(available_variables=variables)
+            try:
+                return templar.template(trust_as_template(task[module]["jobs"]))
+            except AnsibleError as exc:
+                raise Skip("the plan of %s: %s" % (path, str(exc).splitlines()[0])) from None
+
+        return {
+            "expect_paused": args["expect_paused"],
+            "grace_minutes": args["grace_minutes"],
+            "entries": entries,
+        }
 
 
 def _trusted(value):

@@ -16,21 +16,27 @@ from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, clo
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
-from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import FAIL, OK, WARN, Context, Row, lacks
+from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
+    FAIL,
+    OK,
+    WARN,
+    Context,
+    Row,
+    Skip,
+    lacks,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_api import api_url
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import short_name, validate_entries
 from ansible_collections.cloudact.gcp.plugins.module_utils.runs import failure
 
-# The converge roles' inputs the plan needs besides the environment's facts (their defaults, or the
-# play's values): the action reads and templates them.
-ROLE_DEFAULTS = ("roles/cloudact_jobs/defaults/main.yml", "roles/cloudact_triggers/defaults/main.yml")
-ROLE_OPTIONS = {
-    "jobs_labels": "cloudact_jobs_labels",
-    "jobs_python": "cloudact_jobs_python",
-    "triggers_run_url": "cloudact_triggers_run_url",
-    "triggers_retry_config": "cloudact_triggers_retry_config",
-    "triggers_attempt_deadline": "cloudact_triggers_attempt_deadline",
+# The converge's own tasks: the plan is their `jobs:` expression (the converge filters over the
+# environment's facts and the roles' defaults), templated by the doctor action, then each module's
+# `converge` in check mode.
+PLAN_TASKS = {
+    "jobs": ("roles/cloudact_jobs/tasks/main.yml", "cloudact.gcp.cloud_run_job"),
+    "triggers": ("roles/cloudact_triggers/tasks/main.yml", "cloudact.gcp.cloud_scheduler_job"),
 }
+ROLE_DEFAULTS = ("roles/cloudact_jobs/defaults/main.yml", "roles/cloudact_triggers/defaults/main.yml")
 LOG_LINES = 200  # of one failed execution, newest, for its cause
 
 
@@ -64,40 +70,15 @@ def triggers(ctx: Context) -> dict[str, dict]:
     return ctx.once("triggers", read)
 
 
-def job_entries(ctx: Context) -> list[dict]:
-    from ansible_collections.cloudact.gcp.plugins.filter import converge as filters
-    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job
+def entries(ctx: Context, kind: str) -> list[dict]:
+    """The entries the converge's task of `kind` would send its module, validated as the module does."""
+    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job, cloud_scheduler_job
 
-    f, o = ctx.facts, ctx.options
-    entries = filters.job_entries(
-        o["catalog"],
-        image=f["cloudact_image"],
-        project=ctx.project,
-        environment=f["cloudact_environment"],
-        api_url=api_url(ctx),
-        secrets=f["cloudact_secrets"],
-        service_account=f["cloudact_service_account"],
-        supabase_project_ref=f.get("cloudact_supabase_project_ref") or "",
-        migrations_dir=f.get("cloudact_migrations_dir") or "",
-        labels=o.get("jobs_labels"),
-        python=o.get("jobs_python") or "python",
-    )
-    return validate_entries(cloud_run_job.JOB_OPTIONS, entries, "jobs")
-
-
-def trigger_entries(ctx: Context) -> list[dict]:
-    from ansible_collections.cloudact.gcp.plugins.filter import converge as filters
-    from ansible_collections.cloudact.gcp.plugins.modules import cloud_scheduler_job
-
-    o = ctx.options
-    entries = filters.trigger_entries(
-        o["catalog"],
-        run_url=o["triggers_run_url"],
-        service_account=ctx.facts["cloudact_service_account"],
-        retry_config=o.get("triggers_retry_config"),
-        attempt_deadline=o.get("triggers_attempt_deadline"),
-    )
-    return validate_entries(cloud_scheduler_job.JOB_OPTIONS, entries, "jobs")
+    make = ctx.options.get("entries")
+    if make is None:
+        raise Skip("no plan: the converge's tasks are templated by the cloudact.gcp.doctor action")
+    options = cloud_run_job.JOB_OPTIONS if kind == "jobs" else cloud_scheduler_job.JOB_OPTIONS
+    return validate_entries(options, make(kind, api_url(ctx)), "jobs")
 
 
 def plan(ctx: Context) -> dict:
@@ -106,13 +87,13 @@ def plan(ctx: Context) -> dict:
 
     def read():
         api, out = ctx.cloud(), {}
-        for kind, module, entries, existing in (
-            ("jobs", cloud_run_job, job_entries(ctx), deployed(ctx)),
-            ("triggers", cloud_scheduler_job, trigger_entries(ctx), triggers(ctx)),
+        for kind, module, wanted, existing in (
+            ("jobs", cloud_run_job, entries(ctx, "jobs"), deployed(ctx)),
+            ("triggers", cloud_scheduler_job, entries(ctx, "triggers"), triggers(ctx)),
         ):
             out[kind] = [
                 module.converge(api, e, existing.get(e["name"]), ctx.project, ctx.region, True)[0]
-                for e in entries
+                for e in wanted
             ]
         return out
 
@@ -206,19 +187,20 @@ def check_flags(ctx: Context) -> Row:
     if not by_flag:
         return Row("job status", OK, "no job OVERDUE, FAILED or STUCK")
     fixes, parts = [], []
-    for flag in ("MISSING", "OVERDUE", "STUCK", "FAILED"):
+    order = ["MISSING", "DENIED", "OVERDUE", "STUCK", "FAILED"]
+    for flag in order + sorted(f for f in by_flag if f not in order):
         names = by_flag.get(flag) or []
         if not names:
             continue
         parts.append("%s: %s" % (flag, _names(names)))
-        if flag == "MISSING":
-            fixes.append(ctx.make("create-jobs"))
-        elif flag == "OVERDUE":
+        if flag == "OVERDUE":
             fixes += [ctx.make("run", "JOB=%s" % n) for n in names]
         elif flag == "STUCK":
             fixes += [ctx.make("cancel", "JOB=%s" % n) for n in names]
-        else:
+        elif flag == "FAILED":
             fixes.append("see failed: " + ", ".join(names))
+        elif ctx.make("create-jobs") not in fixes:
+            fixes.append(ctx.make("create-jobs"))
     notes = [n for n in report["notes"] if " was due " in n or " has run " in n]
     found_text = "; ".join(parts) + (" (%s)" % "; ".join(notes) if notes else "")
     return Row("job status", FAIL, found_text, "; ".join(fixes))
@@ -249,5 +231,6 @@ def check_failures(ctx: Context) -> list[Row]:
                 raise
             messages = []  # the cause from the execution alone; the logs command still shows them
         cause = failure(execution, messages, logs).splitlines()[0]
-        rows.append(Row("failed: %s" % job["shortcut"], FAIL, cause, logs))
+        again = ctx.make("run", "JOB=%s" % job["shortcut"])
+        rows.append(Row("failed: %s" % job["shortcut"], FAIL, cause, "%s, then %s" % (logs, again)))
     return rows

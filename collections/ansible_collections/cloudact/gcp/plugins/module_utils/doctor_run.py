@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
+from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_access as access
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_api as api
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs as jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_setup as setup
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import Context, diagnose, render, verdict
 
 # (name of the row when the check is skipped, check). The rows: 1 environment,
-# 12 localcloud, 2 credentials, 4 API service + /health, 5 bootstrap, 6 Supabase + migrations,
-# 7 organizations, 10 jobs and triggers + paused + status, 11 failed executions.
+# 12 localcloud, 2 credentials, 3 permissions, 4 API service + /health, 5 bootstrap, 6 Supabase +
+# migrations, 7 organizations, 10 jobs and triggers + paused + status, 9 access, 11 failed executions.
 CHECKS = (
     ("environment", setup.check_environment),
     ("localcloud", setup.check_localcloud),
     ("credentials", setup.check_credentials),
+    ("permissions", access.check_permissions),
     ("API service", api.check_api_service),
     ("API /health", api.check_health),
     ("bootstrap status", api.check_bootstrap),
@@ -23,6 +25,7 @@ CHECKS = (
     ("organizations", api.check_organizations),
     ("jobs and triggers", jobs.check_plan),
     ("paused triggers", jobs.check_paused),
+    ("access", access.check_access),
     ("job status", jobs.check_flags),
     ("failed executions", jobs.check_failures),
 )
@@ -39,7 +42,8 @@ def run(env, root, overrides=None, options=None, strict=False, checks=CHECKS):
     ctx = Context(env=str(env or ""), root=str(root))
     setup.load_facts(ctx, overrides)
     if ctx.facts is not None:
-        ctx.options.update(options(ctx.facts) if callable(options) else options or {})
+        facts = dict(ctx.facts, cloudact_catalog=ctx.options.get("catalog"))
+        ctx.options.update(options(facts) if callable(options) else options or {})
     with api_client.applied_environment(ctx.client_env):
         rows = diagnose(ctx, checks)
     header = "doctor of %s (%s)" % (ctx.env, ctx.project or "no project")

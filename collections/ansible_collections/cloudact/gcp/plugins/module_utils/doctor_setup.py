@@ -88,12 +88,17 @@ def check_localcloud(ctx: Context) -> list[Row]:
     return [Row("localcloud", OK, "%s at %s (%s)" % (what, state["proxy_url"], state["state_dir"]))]
 
 
-def _key_source(ctx: Context) -> str:
-    if (ctx.localcloud or {}).get("up"):
-        return "localcloud's issued key (%s/keys.json)" % ctx.localcloud["state_dir"]
+def _key_fix(ctx: Context) -> str:
+    """How to point this environment at a key of its project, where the key in use came from
+    (environment.credentials_path: the inventory's, localcloud's issued key, $GCP_SERVICE_ACCOUNT_FILE)."""
     if ctx.facts.get("cloudact_credentials_file"):
-        return "cloudact_credentials_file of inventories/%s" % ctx.env
-    return "$%s" % environment.KEY_VARIABLE
+        return "set cloudact_credentials_file to a key of project %s in inventories/%s/group_vars/all/" % (
+            ctx.project,
+            ctx.env,
+        )
+    if ctx.client_env.get(environment.KEY_VARIABLE):
+        return "make local-reset && make local-up (localcloud issues the key of %s again)" % ctx.project
+    return "export %s=<a key of project %s>" % (environment.KEY_VARIABLE, ctx.project)
 
 
 def _new_key_fix(ctx: Context, path: str) -> str:
@@ -119,15 +124,10 @@ def check_credentials(ctx: Context) -> Row:
         checked = check_key(path, ctx.project, root=ctx.root)
         if not checked["ok"]:
             ctx.blocked = "the credentials are not usable"
-            source = _key_source(ctx)
             if not Path(checked["path"]).is_file():
                 fix = _new_key_fix(ctx, checked["path"])
             else:
-                fix = "export %s=<a key of project %s> (the key in use comes from %s)" % (
-                    environment.KEY_VARIABLE,
-                    ctx.project,
-                    source,
-                )
+                fix = _key_fix(ctx)
             return Row("credentials", FAIL, checked["error"], fix)
         kind, file, what = "serviceaccount", checked["path"], "key %s" % checked["path"]
     else:
@@ -145,6 +145,7 @@ def check_credentials(ctx: Context) -> Row:
         )
         return Row("credentials", FAIL, "%s: no access token: %s" % (what, first(exc)), fix)
     ctx.api = api
+    ctx.cache["account"] = account
     return Row("credentials", OK, "%s acts as %s; token granted" % (what, account))
 
 
