@@ -206,6 +206,20 @@ doctor: $(STAMP) ## Read-only checks of ENV, each naming the cause and the comma
 history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
 
+DAYS ?= 30
+OUT ?=
+AT ?=
+
+.PHONY: report
+report: $(STAMP) ## One self-contained HTML page of ENV's jobs: timelines, durations, flags, next fire times [DAYS=30] [OUT=file]
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/report.yml -e cloudact_report_days='$(DAYS)' -e cloudact_report_out='$(OUT)'
+
+# N is history's count too (default 10); the calendar's default is 5 unless N is given.
+.PHONY: calendar
+calendar: $(STAMP) ## Each trigger's next fire times in UTC and in its time zone, DST notes [N=5] [AT=<RFC 3339 start>]
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/calendar.yml -e cloudact_calendar_at='$(AT)' \
+	  $(if $(filter command line environment,$(origin N)),-e cloudact_calendar_count='$(N)')
+
 .PHONY: logs
 logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml -e cloudact_logs_job='$(JOB)' \

@@ -154,10 +154,13 @@ def fire_line(fire: dict[str, Any]) -> str:
     return f"{text}   {fire['note']}" if fire["note"] else text
 
 
-def lines(entries: list[dict[str, Any]], deployed: dict[str, dict[str, Any]] | None = None) -> list[str]:
+def lines(
+    entries: list[dict[str, Any]], deployed: dict[str, dict[str, Any]] | None = None, from_now: bool = True
+) -> list[str]:
     """The calendar for operators. `deployed`: trigger name -> Cloud Scheduler's summary of it
     (module_utils/cloud_scheduler.py `summary`), to tell a trigger that is missing, paused, or
-    converged to another schedule, and Cloud Scheduler's own next time when it differs."""
+    converged to another schedule, and (`from_now`: the calendar starts at the cloud's clock)
+    Cloud Scheduler's own next time (its `scheduleTime`) when it differs from the first one here."""
     out = []
     noted = False
     for entry in entries:
@@ -181,7 +184,8 @@ def lines(entries: list[dict[str, Any]], deployed: dict[str, dict[str, Any]] | N
             noted = noted or bool(fire["note"])
         google = parse_time((live or {}).get("schedule_time"))
         if (
-            google
+            from_now
+            and google
             and entry["fires"]
             and google != entry["fires"][0]["utc"]
             and not (live or {}).get("paused")

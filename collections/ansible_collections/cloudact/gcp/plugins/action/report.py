@@ -1,0 +1,35 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cloudact.gcp.report: `make report`, the static HTML page (module_utils/report_html.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ansible_collections.cloudact.gcp.plugins.module_utils import report_page
+from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC: ClassVar[dict] = dict(
+        days=dict(type="str", default="30"),
+        out=dict(type="str", default=""),
+        grace_minutes=dict(type="int", default=10),
+    )
+
+    def act(self, args):
+        days = report_page.check_days(args["days"])  # before any call
+        env = self.var("cloudact_env")
+        out = report_page.out_path(args["out"], self.var("cloudact_root"), env)
+        made = report_page.build(
+            self.client(),
+            env=env,
+            project=self.var("cloudact_gcp_project"),
+            region=self.var("cloudact_gcp_region"),
+            catalog_jobs=self.var("cloudact_catalog")["jobs"],
+            days=days,
+            grace_seconds=args["grace_minutes"] * 60,
+            trigger_account=self.var("cloudact_trigger_account", "") or "",
+        )
+        size = report_page.write(out, made["html"])
+        self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])
+        return {"changed": False, "path": str(out), "rows": made["rows"], "source": made["source"]}

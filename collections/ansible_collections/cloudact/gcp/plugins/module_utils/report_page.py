@@ -1,0 +1,189 @@
+"""The report's inputs, gathered once: rows, status flags, images, fire times; then the page.
+
+`build` makes the calls (through the collection's one client) and hands plain data to
+report_html.render. The flags are the status model's (module_utils/status.py `gather` and
+`collect`: the same rules as `make status`), the fire times the calendar's, "now" the cloud's
+clock (the API's Date header).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ansible_collections.cloudact.gcp.plugins.module_utils import calendar as cal
+from ansible_collections.cloudact.gcp.plugins.module_utils import report_html, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
+
+MAX_DAYS = 400
+NEXT_FIRES = 5
+LIVE_SOURCE = "live Cloud Run executions"
+_EXIT = re.compile(r"exit(?:ed with)? code[: ]+(\d+)", re.IGNORECASE)
+
+
+def check_days(value: Any) -> int:
+    """DAYS as an int from 1 to MAX_DAYS, else one line naming the value."""
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        raise InputError(f"DAYS={text!r}: expected a whole number of days from 1 to {MAX_DAYS}, e.g. DAYS=30")
+    return int(text)
+
+
+def out_path(out: str | None, root: str | None, env: str) -> Path:
+    """OUT, or reports/report-<env>.html in the checkout; a directory or a missing parent is refused."""
+    path = Path(os.path.expanduser(out)) if out else Path(root or ".") / "reports" / f"report-{env}.html"
+    if path.is_dir():
+        raise InputError(f"OUT={out!r}: is a directory; give a file name, e.g. OUT={path / 'report.html'}")
+    if out and not path.parent.is_dir():
+        raise InputError(f"OUT={out!r}: the folder {path.parent} does not exist")
+    return path
+
+
+def write(path: Path, html: str) -> int:
+    """Write the page atomically (a reader never sees half a file); its size in bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = html.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".report-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def _failure_class(summary: dict[str, Any]) -> str | None:
+    state = summary["state"]
+    if state == "CANCELLED":
+        return "cancelled"
+    if state != "FAILED":
+        return None
+    message = (summary.get("message") or "").lower()
+    if "timed out" in message or "timeout" in message or "deadline" in message:
+        return "timeout"
+    if summary.get("reason") == "NON_ZERO_EXIT_CODE" or _EXIT.search(message):
+        return "exit_code"
+    return "unknown"
+
+
+_RESULTS = {"SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}
+
+
+def live_row(
+    execution: dict[str, Any], job: dict[str, Any], env: str, now: Any, trigger_account: str
+) -> dict[str, Any]:
+    """A row of the ledger's model from a Cloud Run v2 Execution (what the ledger would hold for it)."""
+    s = rx.summary(execution, now)
+    how, detail = status.trigger_of(job, dict(s, creator=execution.get("creator")), trigger_account)
+    started, completed = parse_time(s["start_time"]), parse_time(s["completion_time"])
+    box = ((execution.get("template") or {}).get("containers") or [{}])[0]
+    found = _EXIT.search(s.get("message") or "")
+    return {
+        "execution": s["name"],
+        "job": s["job"],
+        "environment": env,
+        "trigger": how,
+        "principal": detail if how == "manual" else "",
+        "release_id": detail if how == "release" else None,
+        "creator": execution.get("creator") or "",
+        "image": box.get("image") or "",
+        "overrides": None,
+        "created": parse_time(s["create_time"]),
+        "started": started,
+        "completed": completed,
+        "duration_s": (completed - started).total_seconds() if started and completed else None,
+        "result": _RESULTS.get(s["state"], "running"),
+        "failure_class": _failure_class(s),
+        "exit_code": int(found.group(1)) if found else None,
+        "attempts": s["retried"] + 1,
+        "retries": s["retried"],
+        "task_count": s["task_count"],
+        "succeeded_count": s["succeeded"],
+        "failed_count": s["failed"],
+        "cancelled_count": s["cancelled"],
+        "log_uri": s["log_uri"],
+        "summary": None,
+        "source": "live",
+        "observed_at": now,
+    }
+
+
+def live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account=""):
+    """Rows for the window from Cloud Run's own executions (one paged list of all jobs, `jobs/-`)."""
+    by_name = {j["name"]: j for j in catalog_jobs}
+    items = api.list_all(
+        rx.executions_url(project, region, "-"),
+        "executions",
+        f"executions of {project}/{region}",
+        params={"pageSize": 1000},
+    )
+    out = []
+    for x in items:
+        job = by_name.get(x.get("job") or rx._job_of(x.get("name")))
+        created = parse_time(x.get("createTime"))
+        if job and created and created >= since:
+            out.append(live_row(x, job, env, now, trigger_account))
+    return out
+
+
+def build(
+    api,
+    *,
+    env: str,
+    project: str,
+    region: str,
+    catalog_jobs: list[dict[str, Any]],
+    days: int,
+    grace_seconds: int = int(status.GRACE.total_seconds()),
+    trigger_account: str = "",
+) -> dict[str, Any]:
+    """{html, line, notes, rows, source}: the page of `days` days and the line that says what it shows."""
+    found = status.gather(api, project, region, catalog_jobs)
+    now = parse_time(found["now"])
+    since = now - timedelta(days=days)
+    rows = live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account)
+    source = LIVE_SOURCE
+    job_status, _extra = status.collect(
+        catalog_jobs,
+        found["jobs"],
+        found["triggers"],
+        found["executions"],
+        now,
+        timedelta(seconds=grace_seconds),
+    )
+    stale, stale_note = None, "stale check not in the status model yet: digest only"
+    page = {
+        "env": env,
+        "project": project,
+        "generated": now,
+        "days": days,
+        "since": since,
+        "rows": rows,
+        "jobs": catalog_jobs,
+        "source": source,
+        "flags": {r.job["shortcut"]: r.flags for r in job_status},
+        "notes": {r.job["shortcut"]: r.notes for r in job_status},
+        "images": {j["name"]: (j.get("spec") or {}).get("image", "") for j in found["jobs"]},
+        "stale": stale,
+        "stale_note": stale_note,
+        "fires": {
+            j["name"]: cal.fire_times(j["schedule"], j.get("time_zone"), now, NEXT_FIRES)
+            for j in catalog_jobs
+            if j.get("schedule")
+        },
+    }
+    flagged = sum(1 for r in job_status if r.flags)
+    line = (
+        f"report of {env} ({project}) at {found['now']}: {len(rows)} executions of {len(catalog_jobs)} jobs "
+        f"over {days} days from {source}; {flagged} job(s) flagged"
+    )
+    return {"html": report_html.render(page), "line": line, "notes": [], "rows": len(rows), "source": source}
