@@ -199,10 +199,8 @@ def test_a_key_of_another_project_is_refused_naming_both_projects(doc):
     assert result == "FAIL"
     assert f"credentials file {other} is a key of project 'cloudact-prod'" in text
     assert "but this environment's project is 'cloudact-local'" in text
-    assert (
-        fix
-        == "set cloudact_credentials_file to a key of project cloudact-local in inventories/local/group_vars/all/"
-    )
+    inventory = "inventories/local/group_vars/all/"
+    assert fix == f"set cloudact_credentials_file to a key of project cloudact-local in {inventory}"
     code, after, _ = doc.doctor(f"ANSIBLE_ARGS=-e cloudact_credentials_file={doc.key_file}")
     assert code == 0
     fixed(doc, "credentials", found, after)

@@ -44,23 +44,22 @@ class ActionModule(ControllerAction):
         return out
 
     def options(self, root, facts, args):
-        """The checks' options: the paused triggers expected, the grace, and `entries(kind, api_url)`,
+        """The checks' options: the paused triggers expected, the grace, and `entries(kind, registered)`,
         the converge's own `jobs:` expressions (doctor_jobs.PLAN_TASKS) templated over the environment's
-        facts, the converge roles' defaults and the play's values."""
+        facts, the converge roles' defaults, the play's values and what the converge's earlier tasks
+        register (`registered`)."""
         defaults = {}
         for name in doctor_jobs.ROLE_DEFAULTS:
             defaults.update(_trusted(yaml.safe_load((root / name).read_text()) or {}))
         play = {k: self._vars[k] for k in defaults if k in self._vars}
 
-        def entries(kind, api_url):
+        def entries(kind, registered):
             path, module = doctor_jobs.PLAN_TASKS[kind]
             tasks = yaml.safe_load((root / path).read_text()) or []
             task = next(t for t in tasks if module in t)
             variables = dict(defaults, **facts, **play)
             variables.update(
-                cloudact_catalog=facts.get("cloudact_catalog"),
-                cloudact_api_url_effective=api_url,
-                cloudact_prune_unlisted=False,
+                registered, cloudact_catalog=facts.get("cloudact_catalog"), cloudact_prune_unlisted=False
             )
             templar = self._templar.copy_with_new_env(available_variables=variables)
             try:
@@ -68,7 +67,12 @@ class ActionModule(ControllerAction):
             except AnsibleError as exc:
                 raise Skip("the plan of %s: %s" % (path, str(exc).splitlines()[0])) from None
 
+        access = self.var("cloudact_jobs_access") if "cloudact_jobs_access" in self._vars else None
+        if access is None and "cloudact_jobs_access" in defaults:
+            templar = self._templar.copy_with_new_env(available_variables=dict(defaults, **facts))
+            access = templar.template(defaults["cloudact_jobs_access"])
         return {
+            "access_in_converge": bool(access) if access is not None else True,
             "expect_paused": args["expect_paused"],
             "grace_minutes": args["grace_minutes"],
             "entries": entries,

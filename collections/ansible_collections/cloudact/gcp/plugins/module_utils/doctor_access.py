@@ -95,7 +95,10 @@ def check_access(ctx: Context) -> Row:
             else:
                 problems.append("%s cannot read secret %s (no %s)" % (account, name, role))
     if problems:
-        return Row("access", FAIL, "; ".join(problems), ctx.make("create-jobs"))
+        fix = ctx.make("create-jobs")
+        if not ctx.options.get("access_in_converge", True):  # access is converged on request only
+            fix = "CLOUDACT_ACCESS=1 " + fix
+        return Row("access", FAIL, "; ".join(problems), fix)
     return Row(
         "access",
         OK,

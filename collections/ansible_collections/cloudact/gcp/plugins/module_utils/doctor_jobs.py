@@ -26,6 +26,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
     lacks,
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_api import api_url
+from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_image import resolved
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import short_name, validate_entries
 from ansible_collections.cloudact.gcp.plugins.module_utils.runs import failure
 
@@ -78,7 +79,10 @@ def entries(ctx: Context, kind: str) -> list[dict]:
     if make is None:
         raise Skip("no plan: the converge's tasks are templated by the cloudact.gcp.doctor action")
     options = cloud_run_job.JOB_OPTIONS if kind == "jobs" else cloud_scheduler_job.JOB_OPTIONS
-    return validate_entries(options, make(kind, api_url(ctx)), "jobs")
+    # What the converge's earlier tasks give its jobs: expression (the API URL preflight finds, the
+    # image image_pin resolves).
+    registered = {"cloudact_api_url_effective": api_url(ctx), "cloudact_jobs_image": resolved(ctx)}
+    return validate_entries(options, make(kind, registered), "jobs")
 
 
 def plan(ctx: Context) -> dict:

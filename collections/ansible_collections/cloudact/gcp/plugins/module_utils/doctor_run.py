@@ -6,13 +6,14 @@ from __future__ import annotations
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_access as access
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_api as api
+from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_image as image
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs as jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_setup as setup
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import Context, diagnose, render, verdict
 
-# (name of the row when the check is skipped, check). The rows: 1 environment,
-# 12 localcloud, 2 credentials, 3 permissions, 4 API service + /health, 5 bootstrap, 6 Supabase +
-# migrations, 7 organizations, 10 jobs and triggers + paused + status, 9 access, 11 failed executions.
+# (name of the row when the check is skipped, check). The rows: 1 environment, 12 localcloud,
+# 2 credentials, 3 permissions, 4 API service + /health, 5 bootstrap, 6 Supabase + migrations,
+# 7 organizations, 8 image, 10 jobs and triggers + paused + status, 9 access, 11 failed executions.
 CHECKS = (
     ("environment", setup.check_environment),
     ("localcloud", setup.check_localcloud),
@@ -23,6 +24,7 @@ CHECKS = (
     ("bootstrap status", api.check_bootstrap),
     ("Supabase token", api.check_supabase),
     ("organizations", api.check_organizations),
+    ("image", image.check_image),
     ("jobs and triggers", jobs.check_plan),
     ("paused triggers", jobs.check_paused),
     ("access", access.check_access),
