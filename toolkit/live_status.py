@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         facts = environment.load_environment(args.env, ROOT)
         jobs = [j.as_dict() for j in load_catalog(ROOT / facts["cloudact_catalog_file"], root=ROOT).jobs]
         project, region = facts["cloudact_gcp_project"], facts["cloudact_gcp_region"]
-        found = status.gather(connect(facts), project, region, jobs)
+        image_facts = dict(facts, cloudact_root=str(ROOT))
+        found = status.gather(connect(facts), project, region, jobs, image_facts=image_facts)
     except (ToolkitError, client.ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         args.grace_minutes * 60,
         facts["cloudact_trigger_account"],
         args.env,
+        image=found.get("image"),
     )
     print(f"status of {args.env} ({project}) at {report['now']}")
     print("\n".join(report["lines"] + report["notes"]))

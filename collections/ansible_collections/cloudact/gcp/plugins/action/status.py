@@ -19,7 +19,10 @@ class ActionModule(ControllerAction):
     def act(self, args):
         env, project = self.var("cloudact_env"), self.var("cloudact_gcp_project")
         catalog_jobs = self.var("cloudact_catalog")["jobs"]
-        found = status.gather(self.client(), project, self.var("cloudact_gcp_region"), catalog_jobs)
+        image_facts = {k: self.var(k) for k in status.IMAGE_FACTS}
+        found = status.gather(
+            self.client(), project, self.var("cloudact_gcp_region"), catalog_jobs, image_facts=image_facts
+        )
         report = status.report(
             catalog_jobs,
             found["jobs"],
@@ -29,6 +32,7 @@ class ActionModule(ControllerAction):
             args["grace_minutes"] * 60,
             self.var("cloudact_trigger_account", ""),
             env,
+            image=found.get("image"),
         )
         self.say(
             "status of %s (%s) at %s" % (env, project, report["now"]), *report["lines"], *report["notes"]

@@ -131,6 +131,11 @@ def check_one_digest(result, env):
         )
 
 
+def short_cell(digest, image_ref):
+    """A status cell: the short digest of a pinned job, else its image's last path segment."""
+    return image.short(digest)[7:] if digest else (image_ref or "-").rsplit("/", 1)[-1]
+
+
 def summary(result):
     """'image sha256:1a2b3c4d5e6f (v1.4.0, git-1a2b3c4)' for prompts; the reference when not pinned."""
     if not result["pin"]:

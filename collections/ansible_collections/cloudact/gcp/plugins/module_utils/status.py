@@ -256,16 +256,18 @@ def report(
     grace_seconds: int = int(GRACE.total_seconds()),
     trigger_account: str = "",
     env: str = "<env>",
+    image: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """{lines, flagged, flags}: the status table, the count line and one line per flag.
 
     `trigger_account`: the environment's trigger account; a run it created is `scheduler`.
-    `env`: the ENV word the fixes name.
+    `env`: the ENV word the fixes name. `image`: `image_state`'s answer (an image column, STALE).
     """
     now_dt = parse_time(now) or datetime.now(UTC)
     rows, extra = collect(
         catalog_jobs, deployed, triggers, executions, now_dt, timedelta(seconds=grace_seconds), env
     )
+    image_cells, image_notes = stale_flags(rows, image)
     body = []
     for r in rows:
         last = r.last or {}
@@ -280,6 +282,7 @@ def report(
                 + (f" ({run_by(r.job, last, trigger_account)})" if last.get("create_time") else ""),
                 when(parse_time(last.get("start_time") or last.get("create_time"))),
                 seconds(duration_of(last, now_dt)) if last else "-",
+                *([image_cells.get(r.job["name"], "-")] if image_cells is not None else []),
                 " ".join(r.flags),
             ]
         )
@@ -292,11 +295,12 @@ def report(
         "result",
         "started (UTC)",
         "duration",
+        *(["image"] if image_cells is not None else []),
         "flags",
     ]
     lines = table(headers, body)
     lines.append(count_line(rows, extra, catalog_jobs))
-    notes = [n for r in rows for n in r.notes]
+    notes = [n for r in rows for n in r.notes] + image_notes
     flagged = sorted({r.job["shortcut"] for r in rows if r.flags})
     if extra:
         notes.append("not in the catalog (converge prunes legacy names): " + ", ".join(extra))
@@ -309,6 +313,61 @@ def report(
         "now": now_dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "strict_message": strict_message(rows, extra),
     }
+
+
+# The environment's facts the image column reads (module_utils/pin.py `resolve`).
+IMAGE_FACTS = (
+    "cloudact_env",
+    "cloudact_gcp_project",
+    "cloudact_gcp_region",
+    "cloudact_image",
+    "cloudact_image_repository",
+    "cloudact_image_tag",
+    "cloudact_localcloud",
+    "cloudact_root",
+)
+
+
+def image_state(
+    api: Any, facts: dict[str, Any], catalog_jobs: list[dict[str, Any]], jobs: list[dict[str, Any]]
+):
+    """The image of each deployed job and the stale findings (module_utils/pin.py), for `report`.
+
+    `facts`: the environment's (cloudact_image, _repository, _tag, cloudact_root, ...); `jobs`: the
+    job summaries `gather` read. A tag that cannot be resolved is a note, never a failed status.
+    """
+    from ansible_collections.cloudact.gcp.plugins.module_utils import pin
+    from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+    from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+
+    deployed = [{"name": j["name"], "image": (j.get("spec") or {}).get("image", "")} for j in jobs]
+    try:
+        got = pin.resolve(api, facts, [j["name"] for j in catalog_jobs], deployed=deployed)
+    except (InputError, ApiError) as exc:
+        return {
+            "cells": {d["name"]: d["image"].rsplit("/", 1)[-1] for d in deployed},
+            "stale": [],
+            "error": str(exc),
+        }
+    cells = {d["name"]: pin.short_cell(got["deployed"].get(d["name"]), d["image"]) for d in deployed}
+    return {"cells": cells, "stale": got["stale"], "error": ""}
+
+
+def stale_flags(
+    rows: list[JobStatus], image: dict[str, Any] | None
+) -> tuple[dict[str, str] | None, list[str]]:
+    """(the image column by job name, notes): STALE on each job a stale finding names; (None, [])
+    without image state, so the table keeps its columns."""
+    if image is None:
+        return None, []
+    named = {job for finding in image.get("stale") or [] for job in finding["jobs"]}
+    for r in rows:
+        if r.job["name"] in named and r.deployed:
+            r.flags.append("STALE")
+    notes = ["stale image: %s" % f["line"] for f in image.get("stale") or []]
+    if image.get("error"):
+        notes.append("image: %s" % image["error"])
+    return dict(image.get("cells") or {}), notes
 
 
 def strict_message(rows: list[JobStatus], extra: list[str]) -> str:
@@ -325,7 +384,13 @@ def strict_message(rows: list[JobStatus], extra: list[str]) -> str:
 RECENT_EXECUTIONS = 100
 
 
-def gather(api: Any, project: str, region: str, catalog_jobs: list[dict[str, Any]]) -> dict[str, Any]:
+def gather(
+    api: Any,
+    project: str,
+    region: str,
+    catalog_jobs: list[dict[str, Any]],
+    image_facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """{jobs, triggers, executions, now}: the status inputs, in three reads (plus the token)."""
     jobs = [
         cloud_run.summary(j, project)
@@ -355,7 +420,15 @@ def gather(api: Any, project: str, region: str, catalog_jobs: list[dict[str, Any
             continue
         found = recent.get(latest["name"]) or last_from_job(job)
         last.append(dict(found, job=job["name"]))
-    return {"jobs": jobs, "triggers": triggers, "executions": last, "now": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    found = {
+        "jobs": jobs,
+        "triggers": triggers,
+        "executions": last,
+        "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if image_facts is not None:  # the image column and STALE: Artifact Registry's tags and the checkout
+        found["image"] = image_state(api, image_facts, catalog_jobs, jobs)
+    return found
 
 
 def trigger_text(job: dict[str, Any], execution: dict[str, Any], trigger_account: str = "") -> str:
