@@ -51,10 +51,16 @@ def recent_grants(results):
     return [g for registered in results or [] for g in (registered or {}).get("granted") or []]
 
 
+def access_deferred(registered):
+    """Whether an iam_access result left a resource for later (a dataset that did not exist yet)."""
+    return any(r.get("deferred") for r in (registered or {}).get("resources") or [])
+
+
 class FilterModule:
     def filters(self):
         return {
             "access_plan": access_plan,
             "access_summary": access_summary,
             "recent_grants": recent_grants,
+            "access_deferred": access_deferred,
         }

@@ -29,13 +29,19 @@ def job_spec(
     migrations_dir="",
     labels=None,
     python="python",
+    ledger_dataset="",
+    env_name="",
 ):
     """A catalog job (dict) -> {command, env, secret_env, labels} for cloudact.gcp.cloud_run_job.
 
     Secrets become Secret Manager references (`secret_env`), never values. A job that uses the
-    Supabase token (migrate) also gets SUPABASE_PROJECT_REF and MIGRATIONS_DIR.
+    Supabase token (migrate) also gets SUPABASE_PROJECT_REF and MIGRATIONS_DIR. With a ledger
+    dataset, CLOUDACT_LEDGER_DATASET and CLOUDACT_ENV tell the job's runtime where to record itself.
     """
     env = {"GCP_PROJECT_ID": project, "ENVIRONMENT": environment, "API_SERVICE_URL": api_url}
+    if ledger_dataset:
+        env["CLOUDACT_LEDGER_DATASET"] = ledger_dataset
+        env["CLOUDACT_ENV"] = env_name
     if job.get("endpoint"):
         env["API_ENDPOINT_PATH"] = job["endpoint"]
     if SUPABASE_SECRET in (job.get("secrets") or []):
@@ -68,12 +74,24 @@ def job_entries(
     migrations_dir="",
     labels=None,
     python="python",
+    ledger_dataset="",
+    env_name="",
 ):
     """cloudact_catalog -> `jobs` entries of cloudact.gcp.cloud_run_job: each job, then legacy ones absent."""
     entries = []
     for job in catalog_data["jobs"]:
         spec = job_spec(
-            job, project, environment, api_url, secrets, supabase_project_ref, migrations_dir, labels, python
+            job,
+            project,
+            environment,
+            api_url,
+            secrets,
+            supabase_project_ref,
+            migrations_dir,
+            labels,
+            python,
+            ledger_dataset,
+            env_name,
         )
         entries.append(
             {
@@ -155,7 +173,7 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None)
     summary = {"check_mode": bool(check), "jobs": kind(jobs), "triggers": kind(triggers)}
     verb = "would be " if check else ""
     lines = []
-    if access_results is not None:
+    if any("resources" in (r or {}) for r in access_results or []):  # the access tasks ran
         summary["access"] = access_summary(access_results, check=check)
         lines += summary["access"]["lines"]
     for label in ("jobs", "triggers"):
