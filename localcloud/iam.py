@@ -329,6 +329,13 @@ class Iam:
             role = b.get("role") if isinstance(b, dict) else None
             if not isinstance(role, str) or not role:
                 raise IamError(400, "Invalid argument: each binding needs a role.", "INVALID_ARGUMENT")
+            if "_withcond_" in role:
+                raise IamError(
+                    400,
+                    f"Role {role} is a conditional binding read with policy version 1: read the policy with "
+                    "requestedPolicyVersion 3 and set it with version 3.",
+                    "INVALID_ARGUMENT",
+                )
             if role not in iam_roles.ROLES:
                 raise IamError(400, f"Role {role} is not supported for this resource.", "INVALID_ARGUMENT")
             members = b.get("members", [])
