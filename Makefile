@@ -220,6 +220,10 @@ calendar: $(STAMP) ## Each trigger's next fire times in UTC and in its time zone
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/calendar.yml -e cloudact_calendar_at='$(AT)' \
 	  $(if $(filter command line environment,$(origin N)),-e cloudact_calendar_count='$(N)')
 
+.PHONY: ledger-sync
+ledger-sync: $(STAMP) ## Append Cloud Run's executions of ENV to the execution ledger (BigQuery) where it lacks them; idempotent
+	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/ledger-sync.yml
+
 .PHONY: logs
 logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
 	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml -e cloudact_logs_job='$(JOB)' \

@@ -6,8 +6,10 @@ import argparse
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 
+from jobs.runtime import ledger
 from jobs.runtime.config import HttpSettings
 from jobs.runtime.context import Context, load_context
 from jobs.runtime.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, JobFailed
@@ -51,8 +53,11 @@ def run_job(
 
     The entry point of every script, also those that do not call the CloudAct API (`main` adds that
     configuration). `work` reads and validates its own configuration, raising ConfigError (exit 2) or
-    JobFailed (exit 1); errors are logged on `logger`, a failure as `<failed>: <reason>`.
+    JobFailed (exit 1); errors are logged on `logger`, a failure as `<failed>: <reason>`. In Cloud Run,
+    the job's last line (its summary, or why it failed) also goes to the execution ledger
+    (jobs/runtime/ledger.py: best effort, at most 2 s, never changing the exit code).
     """
+    started = time.time()
     try:
         args = arg_parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
@@ -64,19 +69,25 @@ def run_job(
         summary = work(args)
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
-        return EXIT_CONFIG
+        return _ended(EXIT_CONFIG, f"configuration error: {exc}", started)
     except JobFailed as exc:
         logger.error("%s: %s", failed, exc)
-        return EXIT_FAILED
+        return _ended(EXIT_FAILED, f"{failed}: {exc}", started)
     except KeyboardInterrupt:
         logger.error("interrupted")
-        return 130
-    except Exception:
+        return _ended(130, "interrupted", started)
+    except Exception as exc:
         logger.exception("%s with an unexpected error", failed)
-        return EXIT_FAILED
+        return _ended(EXIT_FAILED, f"{failed} with an unexpected error: {type(exc).__name__}", started)
     if summary:
         logger.info("%s", summary)
-    return EXIT_OK
+    return _ended(EXIT_OK, summary, started)
+
+
+def _ended(code: int, line: str | None, started: float) -> int:
+    """The exit code, once the job's line is in the ledger (or the attempt said it failed)."""
+    ledger.record(code, line, started)
+    return code
 
 
 def main(

@@ -35,7 +35,16 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MAX_TIMEOUT_S = 24 * 3600
 MEMORY_MI = (512, 32 * 1024)
 # Env the converge sets on every job; the catalog must not redefine them.
-RESERVED_ENV = frozenset({"GCP_PROJECT_ID", "ENVIRONMENT", "API_SERVICE_URL", "API_ENDPOINT_PATH"})
+RESERVED_ENV = frozenset(
+    {
+        "GCP_PROJECT_ID",
+        "ENVIRONMENT",
+        "API_SERVICE_URL",
+        "API_ENDPOINT_PATH",
+        "CLOUDACT_LEDGER_DATASET",
+        "CLOUDACT_ENV",
+    }
+)
 
 REQUIRED = ("shortcut", "name", "script", "category", "description", "timeout")
 FIELDS = frozenset(
