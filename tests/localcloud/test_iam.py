@@ -187,7 +187,8 @@ def test_project_policy_stale_etag_is_aborted_in_each_versions_words(iam_cloud):
     current = session.post(f"{CRM}/v3/projects/{PROJECT}:getIamPolicy", json={}).json()["etag"]
     assert v3.status_code == 409
     assert v3.json()["error"]["message"] == (
-        f"{CONCURRENT} The request's ETag '{read['etag']}' did not match the current policy's ETag '{current}'."
+        f"{CONCURRENT} The request's ETag '{read['etag']}' did not match the current policy's "
+        f"ETag '{current}'."
     )
     bindings = session.post(f"{CRM}/v1/projects/{PROJECT}:getIamPolicy", json={}).json()["bindings"]
     assert {"role": "roles/run.viewer", "members": [f"serviceAccount:{email}"]} not in bindings
