@@ -7,6 +7,7 @@ import secrets
 import string
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,10 @@ from localcloud.services.run_errors import ApiError
 from localcloud.services.run_execution_state import set_condition
 
 _ALPHANUM = string.ascii_lowercase + string.digits
+# Cloud Run keeps "the most recent 1,000 executions of a job ... along with any executions that occurred
+# within the last seven days"; older ones are removed (https://cloud.google.com/run/docs/execute/jobs).
+RETAIN_NEWEST = 1000
+RETAIN_YOUNGER = timedelta(days=7)
 
 
 class RunExecutions(RunState):
@@ -60,6 +65,7 @@ class RunExecutions(RunState):
             }
             op_name = f"projects/{project}/locations/{location}/operations/{uuid.uuid4()}"
             self._state["operations"][op_name] = {"name": op_name, "execution": exec_name}
+            self._apply_retention(name)
             self._save()
             self._launch(execution, current)
             return self._render_op(self._state["operations"][op_name])
@@ -108,6 +114,41 @@ class RunExecutions(RunState):
 
     def _new_task(self, execution: dict[str, Any], index: int) -> dict[str, Any]:
         return {"index": index, "state": "PENDING", "retried": 0, "createTime": execution["createTime"]}
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def _apply_retention(self, job_name: str | None = None) -> int:
+        """Delete the finished executions of a job (every job when None) that are neither among its
+        newest RETAIN_NEWEST nor younger than RETAIN_YOUNGER on the emulated clock, as Cloud Run removes
+        them; their log entries stay, as in Cloud Logging. Returns how many were deleted. Caller holds
+        the lock. One pass over the executions; a job under the limit costs a count only."""
+        by_job: dict[str, list[tuple[str, str]]] = {}
+        for name, execution in self._state["executions"].items():
+            job = name.split("/executions/")[0]
+            if job_name is None or job == job_name:
+                by_job.setdefault(job, []).append((execution["createTime"], name))
+        cutoff = (self.cloud.now() - RETAIN_YOUNGER).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        deleted = 0
+        for items in by_job.values():
+            if len(items) <= RETAIN_NEWEST:
+                continue
+            items.sort(reverse=True)
+            for created, name in items[RETAIN_NEWEST:]:
+                if created < cutoff and "completionTime" in self._state["executions"][name]:
+                    self._forget_execution(name)
+                    deleted += 1
+        return deleted
+
+    def _forget_execution(self, name: str) -> None:
+        self._state["executions"].pop(name, None)
+        self._state["tasks"].pop(name, None)
+        self._state["pids"].pop(name, None)
+
+    def clock_changed(self) -> None:
+        """The emulated clock moved: executions may have aged out of the seven days."""
+        with self._lock:
+            if self._apply_retention():
+                self._save()
 
     # --- executions ----------------------------------------------------------------------------
 
