@@ -1,0 +1,323 @@
+"""Access as code on a fresh localcloud (a fresh project: no account, no binding but the owner's):
+the converge creates the accounts and exactly the bindings the catalog implies, a scheduled run is
+`scheduler` by Cloud Run's own record, a removed binding is named by status, planned and restored,
+others' bindings and conditions survive, a stale etag is retried, and an operator without
+run.jobs.setIamPolicy is refused before anything changes.
+
+Checks go through Google's own clients where they exist (google-cloud-run and
+google-cloud-secret-manager `get_iam_policy`/`set_iam_policy` over REST) and Google's REST shapes
+otherwise (IAM v1 keys, Resource Manager v1).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from google.cloud import run_v2, secretmanager
+from google.iam.v1 import policy_pb2
+
+from localcloud.client import LocalCloudProcess
+
+from .conftest import base_env, run
+
+PROJECT = "cloudact-local"
+REGION = "us-central1"
+RUNTIME = f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"
+TRIGGER = f"cloudact-scheduler@{PROJECT}.iam.gserviceaccount.com"
+SCHEDULED = [
+    "cloudact-daily-quota-reset",
+    "cloudact-daily-quota-cleanup",
+    "cloudact-daily-stale-cleanup",
+    "cloudact-daily-alerts",
+    "cloudact-monthly-quota-reset",
+]
+MANUAL = ["cloudact-manual-supabase-migrate", "cloudact-manual-bootstrap", "cloudact-manual-org-sync-all"]
+JOB = f"projects/{PROJECT}/locations/{REGION}/jobs"
+SCHEDULER = f"https://cloudscheduler.googleapis.com/v1/projects/{PROJECT}/locations/{REGION}/jobs"
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+# The APIs a converge writes to (jobs running meanwhile write logs and call the CloudAct API).
+CONVERGED = {
+    f"{api}.googleapis.com"
+    for api in ("run", "cloudscheduler", "secretmanager", "iam", "cloudresourcemanager")
+}
+READS_BY_POST = (":getIamPolicy", ":testIamPermissions")  # POST, but reads (Resource Manager, IAM)
+
+
+class Fresh:
+    def __init__(self, proc: LocalCloudProcess):
+        self.proc = proc
+        self.admin = proc.admin
+        self.env = base_env(proc.state_dir, CLOUDACT_ACCESS="1")
+
+    def make(self, *args: str, stdin: str | None = None):
+        return run(["make", "--no-print-directory", *args, "ENV=local", "OPS_LOCAL="], self.env, stdin=stdin)
+
+    def session(self, key_file: Path | None = None):
+        import requests
+        from google.auth.transport.requests import AuthorizedSession, Request
+        from google.oauth2 import service_account
+
+        def through_proxy(session):
+            session.trust_env = False
+            session.proxies = {"https": self.proc.proxy_url}
+            session.verify = str(self.proc.ca_file)
+            return session
+
+        creds = service_account.Credentials.from_service_account_file(
+            str(key_file or self.proc.key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        return through_proxy(
+            AuthorizedSession(creds, auth_request=Request(through_proxy(requests.Session())))
+        )
+
+    def writes(self) -> list[dict]:
+        """Writes to the APIs a converge changes since the counter was reset."""
+        return [
+            r
+            for r in self.admin.requests()["requests"]
+            if r["method"] in WRITES and r["host"] in CONVERGED and not r["path"].endswith(READS_BY_POST)
+        ]
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    root = Path(tempfile.mkdtemp(prefix="localcloud-access-"))
+    proc = LocalCloudProcess(root / "state")
+    saved = os.environ.get("LOCALCLOUD_IAM")
+    os.environ["LOCALCLOUD_IAM"] = "enforce"  # the server reads it at start (the default once IAM landed)
+    try:
+        proc.start(timeout=120)
+        yield Fresh(proc)
+    finally:
+        if saved is None:
+            os.environ.pop("LOCALCLOUD_IAM", None)
+        else:
+            os.environ["LOCALCLOUD_IAM"] = saved
+        proc.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def clients(fresh):
+    """Google's own clients, over REST through localcloud's proxy (the env the server gave clients)."""
+    saved = {k: os.environ.get(k) for k in fresh.proc.client_env}
+    os.environ.update(fresh.proc.client_env)
+    try:
+        from google.oauth2 import service_account
+
+        creds = service_account.Credentials.from_service_account_file(
+            str(fresh.proc.key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        yield {
+            "run": run_v2.JobsClient(credentials=creds, transport="rest"),
+            "secrets": secretmanager.SecretManagerServiceClient(credentials=creds, transport="rest"),
+        }
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def wait_for(predicate, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def bindings(policy) -> dict[str, set[str]]:
+    return {b.role: set(b.members) for b in policy.bindings if not b.condition.expression}
+
+
+def test_fresh_project_converge_creates_the_accounts_and_exactly_the_catalogs_bindings(fresh, clients):
+    result = fresh.make("create-jobs")
+    assert result.rc == 0, result.output[-5000:]
+    assert "access: 2 account(s) created" in result.stdout
+    for name in MANUAL:
+        assert bindings(clients["run"].get_iam_policy(request={"resource": f"{JOB}/{name}"})) == {}
+    for name in SCHEDULED:
+        policy = clients["run"].get_iam_policy(request={"resource": f"{JOB}/{name}"})
+        assert bindings(policy) == {"roles/run.invoker": {f"serviceAccount:{TRIGGER}"}}, name
+    # 8 jobs mount 2 secrets: exactly the runtime account may read each.
+    for secret in ("ca-root-api-key-local", "supabase-access-token-local"):
+        policy = clients["secrets"].get_iam_policy(
+            request={"resource": f"projects/{PROJECT}/secrets/{secret}"}
+        )
+        assert bindings(policy) == {"roles/secretmanager.secretAccessor": {f"serviceAccount:{RUNTIME}"}}
+    # The organizations dataset does not exist before bootstrap: named, not failed.
+    assert "? dataset organizations: dataset organizations does not exist yet" in result.stdout
+
+
+def test_a_second_converge_changes_nothing_and_reads_each_policy_once(fresh):
+    fresh.admin.reset_requests()
+    result = fresh.make("create-jobs")
+    assert result.rc == 0, result.output[-5000:]
+    assert "access: 0 account(s) created, 0 binding(s) added, 0 removed" in result.stdout
+    assert fresh.writes() == []
+    reads = [r for r in fresh.admin.requests()["requests"] if "IamPolicy" in r["path"]]
+    paths = [r["path"] for r in reads]
+    assert all(r["count"] == 1 for r in reads), reads  # each policy read once
+    assert not any("setIamPolicy" in p for p in paths)
+
+
+def test_a_scheduled_run_is_scheduler_by_cloud_runs_own_record(fresh):
+    google = fresh.session()
+    reply = google.post(f"{SCHEDULER}/cloudact-daily-stale-cleanup-trigger:run", json={})
+    assert reply.status_code == 200, reply.text
+    executions = wait_for(
+        lambda: (
+            google.get(f"https://run.googleapis.com/v2/{JOB}/cloudact-daily-stale-cleanup/executions")
+            .json()
+            .get("executions")
+        ),
+        "the trigger's execution",
+    )
+    assert executions[0]["creator"] == TRIGGER
+    result = fresh.make("history", "JOB=stale-cleanup", "N=5")
+    assert result.rc == 0, result.output[-3000:]
+    row = next(
+        line for line in result.stdout.splitlines() if executions[0]["name"].rsplit("/", 1)[-1] in line
+    )
+    assert row.rstrip().endswith("scheduler"), row
+
+
+def test_a_removed_binding_is_named_planned_and_restored(fresh, clients):
+    resource = f"{JOB}/cloudact-daily-alerts"
+    policy = clients["run"].get_iam_policy(request={"resource": resource})
+    kept = [b for b in policy.bindings if b.role != "roles/run.invoker"]
+    clients["run"].set_iam_policy(
+        request={"resource": resource, "policy": policy_pb2.Policy(bindings=kept, etag=policy.etag)}
+    )
+    google = fresh.session()
+    google.post(f"{SCHEDULER}/cloudact-daily-alerts-trigger:run", json={})
+    trigger = wait_for(
+        lambda: (t := google.get(f"{SCHEDULER}/cloudact-daily-alerts-trigger").json()).get("status") and t,
+        "the trigger's attempt",
+    )
+    assert trigger["status"]["code"] == 7, trigger  # PERMISSION_DENIED, as Cloud Scheduler reports it
+
+    result = fresh.make("status")
+    assert (
+        "alerts: trigger PERMISSION_DENIED on :run, make create-jobs ENV=local restores it" in result.stdout
+    )
+    strict = fresh.make("status", "STRICT=1")
+    assert strict.rc != 0 and "error: alerts: DENIED (STRICT=1)" in strict.stderr
+
+    fresh.admin.reset_requests()
+    result = fresh.make("plan")
+    assert result.rc == 0, result.output[-3000:]
+    assert f"  ~ job cloudact-daily-alerts: + roles/run.invoker serviceAccount:{TRIGGER}" in result.stdout
+    assert "access: 0 account(s) would be created, 1 binding(s) would be added" in result.stdout
+    assert fresh.writes() == []
+
+    result = fresh.make("create-jobs")
+    assert result.rc == 0, result.output[-3000:]
+    restored = clients["run"].get_iam_policy(request={"resource": resource})
+    assert bindings(restored)["roles/run.invoker"] == {f"serviceAccount:{TRIGGER}"}
+    before = trigger["lastAttemptTime"]
+    google.post(f"{SCHEDULER}/cloudact-daily-alerts-trigger:run", json={})
+    trigger = wait_for(
+        lambda: (
+            (t := google.get(f"{SCHEDULER}/cloudact-daily-alerts-trigger").json())["lastAttemptTime"]
+            != before
+            and t
+        ),
+        "the next attempt",
+    )
+    assert int(trigger.get("status", {}).get("code") or 0) == 0, trigger
+
+
+def test_someone_elses_binding_and_conditions_survive_and_a_stale_etag_is_retried(fresh, clients):
+    resource = f"projects/{PROJECT}/secrets/ca-root-api-key-local"
+    policy = clients["secrets"].get_iam_policy(
+        request={"resource": resource, "options": {"requested_policy_version": 3}}
+    )
+    policy.bindings.append(
+        policy_pb2.Binding(role="roles/secretmanager.viewer", members=["user:alice@example.com"])
+    )
+    conditional = policy_pb2.Binding(
+        role="roles/secretmanager.secretAccessor",
+        members=["user:bob@example.com"],
+    )
+    conditional.condition.title = "until-2027"
+    conditional.condition.expression = 'request.time < timestamp("2027-01-01T00:00:00Z")'
+    policy.bindings.append(conditional)
+    # Drop ours so the converge must write this policy.
+    for b in policy.bindings:
+        if b.role == "roles/secretmanager.secretAccessor" and not b.condition.expression:
+            b.members.remove(f"serviceAccount:{RUNTIME}")
+    policy.version = 3
+    clients["secrets"].set_iam_policy(request={"resource": resource, "policy": policy})
+
+    # Someone else writes the policy between our read and our write once: 409 ABORTED, as Google answers.
+    fresh.admin.fault(
+        "secretmanager.googleapis.com",
+        method="POST",
+        path=f"/v1/{resource}:setIamPolicy",
+        status=409,
+        count=1,
+    )
+    result = fresh.make("create-jobs")
+    assert result.rc == 0, result.output[-3000:]
+    assert fresh.admin.faults() == []  # the fault was met, and the converge retried from a fresh read
+    after = clients["secrets"].get_iam_policy(
+        request={"resource": resource, "options": {"requested_policy_version": 3}}
+    )
+    plain = bindings(after)
+    assert plain["roles/secretmanager.viewer"] == {"user:alice@example.com"}
+    assert plain["roles/secretmanager.secretAccessor"] == {f"serviceAccount:{RUNTIME}"}
+    conditions = [b for b in after.bindings if b.condition.expression]
+    assert [(b.role, list(b.members), b.condition.title) for b in conditions] == [
+        ("roles/secretmanager.secretAccessor", ["user:bob@example.com"], "until-2027")
+    ]
+
+
+def test_an_operator_without_set_iam_policy_is_refused_before_any_change(fresh, tmp_path):
+    google = fresh.session()
+    account = google.post(
+        f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts",
+        json={"accountId": "deployer", "serviceAccount": {"displayName": "a deployer without IAM admin"}},
+    )
+    assert account.status_code == 200, account.text
+    email = account.json()["email"]
+    policy = google.post(
+        f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}:getIamPolicy", json={}
+    ).json()
+    policy["bindings"] = [
+        *policy.get("bindings", []),
+        {"role": "roles/run.developer", "members": [f"serviceAccount:{email}"]},
+    ]
+    reply = google.post(
+        f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}:setIamPolicy",
+        json={"policy": policy},
+    )
+    assert reply.status_code == 200, reply.text
+    key = google.post(
+        f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts/{email}/keys", json={}
+    )
+    assert key.status_code == 200, key.text
+    key_file = tmp_path / "deployer.json"
+    key_file.write_bytes(base64.b64decode(key.json()["privateKeyData"]))
+    key_file.chmod(0o600)
+
+    fresh.admin.reset_requests()
+    result = fresh.make("create-jobs", f"ANSIBLE_ARGS=-e cloudact_credentials_file={key_file}")
+    assert result.rc != 0
+    assert (
+        f"you ({email}) lack run.jobs.setIamPolicy on {PROJECT}: ask for roles/run.admin "
+        "or run with an account that has it"
+    ) in result.output
+    assert fresh.writes() == []  # refused in preflight: nothing changed
+    assert json.loads(key_file.read_text())["client_email"] == email
