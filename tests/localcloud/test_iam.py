@@ -78,8 +78,9 @@ class IamCloud:
         return email, self.key(email)
 
 
-@pytest.fixture(scope="module")
-def iam_cloud():
+def start_iam_cloud():
+    """A localcloud of the calling module's own with LOCALCLOUD_IAM=enforce, os.environ pointed at it
+    (a generator: the module's fixture yields from it; the server is stopped by its pid afterwards)."""
     root = localcloud_state_dir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOCALCLOUD_IAM", "enforce")
@@ -95,6 +96,11 @@ def iam_cloud():
         finally:
             proc.stop()
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def iam_cloud():
+    yield from start_iam_cloud()
 
 
 def job_body() -> run_v2.Job:
