@@ -168,6 +168,8 @@ def _target_node(tree: exp.Expression) -> exp.Expression | None:
     """The table node a DML or DDL statement writes (INSERT's may sit in a column list's Schema)."""
     if isinstance(tree, exp.TruncateTable):
         return tree.expressions[0] if tree.expressions else None
+    if isinstance(tree, exp.Drop) and tree.args.get("tables"):  # sqlglot keeps DROP's names in a list
+        return tree.args["tables"][0]
     if not isinstance(
         tree, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Create | exp.Drop | exp.Alter
     ):

@@ -76,6 +76,8 @@ def test_dml_over_streamed_rows_fails_until_30_minutes_pass(bq, table, localclou
     )
     with pytest.raises(exceptions.BadRequest, match=refusal(table)):
         bq.query_and_wait(merge)
+    with pytest.raises(exceptions.BadRequest, match=refusal(table)):
+        bq.query_and_wait(f"TRUNCATE TABLE `{table}`")
     assert rows(bq, table) == [("e1", "job", 1), ("old", "toolkit", 1)]  # nothing changed
 
     # Rows outside the buffer stay modifiable (Google: "All other rows in the table remain modifiable").

@@ -271,6 +271,29 @@ def test_schema_update_adds_nullable_fields_and_refuses_the_rest(bq: bigquery.Cl
     }
     for message, schema in refused.items():
         got.schema = schema
-        with pytest.raises(exceptions.BadRequest, match=f"Provided Schema does not match Table .*{re.escape(message)}"):
+        with pytest.raises(
+            exceptions.BadRequest, match=f"Provided Schema does not match Table .*{re.escape(message)}"
+        ):
             bq.update_table(got, ["schema"])
     assert [f.name for f in bq.get_table(table).schema] == ["execution", "tasks", "labels", "image"]
+
+
+def test_views_from_sql_ddl(bq: bigquery.Client, dataset: str, localcloud) -> None:
+    table = bq.create_table(
+        bigquery.Table(f"{dataset}.obs", schema=[bigquery.SchemaField("observed_at", "TIMESTAMP")])
+    )
+    bq.query_and_wait(f"INSERT INTO `{table}` (observed_at) VALUES (CURRENT_TIMESTAMP())")
+    job = bq.query(
+        f"CREATE OR REPLACE VIEW `{dataset}.fresh` AS SELECT * FROM `{table}` "
+        "WHERE observed_at > TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 10 MINUTE)"
+    )
+    job.result()
+    assert job.statement_type == "CREATE_VIEW"
+    got = bq.get_table(f"{dataset}.fresh")
+    assert got.table_type == "VIEW" and "TIMESTAMP_SUB" in got.view_query
+    assert len(list(bq.query_and_wait(f"SELECT * FROM `{dataset}.fresh`"))) == 1
+    localcloud.admin.advance("11m")  # the view's clock is the query's, not its creation's
+    assert list(bq.query_and_wait(f"SELECT * FROM `{dataset}.fresh`")) == []
+    bq.query_and_wait(f"DROP VIEW `{dataset}.fresh`")
+    with pytest.raises(exceptions.NotFound):
+        bq.get_table(f"{dataset}.fresh")
