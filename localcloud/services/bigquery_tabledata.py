@@ -92,7 +92,8 @@ class BigQueryTabledata(BigQueryDatabase):
 
     def _stream(self, ref: tuple[str, str, str], schema: list[dict], rows: list[dict]) -> None:
         """Write rows to the table and to its streaming buffer copy, both or neither."""
-        data = [row.get("json") or {} for row in rows]
+        names = {f["name"].lower(): f["name"] for f in schema}  # field names are case-insensitive
+        data = [{names.get(k.lower(), k): v for k, v in (row.get("json") or {}).items()} for row in rows]
         sizes = [len(json.dumps(d, default=str)) for d in data]
         ids = [row.get("insertId") for row in rows]
         db = self._conn()

@@ -139,4 +139,5 @@ def test_bad_rows_fail_the_request_or_are_skipped(bq, table) -> None:
 
     errors = bq.insert_rows_json(table, batch[:2], ignore_unknown_values=True)
     assert errors == []
-    assert rows(bq, table) == [("a", None, 1), ("a", None, 1), ("b", None, None)]
+    assert bq.insert_rows_json(table, [{"EXECUTION": "c", "Attempts": 3}]) == []  # names: any case
+    assert rows(bq, table) == [("a", None, 1), ("a", None, 1), ("b", None, None), ("c", None, 3)]
