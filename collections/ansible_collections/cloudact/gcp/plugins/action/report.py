@@ -14,6 +14,7 @@ class ActionModule(ControllerAction):
         days=dict(type="str", default="30"),
         out=dict(type="str", default=""),
         grace_minutes=dict(type="int", default=10),
+        dataset=dict(type="str", default="cloudact_ops"),
     )
 
     def act(self, args):
@@ -29,7 +30,13 @@ class ActionModule(ControllerAction):
             days=days,
             grace_seconds=args["grace_minutes"] * 60,
             trigger_account=self.var("cloudact_trigger_account", "") or "",
+            dataset=args["dataset"],
         )
         size = report_page.write(out, made["html"])
         self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])
-        return {"changed": False, "path": str(out), "rows": made["rows"], "source": made["source"]}
+        return {
+            "changed": bool(made["appended"]),  # observations appended to the ledger
+            "path": str(out),
+            "rows": made["rows"],
+            "source": made["source"],
+        }

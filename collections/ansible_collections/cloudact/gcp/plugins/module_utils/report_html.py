@@ -162,6 +162,7 @@ def _header(page: dict[str, Any]) -> str:
         f"generated {_t(page['generated'])} · "
         f"last {page['days']} days ({_t(page['since'])} to {_t(page['generated'])}) · "
         f"{len(page['rows'])} executions from {escape(page['source'])}</p>",
+        *(f'<p class="note">{escape(n)}</p>' for n in page.get("source_notes") or ()),
         "<h3>Release history</h3>",
     ]
     if not rel:

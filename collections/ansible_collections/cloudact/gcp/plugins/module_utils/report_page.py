@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import calendar as cal
-from ansible_collections.cloudact.gcp.plugins.module_utils import report_html, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import ledger, ledger_sync, report_html, status
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
 
@@ -145,13 +146,45 @@ def build(
     days: int,
     grace_seconds: int = int(status.GRACE.total_seconds()),
     trigger_account: str = "",
+    dataset: str = ledger.DATASET,
 ) -> dict[str, Any]:
-    """{html, line, notes, rows, source}: the page of `days` days and the line that says what it shows."""
+    """{html, line, notes, rows, source, appended}: the page of `days` days and the line that says
+    what it shows.
+
+    First the ledger is reconciled with Cloud Run's executions (ledger_sync.reconcile, as make
+    ledger-sync does; a failure is a note, not an error: the page still gets written). Rows come
+    from the ledger's view (`ledger.read_rows`, created since the cloud's now - days); where the
+    ledger does not exist yet (create-jobs has not converged it), from Cloud Run's own executions,
+    and the page and the line say so.
+    """
+    notes = []
+    synced = None
+    try:
+        synced = ledger_sync.reconcile(api, project, region, catalog_jobs, env, trigger_account, dataset)
+    except ApiError as exc:
+        if exc.status != 404:
+            notes.append(f"the ledger was not reconciled ({exc}); make ledger-sync ENV={env} does it later")
     found = status.gather(api, project, region, catalog_jobs)
     now = parse_time(found["now"])
     since = now - timedelta(days=days)
-    rows = live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account)
-    source = LIVE_SOURCE
+    if synced:
+        notes.append(
+            f"ledger {project}.{dataset}: {synced['listed']} execution(s) in Cloud Run, "
+            f"{len(synced['appended'])} observation(s) appended"
+        )
+    try:
+        rows = ledger.read_rows(api, project, since=since, dataset=dataset)
+        source = f"the ledger {project}.{dataset}.{ledger.VIEW}"
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        rows = live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account)
+        source = LIVE_SOURCE
+        notes.append(
+            f"the ledger {project}.{dataset} does not exist yet (make create-jobs ENV={env} converges it): "
+            f"the page shows Cloud Run's own executions, which it keeps only while they are among a job's "
+            "newest 1,000 or younger than 7 days"
+        )
     job_status, _extra = status.collect(
         catalog_jobs,
         found["jobs"],
@@ -170,6 +203,7 @@ def build(
         "rows": rows,
         "jobs": catalog_jobs,
         "source": source,
+        "source_notes": notes,
         "flags": {r.job["shortcut"]: r.flags for r in job_status},
         "notes": {r.job["shortcut"]: r.notes for r in job_status},
         "images": {j["name"]: (j.get("spec") or {}).get("image", "") for j in found["jobs"]},
@@ -186,4 +220,11 @@ def build(
         f"report of {env} ({project}) at {found['now']}: {len(rows)} executions of {len(catalog_jobs)} jobs "
         f"over {days} days from {source}; {flagged} job(s) flagged"
     )
-    return {"html": report_html.render(page), "line": line, "notes": [], "rows": len(rows), "source": source}
+    return {
+        "html": report_html.render(page),
+        "line": line,
+        "notes": notes,
+        "rows": len(rows),
+        "source": source,
+        "appended": len((synced or {}).get("appended") or []),
+    }

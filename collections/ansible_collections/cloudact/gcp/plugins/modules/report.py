@@ -32,6 +32,12 @@ options:
     description: Minutes past a due time (or a timeout) before a job is flagged, as in C(make status).
     type: int
     default: 10
+  dataset:
+    description:
+      - The ledger's dataset. Where it does not exist yet, the page shows Cloud Run's own executions
+        (kept only while among a job's newest 1,000 or younger than 7 days) and says so.
+    type: str
+    default: cloudact_ops
 """
 
 EXAMPLES = r"""
@@ -61,7 +67,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(days=dict(type="str"), out=dict(type="str"), grace_minutes=dict(type="int"))
+        argument_spec=dict(
+            days=dict(type="str"),
+            out=dict(type="str"),
+            grace_minutes=dict(type="int"),
+            dataset=dict(type="str"),
+        )
     )
     module.fail_json(msg="cloudact.gcp.report runs on the controller as an action plugin")
 
