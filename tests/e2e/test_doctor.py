@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from google.cloud import bigquery, secretmanager
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import bigquery, run_v2, secretmanager
 from google.oauth2 import service_account
 
 from localcloud.client import AdminClient, LocalCloudProcess
@@ -129,6 +130,9 @@ def doc():
         proc.files.pid.write_text(f"{proc.pid}\n")  # as `localcloud up` leaves it: make finds it up
         keys = json.loads(proc.files.keys_index.read_text())
         d = Doctor(proc.state_dir, proc.client_env, keys, proc.admin, Path(keys[PROJECT]))
+        # The access model is converged on request (CLOUDACT_ACCESS=1) until create-jobs always does it.
+        r = d.make("create-jobs", CLOUDACT_ACCESS="1")
+        assert r.returncode == 0, r.out[-3000:]
         r = d.make("release")
         assert r.returncode == 0, r.out[-3000:]
         _, d.baseline, out = d.doctor()  # each test's break is undone back to this
@@ -207,7 +211,9 @@ def test_a_key_of_another_project_is_refused_naming_both_projects(doc):
 
 
 def test_a_tilde_path_to_a_missing_file_names_the_expanded_path(doc, tmp_path):
-    args = "ANSIBLE_ARGS=-e cloudact_credentials_file=~/keys/doctor.json"
+    # As an inventory holds it: a file of variables, so no shell expands the ~ on the way.
+    (tmp_path / "vars.yml").write_text('cloudact_credentials_file: "~/keys/doctor.json"\n')
+    args = f"ANSIBLE_ARGS=-e @{tmp_path / 'vars.yml'}"
     code, found, _ = doc.doctor(args, HOME=str(tmp_path))
     assert code != 0
     result, text, fix = found["credentials"]
@@ -266,7 +272,13 @@ def test_a_wrong_new_version_of_the_supabase_token_is_refused(doc, google):
     parent = f"projects/{PROJECT}/secrets/{TOKEN_SECRET}"
     good = client.access_secret_version(name=f"{parent}/versions/latest").payload.data
     client.add_secret_version(parent=parent, payload={"data": b"sbp_not-the-token"})
-    code, found, out = doc.doctor()
+    # localcloud's Supabase takes whatever the secret's latest version holds as its token, so it
+    # cannot refuse a wrong version by itself: Supabase's 401 is injected for as long as it is there.
+    doc.admin.fault("api.supabase.com", "/v1/projects/local/database/query", count=100, status=401)
+    try:
+        code, found, out = doc.doctor()
+    finally:
+        doc.admin.clear_faults()
     assert code != 0
     result, text, fix = found["Supabase token"]
     assert result == "FAIL"
@@ -285,9 +297,8 @@ def test_a_wrong_new_version_of_the_supabase_token_is_refused(doc, google):
 
 
 def test_no_organizations_is_a_warning_that_fails_only_with_strict(doc):
-    api = "/_localcloud/cloudact/orgs"
     active = ["acme_corp", "globex_inc", "initech"]
-    doc.admin.call("POST", api, {"slugs": active, "status": "SUSPENDED"})
+    doc.admin.admin("cloudact", "orgs", "POST", {"slugs": active, "status": "SUSPENDED"})
     try:
         code, found, _ = doc.doctor()
         assert code == 0  # a warning
@@ -301,7 +312,7 @@ def test_no_organizations_is_a_warning_that_fails_only_with_strict(doc):
         code, _, out = doc.doctor("STRICT=1")
         assert code != 0 and "doctor: organizations (STRICT=1)" in out
     finally:
-        doc.admin.call("POST", api, {"slugs": active, "status": "ACTIVE"})  # organizations again
+        doc.admin.admin("cloudact", "orgs", "POST", {"slugs": active, "status": "ACTIVE"})  # orgs again
     code, after, _ = doc.doctor("STRICT=1")
     assert code == 0
     fixed(doc, "organizations", found, after)
@@ -348,6 +359,47 @@ def test_a_failed_execution_is_named_with_its_logs_command(doc):
     code, after, _ = doc.doctor()
     assert code == 0
     fixed(doc, "failed executions", found, after)
+
+
+def test_a_job_on_another_image_names_the_converge(doc, google):
+    jobs = run_v2.JobsClient(transport="rest", credentials=doc.creds())
+    name = f"projects/{PROJECT}/locations/us-central1/jobs/cloudact-daily-alerts"
+    job = jobs.get_job(name=name)
+    job.template.template.containers[0].image = "localhost/cloudact-jobs-local:stale"
+    jobs.update_job(job=job).result()
+    code, found, _ = doc.doctor()
+    assert code != 0
+    result, text, fix = found["image"]
+    assert result == "FAIL"
+    assert text == "jobs on 2 images; not on localhost/cloudact-jobs-local:latest: cloudact-daily-alerts"
+    assert fix == "make create-jobs ENV=local"
+    assert "update cloudact-daily-alerts (image)" in found["jobs and triggers"][1]
+    unchanged_but(doc, found, "image", "jobs and triggers")
+    r = doc.make(*fix.split()[1:], CLOUDACT_ACCESS="1")
+    assert r.returncode == 0, r.out[-2000:]
+    code, after, _ = doc.doctor()
+    assert code == 0
+    fixed(doc, "image", found, after)
+
+
+def test_a_removed_binding_names_what_cannot_run(doc, google):
+    session = AuthorizedSession(doc.creds())
+    url = f"https://run.googleapis.com/v2/projects/{PROJECT}/locations/us-central1/jobs/cloudact-daily-alerts"
+    policy = session.get(url + ":getIamPolicy", timeout=30).json()
+    policy["bindings"] = [b for b in policy.get("bindings") or [] if b["role"] != "roles/run.invoker"]
+    session.post(url + ":setIamPolicy", json={"policy": policy}, timeout=30).raise_for_status()
+    code, found, _ = doc.doctor()
+    assert code != 0
+    result, text, fix = found["access"]
+    assert result == "FAIL"
+    assert text == "cloudact-scheduler cannot run cloudact-daily-alerts (no roles/run.invoker)"
+    assert fix == "CLOUDACT_ACCESS=1 make create-jobs ENV=local"
+    unchanged_but(doc, found, "access")
+    r = doc.make("create-jobs", CLOUDACT_ACCESS="1")
+    assert r.returncode == 0, r.out[-2000:]
+    code, after, _ = doc.doctor()
+    assert code == 0
+    fixed(doc, "access", found, after)
 
 
 def test_localcloud_down_names_make_local_up(doc, tmp_path):

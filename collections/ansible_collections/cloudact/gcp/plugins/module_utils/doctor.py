@@ -78,6 +78,7 @@ class Context:
         """`read()` the first time `key` is asked for, its value (or its exception) after that."""
         if key not in self.cache:
             try:
+                self.cloud()
                 self.cache[key] = (read(), None)
             except (ApiError, Skip) as exc:
                 self.cache[key] = (None, exc)
@@ -105,6 +106,8 @@ def lacks(permission: str, exc: ApiError) -> Skip | None:
 def guarded(name: str, check, ctx: Context) -> list[Row]:
     """The rows of one check; a Skip (or a 403 the check did not handle) as one `skipped` row."""
     try:
+        if ctx.facts is None and name != "environment":
+            raise Skip("unknown environment %r" % ctx.env)
         rows = check(ctx)
     except Skip as why:
         return [Row(name, SKIPPED, str(why))]
@@ -112,6 +115,9 @@ def guarded(name: str, check, ctx: Context) -> list[Row]:
         if exc.status == 403:
             return [Row(name, SKIPPED, "you lack the permission: %s" % first(exc))]
         return [Row(name, FAIL, first(exc))]
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
+        # One check's own failure must not cost the operator the other rows: say it, as a FAIL.
+        return [Row(name, FAIL, "the check failed: %s: %s" % (type(exc).__name__, first(exc)))]
     return [rows] if isinstance(rows, Row) else list(rows)
 
 
