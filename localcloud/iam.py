@@ -308,7 +308,7 @@ class Iam:
             data = self.project_data(project)
             current = data["policies"].get(resource) or {"version": 1, "bindings": [], "etag": EMPTY_ETAG}
             given = policy.get("etag")
-            if given and given != current["etag"]:
+            if given and not same_etag(given, current["etag"]):
                 raise IamError(
                     409, concurrent_message.format(given=given, current=current["etag"]), "ABORTED"
                 )
@@ -417,6 +417,18 @@ class Iam:
             if "*" in p or p.count(".") < 2:
                 raise IamError(400, f"Permission {p} is not valid.", "INVALID_ARGUMENT")
         return [p for p in permissions if p in iam_roles.PERMISSIONS and self.holds(principal, p, resource)]
+
+
+def same_etag(a: str, b: str) -> bool:
+    """Etags are bytes in base64: clients may send them back in the URL-safe alphabet (gcloud does)."""
+
+    def raw(text: str) -> bytes:
+        try:
+            return base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
+        except ValueError:
+            return text.encode()
+
+    return raw(a) == raw(b)
 
 
 def _normal(resource: str) -> str:

@@ -704,3 +704,48 @@ def test_unknown_v1_field_is_refused_as_google_refuses_it(session, made):
     deleted = session.delete(f"{V1}/jobs/{name}", timeout=30)
     assert deleted.status_code == 200 and deleted.json()["status"] == "Success"
     assert session.get(f"{V1}/jobs/{name}", timeout=30).status_code == 404
+
+
+def test_iam_service_accounts_create_describe_and_projects_add_iam_policy_binding(
+    gcloud, session, localcloud_env
+):
+    account_id = unique("gsa")
+    email = f"{account_id}@{PROJECT}.iam.gserviceaccount.com"
+    created = gcloud.json("iam", "service-accounts", "create", account_id, "--display-name=made by gcloud")
+    described = gcloud.json("iam", "service-accounts", "describe", email)
+    rest = session.get(f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts/{email}").json()
+    assert described == rest
+    assert created["email"] == email and described["displayName"] == "made by gcloud"
+    assert len(described["uniqueId"]) == 21
+    again = gcloud.run("iam", "service-accounts", "create", account_id, check=False)
+    assert again.returncode != 0 and b"already exists within project" in again.stderr
+    missing = gcloud.run(
+        "iam", "service-accounts", "describe", f"nobody@{PROJECT}.iam.gserviceaccount.com", check=False
+    )
+    assert missing.returncode != 0 and b"NOT_FOUND" in missing.stderr
+    member = f"serviceAccount:{email}"
+    policy = gcloud.json(
+        "projects",
+        "add-iam-policy-binding",
+        PROJECT,
+        f"--member={member}",
+        "--role=roles/run.invoker",
+        "--condition=None",
+    )
+    read = session.post(
+        f"https://cloudresourcemanager.googleapis.com/v3/projects/{PROJECT}:getIamPolicy",
+        json={"options": {"requestedPolicyVersion": 3}},
+    ).json()
+    assert policy["etag"] == read["etag"]
+    assert {"role": "roles/run.invoker", "members": [member]} in read["bindings"]
+    assert gcloud.json("projects", "get-iam-policy", PROJECT)["bindings"] == read["bindings"]
+    removed = gcloud.json(
+        "projects",
+        "remove-iam-policy-binding",
+        PROJECT,
+        f"--member={member}",
+        "--role=roles/run.invoker",
+        "--condition=None",
+    )
+    assert all(member not in b["members"] for b in removed.get("bindings", []))
+    gcloud.run("iam", "service-accounts", "delete", email, "--quiet")
