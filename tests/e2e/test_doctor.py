@@ -402,6 +402,50 @@ def test_a_removed_binding_names_what_cannot_run(doc, google):
     fixed(doc, "access", found, after)
 
 
+def test_rehearse_stage_the_api_service_gone_names_its_deploy(doc, google):
+    """REHEARSE=1 ENV=stage: the API URL is discovered from its Cloud Run service. localcloud has no
+    services.delete, so the inventory names a service that is not there (as after a delete), and the
+    fix, deploying it, is the service registered with the URL the real one serves."""
+    ref = "-e cloudact_supabase_project_ref=doctorstageref01"
+    gone = "cloudact-api-service-gone"
+    code, before, _ = doc.doctor("ENV=stage", f"ANSIBLE_ARGS={ref}", REHEARSE="1")
+    assert before["API service"][0] == "ok" and before["API /health"][0] == "ok", before
+    assert before["localcloud"][1].startswith("REHEARSE=1: copy of cloudact-testing-1 at ")
+    code, found, _ = doc.doctor(
+        "ENV=stage", f"ANSIBLE_ARGS={ref} -e cloudact_api_service={gone}", REHEARSE="1"
+    )
+    assert code != 0
+    result, text, fix = found["API service"]
+    assert result == "FAIL"
+    assert text == (
+        f"Cloud Run service {gone} does not exist in cloudact-testing-1/us-central1: "
+        "bootstrap would create 0 tables"
+    )
+    assert fix.startswith(
+        f"deploy the API: gcloud run deploy {gone} --region=us-central1 --project=cloudact-testing-1"
+    )
+    assert found["API /health"] == ("skipped", "no API URL (see API service)", "")
+    uri = (
+        run_v2.ServicesClient(transport="rest", credentials=doc.creds("cloudact-testing-1"))
+        .get_service(
+            name="projects/cloudact-testing-1/locations/us-central1/services/cloudact-api-service-test"
+        )
+        .uri
+    )
+    doc.admin.admin("run", "services", "POST", {"service": gone, "uri": uri, "project": "cloudact-testing-1"})
+    code, after, _ = doc.doctor(
+        "ENV=stage", f"ANSIBLE_ARGS={ref} -e cloudact_api_service={gone}", REHEARSE="1"
+    )
+    assert after["API service"] == (
+        "ok",
+        f"Cloud Run service {gone} in cloudact-testing-1/us-central1: {uri}",
+        "",
+    )
+    assert {k: v for k, v in after.items() if k != "API service"} == {
+        k: v for k, v in before.items() if k != "API service"
+    }
+
+
 def test_localcloud_down_names_make_local_up(doc, tmp_path):
     state = Path(tempfile.mkdtemp(prefix="localcloud-doctor-down-")) / "state"
     try:
