@@ -15,5 +15,6 @@ SERVICES: list[str] = [
     "run:RunService",
     "storage:StorageService",
     "artifactregistry:ArtifactRegistryService",
+    "cloudbuild:CloudBuildService",
     "scheduler:SchedulerService",
 ]
