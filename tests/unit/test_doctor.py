@@ -131,9 +131,8 @@ def test_a_key_of_another_project_is_refused_before_any_call(tmp_path, monkeypat
         "is a key of project 'cloudact-prod', but this environment's project is 'cloudact-testing-1'"
         in row.found
     )
-    assert row.fix == (
-        "set cloudact_credentials_file to a key of project cloudact-testing-1 in inventories/stage/group_vars/all/"
-    )
+    where = "inventories/stage/group_vars/all/"
+    assert row.fix == f"set cloudact_credentials_file to a key of project cloudact-testing-1 in {where}"
 
 
 def test_migrations_are_pending_applied_or_drifted_and_legacy_checksums_count(tmp_path):
