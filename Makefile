@@ -263,6 +263,10 @@ bench-localcloud: $(STAMP) ## localcloud: start-to-ready, proxy throughput, data
 bench-image: $(STAMP) ## make image on a localcloud of its own: wall time, bytes uploaded, requests; the release preflight's added cost [RUNS=3]
 	$(BIN)/python bench/image.py --runs $(or $(RUNS),3)
 
+.PHONY: bench-report
+bench-report: $(STAMP) ## make report over 30 days of the 8 jobs, alerts hourly, on a localcloud of its own (goal < 5 s) [RUNS=3]
+	$(BIN)/python bench/report.py --runs $(or $(RUNS),3)
+
 .PHONY: bench-gcloud
 bench-gcloud: $(STAMP) ## gcloud against localcloud: wall time per command, make status vs gcloud for the 8 jobs [RUNS=5]
 	$(BIN)/python bench/gcloud.py --runs $(or $(RUNS),5)
