@@ -267,6 +267,14 @@ bench-image: $(STAMP) ## make image on a localcloud of its own: wall time, bytes
 bench-report: $(STAMP) ## make report over 30 days of the 8 jobs, alerts hourly, on a localcloud of its own (goal < 5 s) [RUNS=3]
 	$(BIN)/python bench/report.py --runs $(or $(RUNS),3)
 
+.PHONY: bench-doctor
+bench-doctor: $(STAMP) ## make doctor on a healthy localcloud of its own: wall time, requests, writes (none) [RUNS=5]
+	$(BIN)/python bench/doctor.py --runs $(or $(RUNS),5)
+
+.PHONY: bench-ledger
+bench-ledger: $(STAMP) ## make ledger-sync of N executions on a localcloud of its own, twice (appends all, then nothing) [EXECUTIONS=10000]
+	$(BIN)/python bench/ledger.py --executions $(or $(EXECUTIONS),10000)
+
 .PHONY: bench-gcloud
 bench-gcloud: $(STAMP) ## gcloud against localcloud: wall time per command, make status vs gcloud for the 8 jobs [RUNS=5]
 	$(BIN)/python bench/gcloud.py --runs $(or $(RUNS),5)
