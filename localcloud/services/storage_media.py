@@ -61,26 +61,30 @@ def check_given_checksums(metadata: dict[str, Any], data: bytes) -> None:
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[bytes, str, bytes]:
     """(metadata JSON, media content type, media) of a multipart/related upload body."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    # gcloud's apitools quotes the boundary with ' and ends lines with LF; Google's clients use CRLF.
+    match = re.search(r"""boundary=(?:"([^"]+)"|'([^']+)'|([^\s;]+))""", content_type)
     if not content_type.lower().startswith("multipart/related") or not match:
         raise invalid(
             f"Invalid multipart request: Content-Type {content_type!r} is not multipart/related "
             "with a boundary."
         )
-    delimiter = b"--" + match.group(1).encode()
+    delimiter = b"--" + next(g for g in match.groups() if g).encode()
     parts = []
     for chunk in body.split(delimiter)[1:]:
         if chunk.startswith(b"--"):
             break
-        chunk = chunk.removeprefix(b"\r\n")
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
+        chunk = chunk.removeprefix(b"\r\n").removeprefix(b"\n")
+        crlf, lf = chunk.find(b"\r\n\r\n"), chunk.find(b"\n\n")
+        if crlf < 0 and lf < 0:
             raise invalid("Invalid multipart request: a part has no header block.")
+        split, width = (crlf, 4) if crlf >= 0 and (lf < 0 or crlf <= lf) else (lf, 2)
+        head, content = chunk[:split], chunk[split + width :]
         headers = {}
-        for line in head.decode("latin-1").split("\r\n"):
+        for line in head.decode("latin-1").splitlines():
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        parts.append((headers, content.removesuffix(b"\r\n")))
+        content = content[:-2] if content.endswith(b"\r\n") else content.removesuffix(b"\n")
+        parts.append((headers, content))
     if len(parts) != 2:
         raise invalid(
             f"Invalid multipart request with {len(parts)} parts: expected the metadata and the media."
