@@ -113,7 +113,10 @@ class BigQueryTables(BigQueryDatabase):
         if body.get("timePartitioning") is not None:
             if old is not None and old_spec is None:
                 raise QueryError("invalid", "Cannot convert non-partitioned table to partitioned table.")
-            spec = check_partitioning(body["timePartitioning"], fields, old_spec)
+            given = body["timePartitioning"]
+            if isinstance(given, dict) and old_spec:  # a patch may give only what changes
+                given = {**{k: v for k, v in old_spec.items() if k != "expirationMs"}, **given}
+            spec = check_partitioning(given, fields, old_spec)
             meta["timePartitioning"] = spec
             if body["timePartitioning"].get("requirePartitionFilter") is not None:  # the deprecated place
                 meta["requirePartitionFilter"] = bool(body["timePartitioning"]["requirePartitionFilter"])

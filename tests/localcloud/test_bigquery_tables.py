@@ -188,6 +188,13 @@ def test_partition_expiration_hides_old_rows(bq: bigquery.Client, dataset: str, 
     table = bq.update_table(table, ["time_partitioning"])
     assert table.time_partitioning.expiration_ms == 86_400_000
     assert {r["name"] for r in bq.query_and_wait(f"SELECT name FROM `{table}`")} == {"today"}
+    # Only what changes (a raw tables.patch body): the type and field stay, expirationMs goes.
+    bq._call_api(
+        None, method="PATCH", path=table.path, data={"timePartitioning": {"expirationMs": "3600000"}}
+    )
+    table = bq.get_table(table)
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("DAY", "created")
+    assert table.time_partitioning.expiration_ms == 3_600_000
     table.time_partitioning = bigquery.TimePartitioning(type_="MONTH", field="created")
     with pytest.raises(exceptions.BadRequest, match="Cannot change partitioning spec"):
         bq.update_table(table, ["time_partitioning"])
