@@ -154,6 +154,13 @@ def _translate_one(
         # BigQuery's DATE_ADD/DATE_SUB return DATE; DuckDB's date +/- interval gives a TIMESTAMP.
         if isinstance(node, exp.DateSub | exp.DateAdd) and not isinstance(node.parent, exp.Cast):
             return exp.cast(node.copy(), "DATE")
+        # BigQuery's FORMAT is printf-style; DuckDB's format() is fmt-style ({}), its printf() is ours.
+        if isinstance(node, exp.Format):
+            return exp.Anonymous(
+                this="printf", expressions=[node.this.copy(), *(e.copy() for e in node.expressions)]
+            )
+        if isinstance(node, exp.Extract) and node.this.name.upper() == "DATE":  # EXTRACT(DATE FROM ts)
+            return exp.cast(node.expression.copy(), "DATE")
         # TIMESTAMP_SECONDS/MILLIS/MICROS are TIMESTAMPs (DuckDB's epoch functions give a naive one).
         if isinstance(node, exp.UnixToTime) and not isinstance(node.parent, exp.Cast):
             return exp.cast(node.copy(), "TIMESTAMPTZ")

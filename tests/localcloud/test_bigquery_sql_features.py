@@ -105,6 +105,13 @@ LATEST = "QUALIFY ROW_NUMBER() OVER (PARTITION BY execution ORDER BY observed_at
             [(2, 1, "a"), (None, None, None), (0, None, None)],
             id="repeated-and-record",
         ),
+        pytest.param(
+            "SELECT FORMAT('%s ran %d times', execution, attempts), EXTRACT(DATE FROM created), "
+            "CAST(JSON_VALUE(TO_JSON_STRING(STRUCT(attempts AS n)), '$.n') AS INT64), execution IN UNNEST(['e1']) "
+            "FROM d.obs WHERE source = 'job'",
+            [("e1 ran 2 times", dt.date(2024, 3, 1), 2, True)],
+            id="format-extract-date-json-string",
+        ),
     ],
 )  # fmt: skip
 def test_ledger_features(db, sql: str, rows: list[tuple]) -> None:
