@@ -161,8 +161,9 @@ def _translate_one(
             )
         if isinstance(node, exp.Extract) and node.this.name.upper() == "DATE":  # EXTRACT(DATE FROM ts)
             return exp.cast(node.expression.copy(), "DATE")
-        # TIMESTAMP_SECONDS/MILLIS/MICROS are TIMESTAMPs (DuckDB's epoch functions give a naive one).
-        if isinstance(node, exp.UnixToTime) and not isinstance(node.parent, exp.Cast):
+        # TIMESTAMP_SECONDS/MILLIS/MICROS are TIMESTAMPs (DuckDB's epoch functions give a naive one),
+        # PARSE_TIMESTAMP too (PARSE_DATETIME is its own node and stays naive).
+        if isinstance(node, exp.UnixToTime | exp.StrToTime) and not isinstance(node.parent, exp.Cast):
             return exp.cast(node.copy(), "TIMESTAMPTZ")
         return node
 

@@ -112,10 +112,38 @@ LATEST = "QUALIFY ROW_NUMBER() OVER (PARTITION BY execution ORDER BY observed_at
             [("e1 ran 2 times", dt.date(2024, 3, 1), 2, True)],
             id="format-extract-date-json-string",
         ),
+        pytest.param(
+            "SELECT GREATEST(1, attempts), LEAST(1, attempts), IFNULL(summary, '-'), NULLIF(source, 'job'), CONCAT('x-', execution), "
+            "SAFE_DIVIDE(1, 0), GENERATE_UUID() IS NOT NULL, STARTS_WITH(source, 'jo'), REGEXP_CONTAINS(source, r'^j.b$'), "
+            "LOWER('AB'), SPLIT('a,b', ',')[OFFSET(1)], EXTRACT(HOUR FROM created), DATE_DIFF(DATE '2024-03-11', DATE(created), DAY), "
+            "TIMESTAMP_ADD(created, INTERVAL 2 HOUR), PARSE_TIMESTAMP('%Y-%m-%d', '2024-01-02') FROM d.obs WHERE source = 'job'",
+            [(2, 1, "done 5", None, "x-e1", None, True, True, True, "ab", "b", 9, 10, T + dt.timedelta(hours=2), dt.datetime(2024, 1, 2, tzinfo=dt.UTC))],
+            id="scalars",
+        ),
+        pytest.param("SELECT COUNT(DISTINCT execution), COUNT(*), SUM(attempts) FROM d.obs", [(2, 3, 3)], id="count-distinct"),
+        pytest.param(
+            "SELECT execution, LAST_VALUE(result IGNORE NULLS) OVER (PARTITION BY execution ORDER BY observed_at "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), PERCENTILE_CONT(attempts, 0.5) OVER (), "
+            "APPROX_QUANTILES(attempts, 2) OVER () IS NOT NULL FROM d.obs ORDER BY observed_at",
+            [("e1", "SUCCEEDED", 1.5, True), ("e2", None, 1.5, True), ("e1", "SUCCEEDED", 1.5, True)],
+            id="windows",
+        ),
     ],
 )  # fmt: skip
 def test_ledger_features(db, sql: str, rows: list[tuple]) -> None:
     assert run(db, sql) == rows
+
+
+def test_merge_inserts_what_is_not_matched(db) -> None:
+    sql = (
+        "MERGE d.obs T USING (SELECT 'e9' AS execution, 'toolkit' AS source) S "
+        "ON T.execution = S.execution AND T.source = S.source "
+        "WHEN MATCHED THEN UPDATE SET result = 'seen' WHEN NOT MATCHED THEN INSERT (execution, source) VALUES (S.execution, S.source)"
+    )
+    assert run(db, sql) == [(1,)]
+    assert run(db, sql) == [(1,)]  # matched the second time: updated, not inserted again
+    assert run(db, "SELECT COUNT(*), ANY_VALUE(result) FROM d.obs WHERE execution = 'e9'") == [(1, "seen")]
+    run(db, "DELETE FROM d.obs WHERE execution = 'e9'")
 
 
 def test_a_view_is_expanded_where_it_is_read(db) -> None:
