@@ -150,3 +150,21 @@ def test_out_path(tmp_path) -> None:
     target = tmp_path / "r.html"
     assert report_page.write(target, "<p>é</p>") == len("<p>é</p>".encode())
     assert target.read_text() == "<p>é</p>" and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_image_digest_and_stale() -> None:
+    alerts, reset = BY["alerts"]["name"], BY["quota-reset"]["name"]
+    html = page(
+        [],
+        images={alerts: "r/cloudact-jobs@sha256:" + "1" * 64, reset: "r/cloudact-jobs:latest"},
+        stale={alerts: True, reset: False},
+        flags={"alerts": ["STALE"]},
+        source_notes=["stale image: jobs on different digests: ..."],
+    )
+    assert (
+        f'<code>sha256:{"1" * 64}</code> <span class="note">(stale: see the note at the top)</span>' in html
+    )
+    assert '<code>r/cloudact-jobs:latest</code> <span class="note">(not pinned to a digest)</span>' in html
+    assert (
+        '<span class="flag STALE">STALE</span>' in html and "stale image: jobs on different digests" in html
+    )

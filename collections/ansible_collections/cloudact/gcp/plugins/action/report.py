@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import report_page
+from ansible_collections.cloudact.gcp.plugins.module_utils import report_page, status
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
 
 
@@ -31,6 +31,7 @@ class ActionModule(ControllerAction):
             grace_seconds=args["grace_minutes"] * 60,
             trigger_account=self.var("cloudact_trigger_account", "") or "",
             dataset=args["dataset"],
+            image_facts={k: self.var(k) for k in status.IMAGE_FACTS},
         )
         size = report_page.write(out, made["html"])
         self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])

@@ -203,7 +203,9 @@ def _image(page: dict[str, Any], job: dict[str, Any]) -> str:
             f' <span class="note">({escape(page.get("stale_note") or "stale check not available")})</span>'
         )
     elif stale.get(job["name"]):
-        text += ' <span class="flag STALE">STALE</span>'
+        text += ' <span class="note">(stale: see the note at the top)</span>'
+    elif digest:
+        text += ' <span class="note">(current)</span>'
     return text
 
 

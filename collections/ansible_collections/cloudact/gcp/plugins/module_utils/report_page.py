@@ -147,6 +147,7 @@ def build(
     grace_seconds: int = int(status.GRACE.total_seconds()),
     trigger_account: str = "",
     dataset: str = ledger.DATASET,
+    image_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """{html, line, notes, rows, source, appended}: the page of `days` days and the line that says
     what it shows.
@@ -155,7 +156,8 @@ def build(
     ledger-sync does; a failure is a note, not an error: the page still gets written). Rows come
     from the ledger's view (`ledger.read_rows`, created since the cloud's now - days); where the
     ledger does not exist yet (create-jobs has not converged it), from Cloud Run's own executions,
-    and the page and the line say so.
+    and the page and the line say so. `image_facts`: the environment's facts status.py's
+    image_state reads (status.IMAGE_FACTS); with them the page flags STALE images as make status does.
     """
     notes = []
     synced = None
@@ -164,7 +166,7 @@ def build(
     except ApiError as exc:
         if exc.status != 404:
             notes.append(f"the ledger was not reconciled ({exc}); make ledger-sync ENV={env} does it later")
-    found = status.gather(api, project, region, catalog_jobs)
+    found = status.gather(api, project, region, catalog_jobs, image_facts=image_facts)
     now = parse_time(found["now"])
     since = now - timedelta(days=days)
     if synced:
@@ -192,8 +194,13 @@ def build(
         found["executions"],
         now,
         timedelta(seconds=grace_seconds),
+        env,
     )
-    stale, stale_note = None, "stale check not in the status model yet: digest only"
+    _cells, image_notes = status.stale_flags(job_status, found.get("image"))  # adds STALE to the flags
+    notes.extend(image_notes)
+    stale, stale_note = None, "no stale check: the environment's image facts were not given"
+    if found.get("image") is not None:
+        stale = {r.job["name"]: "STALE" in r.flags for r in job_status}
     page = {
         "env": env,
         "project": project,
