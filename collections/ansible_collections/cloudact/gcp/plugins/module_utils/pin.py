@@ -63,7 +63,7 @@ def resolve(api, facts, names, deployed=None, allow_missing=False):
         digest = found[0]["digest"]
     if not digest:
         if not found and allow_missing:
-            return dict(out, missing=True, lines=["no image in %s yet" % repository])
+            return dict(out, image=repository, missing=True, lines=["no image in %s yet" % repository])
         raise InputError(missing_message(env, repository, tag, found))
     digest_tags = {i["digest"]: i["tags"] for i in found}
     if deployed is None:
