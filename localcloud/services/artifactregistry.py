@@ -128,6 +128,17 @@ class ArtifactRegistryService(Service):
                 "package": parts["image"],
             }
 
+    def repository_of(self, ref: str) -> dict[str, Any] | None:
+        """The repository an image reference points into, when this registry has it."""
+        parts = parse_ref(ref)
+        if parts is None:
+            return None
+        with self._lock:
+            found = self._state["repositories"].get(
+                self._repo_name(parts["project"], parts["location"], parts["repo"])
+            )
+            return dict(found) if found else None
+
     def image_files(self, ref: str) -> Path | None:
         """The root filesystem directory of an image the registry holds, else None."""
         found = self.image(ref)

@@ -28,6 +28,13 @@ LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar"
 # install would have put in the image (RUN lines are not executed).
 PYTHONS = ("python", "python3", "python3.11", "/usr/local/bin/python", "/usr/local/bin/python3")
 HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# localcloud's venv puts the checkout on sys.path (a .pth file): the image's python must not see it, or a
+# module the image lacks would quietly come from the checkout.
+CHECKOUT = Path(__file__).resolve().parents[2]
+SITE_SHIM = (
+    "import sys\n"
+    f"sys.path[:] = [p for p in sys.path if p not in {[str(CHECKOUT), str(CHECKOUT / 'collections')]!r}]\n"
+)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -111,6 +118,9 @@ class Container:
         self.dir = Path(tempfile.mkdtemp(prefix="container-", dir=scratch))
         self.root = self.dir / "rootfs"
         shutil.copytree(image_dir / "files", self.root, symlinks=True)
+        self.site = self.dir / "site"
+        self.site.mkdir()
+        (self.site / "sitecustomize.py").write_text(SITE_SHIM)
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -149,6 +159,8 @@ class Container:
             if key != "PATH":
                 merged[key] = self.env_value(value)
         merged.update(env or {})
+        if argv and argv[0] == sys.executable:
+            merged["PYTHONPATH"] = ":".join(p for p in (str(self.site), merged.get("PYTHONPATH", "")) if p)
         cwd = self.root / (workdir or self.config.get("WorkingDir") or "/").lstrip("/")
         cwd.mkdir(parents=True, exist_ok=True)  # as a runtime creates a missing working directory
         return argv, merged, str(cwd)

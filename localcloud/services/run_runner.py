@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from localcloud.services.artifactregistry_images import Container, load_config
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -251,19 +253,61 @@ class ExecutionRun:
             argv[0] = sys.executable  # the checkout's venv interpreter stands in for the image's python
         return argv
 
+    def _image_container(self) -> Container | None:
+        """A container of the job's image when Artifact Registry holds it (its files, ENV, WORKDIR);
+        None for the legacy local image (`localhost/...`, or a repository this localcloud lacks): the
+        checkout. An image missing from a repository the registry has cannot be pulled."""
+        image = self.container.get("image", "")
+        try:
+            registry: Any = self.cloud.service("artifactregistry")
+        except KeyError:
+            return None
+        found = registry.image(image)
+        if found is not None:
+            return Container(found["dir"], load_config(found["dir"]))
+        if registry.repository_of(image) is not None:
+            raise StartError(f"Image '{image}' not found.")
+        return None
+
     def _attempt(self, index: int, attempt: int) -> tuple[int | None, bool, bool]:
         """Run one attempt; (exit code, timed out, cancelled)."""
         argv = self._argv()
-        env = {**image_defaults()["env"], **self.env}
-        env.update(
-            CLOUD_RUN_JOB=self.job,
-            CLOUD_RUN_EXECUTION=self.execution,
-            CLOUD_RUN_TASK_INDEX=str(index),
-            CLOUD_RUN_TASK_COUNT=str(self.task_count),
-            CLOUD_RUN_TASK_ATTEMPT=str(attempt),
-        )
+        task_env = {
+            **self.env,
+            "CLOUD_RUN_JOB": self.job,
+            "CLOUD_RUN_EXECUTION": self.execution,
+            "CLOUD_RUN_TASK_INDEX": str(index),
+            "CLOUD_RUN_TASK_COUNT": str(self.task_count),
+            "CLOUD_RUN_TASK_ATTEMPT": str(attempt),
+        }
+        env = {**image_defaults()["env"], **task_env}
         cwd = local_path(self.container.get("workingDir") or "")
         instance = secrets.token_hex(32)
+        try:
+            image = self._image_container()
+        except StartError as exc:
+            self._system_log(index, attempt, instance, str(exc), "ERROR")
+            self.on_event(self.execution, "attempt_started", index=index, attempt=attempt)
+            raise
+        if image is not None:
+            try:
+                return self._run_process(index, attempt, instance, *self._image_command(image, task_env))
+            finally:
+                image.close()
+        return self._run_process(index, attempt, instance, argv, env, cwd)
+
+    def _image_command(self, image: Container, env: dict[str, str]) -> tuple[list[str], dict[str, str], Path]:
+        argv, merged, cwd = image.command(
+            self.container.get("command"),
+            self.container.get("args"),
+            env,
+            self.container.get("workingDir") or "",
+        )
+        return argv, merged, Path(cwd)
+
+    def _run_process(
+        self, index: int, attempt: int, instance: str, argv: list[str], env: dict[str, str], cwd: Path
+    ) -> tuple[int | None, bool, bool]:
         if not argv:
             message = (
                 "the container has no command or args: locally the checkout is the image, and it has no "
