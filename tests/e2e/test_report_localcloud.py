@@ -5,7 +5,9 @@ have run jobs there; it makes runs of its own too, so it also stands alone. Its 
 headless Chromium with no host resolvable, and the marks in the DOM are compared with the rows the
 page shows, read here through the collection's own reader. The calendar runs on a localcloud of its
 own: an inventory override gives two triggers America/New_York and converges them, then the DST
-weeks of 2026 are printed and compared with times written out by hand (see test_calendar.py).
+weeks of 2026 are printed and compared with times written out by hand (see test_calendar.py). On
+that same localcloud, 30 days of the 8 jobs (alerts hourly) are written to the ledger and the
+page's marks in Chromium are compared with them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
 from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger, report_page
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
@@ -23,6 +26,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_
 from localcloud.client import LocalCloudProcess
 from tests.e2e.conftest import E2E
 from tests.e2e.test_report import parse, render_in_chromium
+from tests.report_rows import rows as make_rows
 from toolkit import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.localcloud]
@@ -165,3 +169,45 @@ def test_make_calendar_across_the_new_york_dst_changes(own_cloud: E2E, tmp_path:
         "cloudact-daily-stale-cleanup-trigger (stale-cleanup): 0 2 * * * UTC "
         "(deployed: 30 2 * * * America/New_York; make create-jobs converges it)" in r.out
     )
+
+
+def test_thirty_days_in_the_ledger_render_as_marks_in_chromium(own_cloud: E2E, tmp_path: Path) -> None:
+    """30 days of the 8 jobs (alerts hourly) written to the ledger as the jobs' own inserts would be:
+    the page's marks per job, result and trigger are those rows."""
+    inventory = tmp_path / "hourly.yml"
+    data = yaml.safe_load((ROOT / "catalog/jobs.yml").read_text())
+    for job in data["jobs"]:
+        if job["shortcut"] == "alerts":
+            job["schedule"] = "0 * * * *"
+    (tmp_path / "jobs.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    inventory.write_text(
+        yaml.safe_dump({"all": {"vars": {"cloudact_catalog_file": str(tmp_path / "jobs.yml")}}})
+    )
+    args = f"ANSIBLE_ARGS=-i {inventory}"
+    r = own_cloud.make("create-jobs", "ENV=local", args)
+    assert r.returncode == 0, r.out
+
+    jobs = [j.as_dict() for j in load_catalog(tmp_path / "jobs.yml", root=ROOT).jobs]
+    rows = make_rows(jobs, own_cloud.admin.now(), days=30)
+    with client.applied_environment(own_cloud.client_env):
+        api = client.Client(lambda: client.credentials("serviceaccount", str(own_cloud.key_file)))
+        observations = [dict(row, schema_version=ledger.SCHEMA_VERSION) for row in rows]
+        bq.insert_all(
+            api,
+            PROJECT,
+            ledger.DATASET,
+            ledger.TABLE,
+            [(ledger.insert_id(o), ledger.to_json(o)) for o in observations],
+        )
+
+    out = tmp_path / "report.html"
+    r = own_cloud.make("report", "ENV=local", "DAYS=30", f"OUT={out}", args)
+    assert r.returncode == 0, r.out
+    said = LINE.search(r.out)
+    assert said and int(said.group(2)) == len(rows) > 800, r.out
+    dom, _ = render_in_chromium(out, tmp_path)
+    found = parse(dom)
+    assert Counter((m["data-job"], m["data-result"], m["data-trigger"]) for m in found.marks) == Counter(
+        (row["job"], row["result"], row["trigger"]) for row in rows
+    )
+    assert sum(1 for m in found.marks if m["data-job"] == "cloudact-daily-alerts") == 720

@@ -15,8 +15,11 @@ description:
     JavaScript, no web font and no network resource. Per job a timeline (a mark per execution,
     coloured by result, shaped by trigger, each with C(data-job), C(data-result), C(data-trigger)
     and its hover text in an SVG C(<title>)), durations with p50, p95 and the task timeout, the
-    success rate, the last failure and its logs command, OVERDUE/FAILED/STUCK flags, the image
-    digest and the next 5 fire times; a header with the release history.
+    success rate, the last failure and its logs command, the flags of C(make status)
+    (OVERDUE, FAILED, STUCK, STALE, ...), the image digest and the next 5 fire times; a header with
+    the release history.
+  - Before reading, the ledger is reconciled with Cloud Run's executions (as C(make ledger-sync)),
+    best effort.
 version_added: 0.3.0
 author: CloudAct platform team
 options:
