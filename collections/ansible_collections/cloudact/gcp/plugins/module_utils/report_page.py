@@ -9,7 +9,6 @@ clock (the API's Date header).
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,6 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_
 MAX_DAYS = 400
 NEXT_FIRES = 5
 LIVE_SOURCE = "live Cloud Run executions"
-_EXIT = re.compile(r"exit(?:ed with)? code[: ]+(\d+)", re.IGNORECASE)
 
 
 def check_days(value: Any) -> int:
@@ -62,64 +60,9 @@ def write(path: Path, html: str) -> int:
     return len(data)
 
 
-def _failure_class(summary: dict[str, Any]) -> str | None:
-    state = summary["state"]
-    if state == "CANCELLED":
-        return "cancelled"
-    if state != "FAILED":
-        return None
-    message = (summary.get("message") or "").lower()
-    if "timed out" in message or "timeout" in message or "deadline" in message:
-        return "timeout"
-    if summary.get("reason") == "NON_ZERO_EXIT_CODE" or _EXIT.search(message):
-        return "exit_code"
-    return "unknown"
-
-
-_RESULTS = {"SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}
-
-
-def live_row(
-    execution: dict[str, Any], job: dict[str, Any], env: str, now: Any, trigger_account: str
-) -> dict[str, Any]:
-    """A row of the ledger's model from a Cloud Run v2 Execution (what the ledger would hold for it)."""
-    s = rx.summary(execution, now)
-    how, detail = status.trigger_of(job, dict(s, creator=execution.get("creator")), trigger_account)
-    started, completed = parse_time(s["start_time"]), parse_time(s["completion_time"])
-    box = ((execution.get("template") or {}).get("containers") or [{}])[0]
-    found = _EXIT.search(s.get("message") or "")
-    return {
-        "execution": s["name"],
-        "job": s["job"],
-        "environment": env,
-        "trigger": how,
-        "principal": detail if how == "manual" else "",
-        "release_id": detail if how == "release" else None,
-        "creator": execution.get("creator") or "",
-        "image": box.get("image") or "",
-        "overrides": None,
-        "created": parse_time(s["create_time"]),
-        "started": started,
-        "completed": completed,
-        "duration_s": (completed - started).total_seconds() if started and completed else None,
-        "result": _RESULTS.get(s["state"], "running"),
-        "failure_class": _failure_class(s),
-        "exit_code": int(found.group(1)) if found else None,
-        "attempts": s["retried"] + 1,
-        "retries": s["retried"],
-        "task_count": s["task_count"],
-        "succeeded_count": s["succeeded"],
-        "failed_count": s["failed"],
-        "cancelled_count": s["cancelled"],
-        "log_uri": s["log_uri"],
-        "summary": None,
-        "source": "live",
-        "observed_at": now,
-    }
-
-
 def live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account=""):
-    """Rows for the window from Cloud Run's own executions (one paged list of all jobs, `jobs/-`)."""
+    """Rows for the window from Cloud Run's own executions (one paged list of all jobs, `jobs/-`),
+    each as the ledger would hold it (ledger.observation_from_execution)."""
     by_name = {j["name"]: j for j in catalog_jobs}
     items = api.list_all(
         rx.executions_url(project, region, "-"),
@@ -129,10 +72,13 @@ def live_rows(api, project, region, catalog_jobs, env, since, now, trigger_accou
     )
     out = []
     for x in items:
-        job = by_name.get(x.get("job") or rx._job_of(x.get("name")))
+        job = by_name.get(x.get("job") or rx.summary(x)["job"])
         created = parse_time(x.get("createTime"))
         if job and created and created >= since:
-            out.append(live_row(x, job, env, now, trigger_account))
+            seen = ledger.observation_from_execution(
+                x, job, env, source="reconcile", observed_at=now, trigger_account=trigger_account
+            )
+            out.append({c: seen[c] for c in ledger.COLUMNS})  # the view's columns, as read_rows gives
     return out
 
 
