@@ -130,6 +130,14 @@ def doc():
         proc.files.pid.write_text(f"{proc.pid}\n")  # as `localcloud up` leaves it: make finds it up
         keys = json.loads(proc.files.keys_index.read_text())
         d = Doctor(proc.state_dir, proc.client_env, keys, proc.admin, Path(keys[PROJECT]))
+        # A fresh environment: the doctor names what to do first. When the inventory's image is built
+        # by localcloud (make image ENV=local), that is its fix of the image row.
+        _, fresh, out = d.doctor()
+        assert fresh["jobs and triggers"][2] == "make create-jobs ENV=local", out
+        if fresh["image"][0] == "FAIL":
+            assert fresh["image"][2] == "make image ENV=local", out
+            r = d.make("image")
+            assert r.returncode == 0, r.out[-3000:]
         # The access model is converged on request (CLOUDACT_ACCESS=1) until create-jobs always does it.
         r = d.make("create-jobs", CLOUDACT_ACCESS="1")
         assert r.returncode == 0, r.out[-3000:]
@@ -371,7 +379,9 @@ def test_a_job_on_another_image_names_the_converge(doc, google):
     assert code != 0
     result, text, fix = found["image"]
     assert result == "FAIL"
-    assert text == "jobs on 2 images; not on localhost/cloudact-jobs-local:latest: cloudact-daily-alerts"
+    # Unpinned: "jobs on 2 images; not on <image>: <job>"; pinned: the stale finding "jobs on
+    # different digests: ... unpinned (<job>)".
+    assert "cloudact-daily-alerts" in text and ("jobs on 2 images" in text or "different digests" in text)
     assert fix == "make create-jobs ENV=local"
     assert "update cloudact-daily-alerts (image)" in found["jobs and triggers"][1]
     unchanged_but(doc, found, "image", "jobs and triggers")
@@ -393,9 +403,10 @@ def test_a_removed_binding_names_what_cannot_run(doc, google):
     result, text, fix = found["access"]
     assert result == "FAIL"
     assert text == "cloudact-scheduler cannot run cloudact-daily-alerts (no roles/run.invoker)"
-    assert fix == "CLOUDACT_ACCESS=1 make create-jobs ENV=local"
+    # CLOUDACT_ACCESS=1 while the converge takes access only on request (cloudact_jobs_access).
+    assert fix in ("make create-jobs ENV=local", "CLOUDACT_ACCESS=1 make create-jobs ENV=local")
     unchanged_but(doc, found, "access")
-    r = doc.make("create-jobs", CLOUDACT_ACCESS="1")
+    r = doc.make("create-jobs", **({"CLOUDACT_ACCESS": "1"} if fix.startswith("CLOUDACT_ACCESS=1") else {}))
     assert r.returncode == 0, r.out[-2000:]
     code, after, _ = doc.doctor()
     assert code == 0
