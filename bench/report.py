@@ -11,17 +11,18 @@ preflight, the reconciliation, the ledger query, the status reads, the page), th
 own work in this process (report_page.build: reconciliation, status reads, the ledger query, the
 page) and the page's rendering alone (report_html.render over the same rows).
 
-Figures (2 cores shared with the other engineers' test runs, load average 5-6 while measured):
+Figures (2 cores shared with the other engineers' test runs, load average 8 while measured;
+make report includes the reconciliation and the image's stale check, the in-process build neither's
+stale check):
   rows in the ledger                                  838 (alerts: 720, hourly)
-  make report ENV=local (whole), 3 runs               median 4.95 s (4.01, 4.95, 5.78)
-  make report ENV=local (whole), 5 runs               median 6.24 s (3.88 .. 8.77)
-  report_page.build in process (reconcile, reads, query, page)   0.49 s
-  report_html.render of the 838 rows                  0.04 .. 0.12 s
+  make report ENV=local (whole), 5 runs               median 4.68 s (3.85, 4.47, 4.68, 5.62, 6.05)
+  report_page.build in process (reconcile, reads, ledger query, page)   0.48 s
+  report_html.render of the 838 rows                  0.03 s
   page size                                           400 KiB
 The report's own work is half a second; the rest is make, ansible-playbook's start-up, env_facts
 and the preflight, which every playbook pays (make calendar, which does next to nothing, took 4.2 s
-in the same conditions). On a quiet machine the whole is under the 5 s goal (3.9 s was the
-fastest run); on this loaded one its median is about at, or above, it.
+in the same conditions). The median is under the 5 s goal even on this loaded machine, though
+single runs went over it (an earlier run at load 5-6: median 6.2 s, 3.9 to 8.8 s).
 """
 
 from __future__ import annotations
