@@ -13,10 +13,13 @@ description:
   - "Prints one aligned table: check, result (ok, warn, FAIL, skipped), what was found, and the
     command that fixes it. A check the operator has no permission for is C(skipped: you lack <permission>)."
   - "Checks: the environment word; localcloud (ENV=local, REHEARSE=1); the credentials (key file, C(~)
-    expanded, its project, a token, the account); the API's Cloud Run service and C(/health); bootstrap
-    status; the Supabase token and the migrations (applied, pending, drift); organizations (the alerts
-    dry run); jobs and triggers against the catalog (the converge's own plan in check mode); paused
-    triggers; OVERDUE, FAILED, STUCK jobs; the cause of each failed last execution and its logs command."
+    expanded, its project, a token, the account); the operator's permissions for converge and run
+    (testIamPermissions); the API's Cloud Run service and C(/health); bootstrap status; the Supabase
+    token and the migrations (applied, pending, drift); organizations (the alerts dry run); the image
+    (one image across the jobs, the stale findings); jobs and triggers against the catalog (the
+    converge's own tasks and modules in check mode); paused triggers; access as converged (the trigger
+    account runs each scheduled job, the runtime account reads each mounted secret); OVERDUE, FAILED,
+    STUCK jobs; the cause of each failed last execution and its logs command."
   - Reads the environment itself (module_utils/environment.py), so it reports an unknown environment
     word or unusable credentials as rows instead of failing before the table.
   - Fails (naming the checks) when a check FAILs, and with O(strict) also on a warning.
