@@ -57,6 +57,7 @@ svg{display:block;margin:4px 0}
 .timeout{stroke:#cf222e;stroke-width:1.5}
 .p50-label{fill:#1a7f37;font-size:10px}.p95-label{fill:#9a6700;font-size:10px}.timeout-label{fill:#cf222e;font-size:10px}
 .empty{fill:#57606a;font-size:11px}
+table.fires td:not(.note),table.releases td:nth-child(-n+2){white-space:nowrap}
 footer{border-top:1px solid #d0d7de;margin-top:16px;padding-top:8px;color:#57606a}
 """
 
