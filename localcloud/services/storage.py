@@ -134,6 +134,31 @@ class StorageService(Service):
             self._bucket(bucket, f"svc@{project}.iam.gserviceaccount.com", "storage.objects.create")
             return self._finalize(bucket, {"name": name, "contentType": content_type}, data, {})
 
+    # ---- IAM (localcloud/iam_enforce.py) ------------------------------------------------------------
+
+    def iam_resource(self, request: Request, method: Any) -> str:
+        """What IAM judges a call on: `projects/<p>/buckets/<b>` (the bucket's project; a missing
+        bucket is judged in the caller's, so it stays a 404), else the `project` parameter's project."""
+        match = re.match(r"^(?:/download|/upload)?/storage/v1/b/([^/]+)", request.path)
+        if match:
+            with self._lock:
+                bucket = self._buckets.get(match[1])
+            project = bucket["_project"] if bucket else project_of(self.cloud.authenticate(request))
+            return f"projects/{project}/buckets/{match[1]}"
+        project = request.args.get("project", "")
+        return f"projects/{project}" if project else ""
+
+    def iam_denied(self, permission: str, resource: str, principal: str) -> Response:
+        what = "Google Cloud Storage object" if ".objects." in permission else "Google Cloud Storage bucket"
+        if resource.count("/") == 1:
+            what = "Google Cloud project"
+        return StorageError(
+            403,
+            f"{principal} does not have {permission} access to the {what}. "
+            f"Permission '{permission}' denied on resource (or it may not exist).",
+            "forbidden",
+        ).response()
+
     # ---- HTTP ----------------------------------------------------------------------------------------
 
     def routes(self) -> list[tuple[str, str]]:
