@@ -63,7 +63,6 @@ class CloudBuildService(Service):
             )
         },
         "cloudbuild.projects.locations.operations.get": "cloudbuild.builds.get",
-        "cloudbuild.operations.get": "cloudbuild.builds.get",
     }
 
     def __init__(self, cloud):
