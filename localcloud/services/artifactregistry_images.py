@@ -95,6 +95,7 @@ def store_image(store: Path, files: Path, config: dict[str, Any], digest: str, m
     target = store / digest.replace(":", "-")
     if (target / "config.json").exists():
         return target
+    store.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=store))
     shutil.copytree(files, tmp / "files", symlinks=True)
     (tmp / "manifest.json").write_bytes(manifest)

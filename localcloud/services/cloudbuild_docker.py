@@ -245,6 +245,10 @@ def _words(value: str, args: dict[str, str], env: dict[str, str]) -> list[str]:
     return list(WordSplitter(value, args=args, envs=env).split(dequote=True))
 
 
+def _expand(word: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: values.get(m.group(1) or m.group(2), ""), word)
+
+
 def _exec_form(value: str) -> list[str]:
     text = value.strip()
     if text.startswith("["):
@@ -259,7 +263,10 @@ def _exec_form(value: str) -> list[str]:
 
 def _copy(inst, value, args, env, workdir, context: Path, ignore: DockerIgnore, files: Path, log) -> None:
     text = value.strip()
-    words = _exec_form(text) if text.startswith("[") and text.endswith("]") else _words(text, args, env)
+    if text.startswith("[") and text.endswith("]"):  # the JSON form: variables expanded, no splitting
+        words = [_expand(word, {**args, **env}) for word in _exec_form(text)]
+    else:
+        words = _words(text, args, env)
     while words and words[0].startswith("--"):
         flag = words.pop(0)
         if flag.startswith("--from"):
