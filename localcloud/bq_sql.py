@@ -51,6 +51,8 @@ class Translated:
     target: tuple[str, str, str] | None = None  # the table a DML statement changes
     view: tuple[tuple[str, str, str], str] | None = None  # CREATE [OR REPLACE] VIEW: (view, its query)
     tree: exp.Expression | None = dc_field(default=None, repr=False, compare=False)
+    # A plain UPDATE's rows: SELECT COUNT(*) FROM <target> AS <alias> WHERE <its condition>
+    probe: str | None = None
 
 
 @dataclass
@@ -169,7 +171,17 @@ def _translate_one(
 
     tree = tree.transform(rename, copy=False).transform(date_arith).transform(_array_agg_limit)
     view = (found["target"], found["view_sql"]) if "view_sql" in found and "target" in found else None
-    return Translated(tree.sql(dialect="duckdb"), stype, tables, uses_clock, found.get("target"), view, tree)
+    out = Translated(tree.sql(dialect="duckdb"), stype, tables, uses_clock, found.get("target"), view, tree)
+    if isinstance(tree, exp.Update) and not tree.args.get("from") and isinstance(tree.this, exp.Table):
+        target = tree.this.copy()
+        alias = target.alias or target.name
+        target.set("alias", None)
+        where = tree.args.get("where")
+        probe = exp.select("COUNT(*)").from_(
+            exp.alias_(target, exp.to_identifier(alias, quoted=True), table=True)
+        )
+        out.probe = (probe.where(where.this.copy()) if where is not None else probe).sql(dialect="duckdb")
+    return out
 
 
 def _target_node(tree: exp.Expression) -> exp.Expression | None:

@@ -291,7 +291,7 @@ class BigQueryDatabase(BigQueryMeta):
 
         try:
             if stmt.statement_type in bq_sql.MUTATING_TYPES and not dry_run:
-                cursor, rows = self._guarded(db, stmt, run)
+                cursor, rows = self._guarded(db, stmt, run, bound)
             else:
                 cursor, rows = run()
         except duckdb.Error as err:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -334,9 +335,10 @@ class BigQueryMeta(Service):
         except duckdb.Error as err:
             raise QueryError("invalid", str(err).split("\n")[0]) from None
 
-    def _guarded(self, db, stmt: bq_sql.Translated, run):
+    def _guarded(self, db, stmt: bq_sql.Translated, run, bound=None):
         """Run a statement that changes existing rows of stmt.target; refuse it, changing nothing, when
-        it would change a row of the streaming buffer (one that is no longer there unchanged after)."""
+        it would change a row of the streaming buffer: a plain UPDATE whose condition matches one, or
+        any statement after which one is no longer in the table unchanged."""
         ref = stmt.target
         if ref is None or self._buffer_rows(ref) is None:
             return run()
@@ -347,6 +349,13 @@ class BigQueryMeta(Service):
         )
         if self._in_batch or stmt.statement_type == "TRUNCATE_TABLE":
             raise refusal  # no nested transaction to undo it in (in-process batches never stream)
+        if stmt.probe is not None and not isinstance(bound, list):  # positional: SET's `?`s come first
+            probe = stmt.probe.replace(table_ident(*ref), buffer_ident(ref), 1)
+            names = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", probe))
+            values = {k: v for k, v in (bound or {}).items() if k in names}
+            (matched,) = (db.execute(probe, values) if values else db.execute(probe)).fetchone()
+            if matched:
+                raise refusal
         columns = ", ".join(
             ident(name)
             for (name,) in db.execute(

@@ -78,6 +78,14 @@ def test_dml_over_streamed_rows_fails_until_30_minutes_pass(bq, table, localclou
         bq.query_and_wait(merge)
     with pytest.raises(exceptions.BadRequest, match=refusal(table)):
         bq.query_and_wait(f"TRUNCATE TABLE `{table}`")
+    noop = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter("e", "STRING", "e1"),
+            bigquery.ScalarQueryParameter("s", "STRING", "job"),
+        ]
+    )
+    with pytest.raises(exceptions.BadRequest, match=refusal(table)):  # affected, though unchanged
+        bq.query_and_wait(f"UPDATE `{table}` t SET source = @s WHERE t.execution = @e", job_config=noop)
     assert rows(bq, table) == [("e1", "job", 1), ("old", "toolkit", 1)]  # nothing changed
 
     # Rows outside the buffer stay modifiable (Google: "All other rows in the table remain modifiable").
