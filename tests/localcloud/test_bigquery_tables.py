@@ -15,6 +15,8 @@ from google.api_core import exceptions
 from google.cloud import bigquery
 from google.oauth2 import service_account
 
+from localcloud.client import LocalCloudProcess
+
 PROJECT = "cloudact-local"
 DAY = dt.timedelta(days=1)
 
@@ -304,3 +306,37 @@ def test_views_from_sql_ddl(bq: bigquery.Client, dataset: str, localcloud) -> No
     bq.query_and_wait(f"DROP VIEW `{dataset}.fresh`")
     with pytest.raises(exceptions.NotFound):
         bq.get_table(f"{dataset}.fresh")
+
+
+def test_views_partitions_and_the_buffer_survive_a_restart(localcloud_state, monkeypatch) -> None:
+    """Its own localcloud, stopped and started again (by pid) over the same state."""
+    proc = LocalCloudProcess(localcloud_state)
+    try:
+        proc.start()
+        for name, value in proc.client_env.items():
+            monkeypatch.setenv(name, value)
+        creds = service_account.Credentials.from_service_account_file(
+            str(proc.key_file), scopes=["https://www.googleapis.com/auth/bigquery"]
+        )
+        bq = bigquery.Client(project=PROJECT, credentials=creds)
+        bq.create_dataset("keep")
+        table = bigquery.Table(f"{PROJECT}.keep.obs", schema=[bigquery.SchemaField("created", "TIMESTAMP")])
+        table.time_partitioning = bigquery.TimePartitioning(field="created", expiration_ms=86_400_000)
+        table = bq.create_table(table)
+        view = bigquery.Table(f"{PROJECT}.keep.v")
+        view.view_query = f"SELECT COUNT(*) AS n FROM `{table}`"
+        bq.create_table(view)
+        assert bq.insert_rows_json(table, [{"created": proc.admin.now().isoformat()}]) == []
+        proc.stop()
+        proc.start()
+        got = bq.get_table(table)
+        assert got.time_partitioning.expiration_ms == 86_400_000 and got.streaming_buffer.estimated_rows == 1
+        assert bq.get_table(view).table_type == "VIEW"
+        assert [r["n"] for r in bq.query_and_wait(f"SELECT n FROM `{view}`")] == [1]
+        with pytest.raises(exceptions.BadRequest, match="streaming buffer"):
+            bq.query_and_wait(f"DELETE FROM `{table}` WHERE TRUE")
+        proc.admin.advance("2d")  # the row's partition expires; the buffer empties at 30 minutes
+        assert [r["n"] for r in bq.query_and_wait(f"SELECT n FROM `{view}`")] == [0]
+        assert bq.get_table(table).streaming_buffer is None
+    finally:
+        proc.stop()
