@@ -131,7 +131,7 @@ def shown(resource, kind):
     if kind == "dataset":
         return {"location": resource.get("location")}
     if kind == "view":
-        return {"query": (resource.get("view") or {}).get("query")}
+        return {"query": ((resource.get("view") or {}).get("query") or "").splitlines()}
     part = resource.get("timePartitioning") or {}
     expiration = part.get("expirationMs")
     return {
