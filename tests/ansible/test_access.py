@@ -54,7 +54,7 @@ class Fresh:
     def __init__(self, proc: LocalCloudProcess):
         self.proc = proc
         self.admin = proc.admin
-        self.env = base_env(proc.state_dir, CLOUDACT_ACCESS="1")
+        self.env = base_env(proc.state_dir)
 
     def make(self, *args: str, stdin: str | None = None):
         return run(["make", "--no-print-directory", *args, "ENV=local", "OPS_LOCAL="], self.env, stdin=stdin)
