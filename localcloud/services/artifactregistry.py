@@ -66,6 +66,7 @@ class ArtifactRegistryService(Service):
             ("repositories.packages.tags.get", "tags.get"),
             ("repositories.packages.tags.list", "tags.list"),
             ("repositories.packages.versions.get", "versions.get"),
+            ("repositories.packages.versions.list", "versions.list"),
             ("operations.get", "repositories.get"),
         )
     }
@@ -90,6 +91,7 @@ class ArtifactRegistryService(Service):
             ("GET", re.compile(_PKG + r"$"), self._get_package),
             ("GET", re.compile(_PKG + r"/tags$"), self._list_tags),
             ("GET", re.compile(_PKG + r"/tags/(?P<tag>[^/]+)$"), self._get_tag),
+            ("GET", re.compile(_PKG + r"/versions$"), self._list_versions),
             ("GET", re.compile(_PKG + r"/versions/(?P<version>[^/]+)$"), self._get_version),
         ]
 
@@ -387,24 +389,44 @@ class ArtifactRegistryService(Service):
         digest = unquote(version)
         if digest not in found["versions"]:
             raise ApiError(404, "Requested entity was not found.", "NOT_FOUND")
-        record = found["versions"][digest]
+        full = request.args.get("view") in ("FULL", "2")  # an enum, by name or number
+        return self._version(project, location, repo, unquote(package), digest, full)
+
+    def _list_versions(self, request, project, location, repo, package):
+        found = self._package(project, location, repo, package)
+        full = request.args.get("view") in ("FULL", "2")
+        versions = [
+            self._version(project, location, repo, unquote(package), d, full) for d in found["versions"]
+        ]
+        order = request.args.get("orderBy", "").replace("_", "").lower()
+        key = (
+            "updateTime"
+            if order.startswith("updatetime")
+            else "createTime"
+            if order.startswith("createtime")
+            else "name"
+        )
+        versions.sort(key=lambda v: v[key], reverse=order.endswith("desc"))
+        return _page("versions", versions, request)
+
+    def _version(self, project, location, repo, image: str, digest: str, full: bool) -> dict[str, Any]:
         repo_name = self._repo_name(project, location, repo)
-        image = self._docker_image(repo_name, unquote(package), digest)
+        record = self._state["images"][repo_name][image]["versions"][digest]
+        docker = self._docker_image(repo_name, image, digest)
         out: dict[str, Any] = {
-            "name": f"{repo_name}/packages/{quote(unquote(package), safe='')}/versions/{digest}",
+            "name": f"{repo_name}/packages/{quote(image, safe='')}/versions/{digest}",
             "createTime": record["createTime"],
             "updateTime": record["updateTime"],
             "metadata": {
-                "name": image["name"],
-                "imageSizeBytes": image["imageSizeBytes"],
-                "mediaType": image["mediaType"],
-                "buildTime": image["buildTime"],
+                "name": docker["name"],
+                "imageSizeBytes": docker["imageSizeBytes"],
+                "mediaType": docker["mediaType"],
+                "buildTime": docker["buildTime"],
             },
         }
-        if request.args.get("view") in ("FULL", "2"):  # an enum, by name or number
-            out["relatedTags"] = [
-                t for t in self._tags(project, location, repo, package) if t["version"] == out["name"]
-            ]
+        if full:
+            related = self._tags(project, location, repo, quote(image, safe=""))
+            out["relatedTags"] = [t for t in related if t["version"] == out["name"]]
         return out
 
 

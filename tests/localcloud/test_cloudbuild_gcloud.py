@@ -116,6 +116,14 @@ def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clien
     api = next(i for i in registry.list_docker_images(parent=REPO) if i.uri.endswith(digest))
     assert sorted(api.tags) == sorted(row["tags"])
     assert row["createTime"] and row["updateTime"]
+    # Listing the image itself goes through packages.versions.list (view FULL for the tags).
+    versions = gcloud.json("artifacts", "docker", "images", "list", IMAGE, "--include-tags")
+    mine_listed = next((r for r in versions if r["version"] == digest), versions)
+    assert isinstance(mine_listed, dict), mine_listed  # the versions listed, if not
+    assert sorted(mine_listed["tags"]) == sorted([release, git_tag])
+    tags = gcloud.json("artifacts", "docker", "tags", "list", IMAGE)
+    on_digest = sorted(t["tag"].rsplit("/", 1)[1] for t in tags if t["version"].endswith(digest))
+    assert on_digest == sorted([release, git_tag])
 
 
 def test_builds_submit_async_returns_the_queued_build(gcloud: Gcloud, clients, source):  # noqa: F811
