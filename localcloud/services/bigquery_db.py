@@ -154,7 +154,12 @@ class BigQueryDatabase(BigQueryMeta):
             meta = self._meta.get((project, dataset, table))
             if meta is not None and "schema" in meta:
                 return meta["schema"]
-            rows = self._conn().execute(f"DESCRIBE {table_ident(project, dataset, table)}").fetchall()
+            try:
+                rows = self._conn().execute(f"DESCRIBE {table_ident(project, dataset, table)}").fetchall()
+            except duckdb.Error:
+                if meta is not None and "view" in meta:  # a view whose tables are gone: still a view
+                    return []
+                raise
         return [bq_sql.bq_field(name, dtype, nullable == "YES") for name, dtype, nullable, *_ in rows]
 
     def column_names(self, project: str, datasets: list[str]) -> dict[tuple[str, str], set[str]]:

@@ -127,6 +127,10 @@ def test_view_gives_the_latest_observation_per_execution(bq: bigquery.Client, da
         bq.create_table(bad)
     bq.delete_table(outer)
     assert "failed" not in {t.table_id for t in bq.list_tables(dataset)}
+    bq.delete_table(table)  # the view stays, a view of nothing: reading it is a 404 for the table
+    assert bq.get_table(view).table_type == "VIEW"
+    with pytest.raises(exceptions.NotFound, match="observations"):
+        bq.query_and_wait(f"SELECT * FROM `{view}`")
 
 
 def test_a_view_reads_the_clock_when_queried(bq: bigquery.Client, dataset: str, localcloud) -> None:
