@@ -265,7 +265,14 @@ class BuildRun:
     def _secret(self, key: str) -> str:
         for item in (self.build.get("availableSecrets") or {}).get("secretManager", []):
             if item.get("env") == key:
-                value = self.cloud.secret_value(item.get("versionName", ""))
+                parts = item.get("versionName", "").split("/")  # projects/P/secrets/S/versions/V
+                ok = (
+                    len(parts) == 6
+                    and parts[0] == "projects"
+                    and parts[2] == "secrets"
+                    and parts[4] == "versions"
+                )
+                value = self.cloud.secret_value(parts[3], parts[5], parts[1]) if ok else None
                 if value is None:
                     raise StepFailed(
                         "FAILURE",

@@ -251,3 +251,26 @@ def test_cancel_a_running_build(builds):
     assert cancelled.status == cloudbuild_v1.Build.Status.CANCELLED
     with pytest.raises(exceptions.GoogleAPICallError):
         op.result(timeout=30)
+
+
+def test_a_build_past_its_timeout_is_timeout_and_its_process_killed(builds):
+    build = cloudbuild_v1.Build(steps=[{"name": "bash", "args": ["-c", "sleep 60"]}], timeout="2s")
+    op = builds.create_build(parent=LOCATION, build=build)
+    with pytest.raises(exceptions.GoogleAPICallError, match="Build timed out"):
+        op.result(timeout=30)
+    done = builds.get_build(name=f"{LOCATION}/builds/{op.metadata.build.id}")
+    assert done.status == cloudbuild_v1.Build.Status.TIMEOUT
+    assert done.steps[0].status == cloudbuild_v1.Build.Status.TIMEOUT
+
+
+def test_secret_env_comes_from_secret_manager_and_is_not_printed(builds):
+    version = f"projects/{PROJECT}/secrets/ca-root-api-key-local/versions/latest"
+    build = cloudbuild_v1.Build(
+        steps=[
+            {"name": "bash", "args": ["-c", "test ${#KEY} -gt 20 && echo has-a-key"], "secret_env": ["KEY"]}
+        ],
+        available_secrets={"secret_manager": [{"version_name": version, "env": "KEY"}]},
+    )
+    done = builds.create_build(parent=LOCATION, build=build).result(timeout=60)
+    assert done.status == cloudbuild_v1.Build.Status.SUCCESS
+    assert "has-a-key" in build_lines(done.id)

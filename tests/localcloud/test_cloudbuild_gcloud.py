@@ -126,7 +126,7 @@ def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clien
     assert on_digest == sorted([release, git_tag])
 
 
-def test_builds_submit_async_returns_the_queued_build(gcloud: Gcloud, clients, source):  # noqa: F811
+def test_builds_submit_async_without_a_region_builds_in_global(gcloud: Gcloud, clients, source):  # noqa: F811
     builds, _ = clients
     release = f"v8.{uuid.uuid4().int % 100000}"
     queued = gcloud.json(
@@ -135,11 +135,10 @@ def test_builds_submit_async_returns_the_queued_build(gcloud: Gcloud, clients, s
         "--async",
         "--config=cloudbuild-jobs.yaml",
         f"--substitutions={substitutions(release)[0]}",
-        f"--region={REGION}",
         str(source),
     )
     assert queued["status"] in ("QUEUED", "WORKING")
-    name = f"{LOCATION}/builds/{queued['id']}"
+    name = f"projects/{PROJECT}/locations/global/builds/{queued['id']}"
     deadline = time.monotonic() + 120
     while (
         builds.get_build(name=name).status in (Status.QUEUED, Status.WORKING) and time.monotonic() < deadline
