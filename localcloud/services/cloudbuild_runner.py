@@ -53,6 +53,7 @@ class BuildRun:
         self.name = name
         self.values = values
         self._cancel = threading.Event()
+        self._stopping = False
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
         build = service.build_copy(name)
@@ -74,6 +75,8 @@ class BuildRun:
         self._kill_all()
 
     def kill(self, wait: float = 5.0) -> None:
+        """localcloud is stopping: the build ends as INTERNAL_ERROR, its processes killed by pid."""
+        self._stopping = True
         self.cancel()
         self._thread.join(wait)
 
@@ -147,7 +150,10 @@ class BuildRun:
                 self._step(index)
             timing["BUILD"] = {"startTime": build_start, "endTime": self._now()}
             results = self._push_images(timing)
-        except StepFailed as failed:
+        except StepFailed as caught:
+            failed = caught
+            if self._stopping:
+                failed = StepFailed("INTERNAL_ERROR", "localcloud stopped while the build was running")
             if "BUILD" not in timing and "FETCHSOURCE" in timing:
                 timing["BUILD"] = {"startTime": timing["FETCHSOURCE"]["endTime"], "endTime": self._now()}
             self.log("ERROR")
@@ -160,7 +166,7 @@ class BuildRun:
                     else failed.detail
                 )
                 fields["failureInfo"] = {"type": failed.failure_type, "detail": fields["statusDetail"]}
-            elif failed.status == "TIMEOUT":
+            elif failed.status in ("TIMEOUT", "INTERNAL_ERROR"):
                 fields["statusDetail"] = failed.detail
             self._unrun_steps()
             self.service.update(self.name, **fields)
