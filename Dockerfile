@@ -1,5 +1,7 @@
 # The CloudAct job image: the job scripts, their runtime dependencies (pinned) and the Supabase
-# migrations. Each Cloud Run job runs one script as a module from WORKDIR /app:
+# migrations. `make image` builds it from a context of HEAD's image inputs whose migrations/ holds the
+# environment's migrations: cloudact_migrations_source's *.sql for test, stage and prod, this
+# repository's examples only for local. Each Cloud Run job runs one script as a module from WORKDIR /app:
 # `python -m jobs.<category>.<script>`. Without a command it prints the usage (and exits 2).
 # PYTHONPATH=/app lets a script run as a file too (`python /app/jobs/...`, as the build's smoke test
 # does) without editing sys.path. Built by cloudbuild-jobs.yaml.

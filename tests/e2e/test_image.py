@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import re
 import subprocess
@@ -72,8 +73,9 @@ class Clone:
         self.git("-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q", "-m", message)
         return self.git("rev-parse", "--short=7", "HEAD")
 
-    def api(self) -> client.Client:
-        key = str(self.proc.key_file)
+    def api(self, project: str = "cloudact-local") -> client.Client:
+        keys = json.loads((self.proc.state_dir / "keys.json").read_text())  # the issued key per project
+        key = str(keys.get(project) or self.proc.key_file)
         return client.Client(lambda: client.credentials("serviceaccount", key))
 
     def call(self, method: str, url: str, **kw):
@@ -100,6 +102,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory):
         root = tmp / "clone"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(root)], check=True, timeout=120)
         (root / ".venv").symlink_to(ROOT / ".venv")  # the checkout's venv (its .pth names the checkout)
+        for name in ("requirements/dev.txt", "pyproject.toml"):  # older than its stamp: make keeps the venv
+            os.utime(root / name, (0, 0))
         yield Clone(root, proc)
     finally:
         proc.stop()
@@ -265,15 +269,27 @@ def test_a_stage_image_carries_its_sources_migrations_never_the_examples(clone, 
     assert uploaded, r.out[-3000:]
     bucket, name = uploaded.group(1), uploaded.group(2)
     with client.applied_environment(clone.proc.client_env):
-        reply = clone.api().send(
+        reply = clone.api("cloudact-testing-1").send(
             "GET",
             f"https://storage.googleapis.com/storage/v1/b/{bucket}/o/{name.replace('/', '%2F')}",
             "source",
             params={"alt": "media"},
         )
-    assert reply.status_code == 200
+    assert reply.status_code == 200, reply.text[:300]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(reply.content))) as tar:
         names = {m.name for m in tar.getmembers()}
     assert "migrations/10_real.sql" in names
     assert not [n for n in names if n.startswith("migrations/") and n != "migrations/10_real.sql"]
     assert "jobs/manual/bootstrap_smart.py" in names and "README.md" not in names
+
+    # prod asks for a typed yes (none here), after showing what it would build and create.
+    r = clone.make(
+        "image",
+        "ENV=prod",
+        "RELEASE=p1",
+        REHEARSE="1",
+        ANSIBLE_ARGS=f"-e cloudact_migrations_source={source}",
+    )
+    assert r.returncode != 0
+    assert "build bucket gs://cloudact-prod_cloudbuild: will be created in us-central1" in r.out
+    assert 'prod needs a typed "yes"' in r.out and "uploaded gs://" not in r.out
