@@ -11,6 +11,7 @@ through the doctor's own client environment.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -124,7 +125,9 @@ def doc():
     # Outside pytest's basetemp, as tests/conftest.py's localcloud_state_dir says why (pgserver as root).
     root = Path(tempfile.mkdtemp(prefix="localcloud-doctor-"))
     proc = LocalCloudProcess(root / "state")
-    proc.start(timeout=120)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOCALCLOUD_IAM", "enforce")  # permissions as Google checks them (read at start)
+        proc.start(timeout=120)
     try:
         assert proc.admin is not None and proc.pid is not None
         proc.files.pid.write_text(f"{proc.pid}\n")  # as `localcloud up` leaves it: make finds it up
@@ -455,6 +458,50 @@ def test_rehearse_stage_the_api_service_gone_names_its_deploy(doc, google):
     assert {k: v for k, v in after.items() if k != "API service"} == {
         k: v for k, v in before.items() if k != "API service"
     }
+
+
+def _grant(session: AuthorizedSession, member: str, roles: list[str]) -> None:
+    """What `gcloud projects add-iam-policy-binding` does: the project's policy, read, changed, set."""
+    base = f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}"
+    policy = session.post(f"{base}:getIamPolicy", json={}, timeout=30).json()
+    for role in roles:
+        binding = next((b for b in policy.setdefault("bindings", []) if b["role"] == role), None)
+        if binding is None:
+            policy["bindings"].append({"role": role, "members": [member]})
+        elif member not in binding["members"]:
+            binding["members"].append(member)
+    answer = session.post(f"{base}:setIamPolicy", json={"policy": policy}, timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def test_an_operator_without_the_permissions_is_told_which_and_reads_it_cannot_make_are_skipped(
+    doc, google, tmp_path
+):
+    owner = AuthorizedSession(doc.creds())
+    iam = f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts"
+    email = f"doctor-viewer@{PROJECT}.iam.gserviceaccount.com"
+    owner.post(iam, json={"accountId": "doctor-viewer"}, timeout=30).raise_for_status()
+    made = owner.post(f"{iam}/{email}/keys", json={}, timeout=30)
+    made.raise_for_status()
+    key = tmp_path / "viewer.json"
+    key.write_text(base64.b64decode(made.json()["privateKeyData"]).decode())
+    member = f"serviceAccount:{email}"
+    _grant(owner, member, ["roles/viewer"])  # reads everything but secrets; changes nothing
+    args = f"ANSIBLE_ARGS=-e cloudact_credentials_file={key}"
+    code, found, _ = doc.doctor(args)
+    assert code != 0
+    assert found["credentials"][0] == "ok" and f"acts as {email}" in found["credentials"][1]
+    result, text, fix = found["permissions"]
+    assert result == "FAIL"
+    assert text.startswith(f"you ({email}) lack for converge: ") and "run.jobs.create" in text
+    assert "for run: " in text and "run.jobs.runWithOverrides" in text
+    roles = re.findall(r"--role=([^\s;]+)", fix)
+    assert roles and fix.startswith(f"gcloud projects add-iam-policy-binding {PROJECT} --member={member} ")
+    assert found["bootstrap status"] == ("skipped", "you lack secretmanager.versions.access", "")
+    _grant(owner, member, roles)  # the printed commands
+    code, after, _ = doc.doctor(args)
+    assert code == 0
+    fixed(doc, "permissions", found, dict(after, credentials=doc.baseline["credentials"]))
 
 
 def test_localcloud_down_names_make_local_up(doc, tmp_path):

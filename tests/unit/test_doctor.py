@@ -161,8 +161,10 @@ def test_the_images_migrations_dir_is_the_checkouts_through_the_dockerfile():
         env="stage", root=str(ROOT), facts={"cloudact_migrations_dir": "/app/migrations/supabase_db"}
     )
     assert doctor_api.migrations_dir(ctx) == Path(ROOT) / "migrations"
-    ctx.facts["cloudact_migrations_dir"] = "migrations"
+    ctx.facts["cloudact_migrations_dir"] = "migrations/supabase_db"  # relative to WORKDIR /app
     assert doctor_api.migrations_dir(ctx) == Path(ROOT) / "migrations"
+    ctx.facts["cloudact_migrations_dir"] = "/srv/elsewhere"
+    assert doctor_api.migrations_dir(ctx) == Path("/srv/elsewhere")
 
 
 def test_the_make_command_keeps_rehearse():

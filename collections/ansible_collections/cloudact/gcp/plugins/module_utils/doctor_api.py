@@ -11,6 +11,7 @@ files the next migrate would see: the image is built from this checkout's tree).
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from pathlib import Path
 
@@ -155,27 +156,40 @@ def check_bootstrap(ctx: Context) -> Row:
     )
 
 
+def image_copies(root: Path) -> tuple[str, list[tuple[str, str]]]:
+    """(WORKDIR, [(source, target)] of the COPY lines) of the checkout's Dockerfile (dockerfile-parse)."""
+    from dockerfile_parse import DockerfileParser
+
+    try:
+        with (root / "Dockerfile").open("rb") as handle:
+            structure = DockerfileParser(fileobj=handle).structure
+    except OSError:
+        return "/", []
+    workdir, copies = "/", []
+    for item in structure:
+        if item["instruction"] == "WORKDIR":
+            workdir = posixpath.join(workdir, item["value"].strip())
+        elif item["instruction"] == "COPY":
+            words = [w for w in item["value"].split() if not w.startswith("--")]
+            if len(words) == 2:
+                copies.append((words[0], posixpath.join(workdir, words[1])))
+    return workdir, copies
+
+
 def migrations_dir(ctx: Context) -> Path:
-    """The migrations the next migrate applies: the inventory's directory, in this checkout; an image
-    path (/app/...) maps to the checkout's tree through the Dockerfile's COPY lines."""
+    """The migrations the next migrate applies: the inventory's directory in the image (relative to
+    its WORKDIR), which the Dockerfile's COPY lines map to this checkout's tree (the image is built
+    from it); a directory that is no image path is read as it is."""
     given = str(ctx.facts.get("cloudact_migrations_dir") or "")
     root = Path(ctx.root)
+    workdir, copies = image_copies(root)
+    in_image = posixpath.normpath(posixpath.join(workdir, given))
+    for source, target in copies:
+        target = posixpath.normpath(target)
+        if in_image == target or in_image.startswith(target + "/"):
+            return root / source.rstrip("/") / in_image[len(target) :].lstrip("/")
     path = Path(given)
-    if not path.is_absolute():
-        return root / path
-    if path.is_dir():
-        return path
-    try:
-        lines = (root / "Dockerfile").read_text().splitlines()
-    except OSError:
-        return path
-    for line in lines:
-        words = [w for w in line.split() if not w.startswith("--")]
-        if len(words) == 3 and words[0].upper() == "COPY":
-            source, target = words[1].rstrip("/"), words[2].rstrip("/")
-            if given == target or given.startswith(target + "/"):
-                return root / source / given[len(target) :].lstrip("/")
-    return path
+    return path if path.is_absolute() else root / path
 
 
 def local_migrations(directory: Path) -> dict[str, str]:
