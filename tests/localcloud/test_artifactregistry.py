@@ -75,3 +75,39 @@ def test_a_pushed_image_is_listed_with_its_tags_and_versions(client):
     assert sorted(t.name.rsplit("/", 1)[1] for t in version.related_tags) == ["one", "two"]
     with pytest.raises(exceptions.NotFound):
         client.get_tag(name=f"{package}/tags/three")
+
+
+def test_the_in_process_api_resolves_tags_and_digests_to_files(tmp_path):
+    """What other services use (Cloud Run's runner): image(ref), image_files(ref), image_config(ref)."""
+    from localcloud.server import LocalCloud
+    from localcloud.services.artifactregistry import PushError
+    from localcloud.services.artifactregistry_images import image_manifest
+
+    specs = ["oauth2:OAuth2", "logging_v2:Logging", "artifactregistry:ArtifactRegistryService"]
+    cloud = LocalCloud(tmp_path / "state", 0, specs)
+    try:
+        registry = cloud.service("artifactregistry")
+        files = tmp_path / "files"
+        (files / "app").mkdir(parents=True)
+        (files / "app" / "main.py").write_text("print('hi')\n")
+        config = {"Env": ["A=1"], "WorkingDir": "/app", "Cmd": ["python", "main.py"]}
+        digest, manifest, _, size = image_manifest(files, config)
+        ref = "us-central1-docker.pkg.dev/cloudact-local/repo/app"
+        with pytest.raises(PushError, match='Repository "repo" not found'):
+            registry.push(f"{ref}:v1", files, config, digest, manifest, size, "2026-01-01T00:00:00Z")
+        registry._state["repositories"][registry._repo_name("cloudact-local", "us-central1", "repo")] = {
+            "name": "projects/cloudact-local/locations/us-central1/repositories/repo"
+        }
+        registry.push(f"{ref}:v1", files, config, digest, manifest, size, "2026-01-01T00:00:00Z")
+        for name in (f"{ref}:v1", f"{ref}@{digest}"):
+            assert registry.image(name)["digest"] == digest
+            assert (registry.image_files(name) / "app" / "main.py").read_text() == "print('hi')\n"
+            assert registry.image_config(name)["Cmd"] == ["python", "main.py"]
+        assert registry.image(f"{ref}:v2") is None and registry.image_files(f"{ref}:v2") is None
+        assert registry.image(ref) is None  # no tag means latest, which was never pushed
+        assert (
+            registry.image("localhost/app:v1") is None and registry.repository_of("localhost/app:v1") is None
+        )
+        assert registry.repository_of(f"{ref}:v2")["name"].endswith("/repositories/repo")
+    finally:
+        cloud.server.server_close()
