@@ -387,6 +387,8 @@ def run_argv(
         raise DockerError('"docker run" requires at least 1 argument.', 125)
     ref, command = rest[0], rest[1:]
     digest = images.tags.get(normalize(ref))
+    if digest is None and "@" in ref and ref.rsplit("@", 1)[1] in images.meta:
+        digest = ref.rsplit("@", 1)[1]  # an image this build made, named by its digest
     if digest is not None:
         directory = images.dir(digest)
     else:

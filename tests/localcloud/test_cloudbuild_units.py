@@ -197,3 +197,24 @@ def test_a_container_maps_the_images_paths_into_its_copy(tmp_path):
     finally:
         container.close()
     assert not container.dir.exists()
+
+
+def test_docker_run_finds_this_builds_image_by_tag_or_digest_and_refuses_others(tmp_path):
+    from localcloud.services.cloudbuild_docker import run_argv
+
+    class NoRegistry:
+        def image(self, ref):
+            return None
+
+    files = {"Dockerfile": 'FROM scratch\nWORKDIR /w\nCOPY a.txt ./\nCMD ["cat", "a.txt"]\n', "a.txt": "a"}
+    images, _ = built(tmp_path, files, "-t", "reg/x:1")
+    digest = images.tags["reg/x:1"]
+    for ref in ("reg/x:1", f"reg/x@{digest}"):
+        container, argv, _, cwd = run_argv(["--rm", "-e", "K=V", ref], images, NoRegistry(), tmp_path)
+        try:
+            assert argv == ["cat", "a.txt"] and Path(cwd, "a.txt").read_text() == "a"
+        finally:
+            container.close()
+    with pytest.raises(DockerError, match="Unable to find image 'reg/y:1' locally") as refused:
+        run_argv(["reg/y:1"], images, NoRegistry(), tmp_path)
+    assert refused.value.code == 125
