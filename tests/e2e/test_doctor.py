@@ -358,7 +358,7 @@ def test_a_failed_execution_is_named_with_its_logs_command(doc):
     result, text, fix = found["failed: stale-cleanup"]
     assert result == "FAIL"
     execution = re.search(r"(cloudact-daily-stale-cleanup-\w+) failed: ", text).group(1)
-    assert "non-zero exit (code 1)" in text
+    assert "non-zero exit (code 1)" in text and "permission denied (403) in its calls" in text
     logs = f"make logs ENV=local JOB=stale-cleanup EXECUTION={execution}"
     assert fix == f"{logs}, then make run ENV=local JOB=stale-cleanup"
     assert found["job status"][0] == "FAIL" and "FAILED: stale-cleanup" in found["job status"][1]

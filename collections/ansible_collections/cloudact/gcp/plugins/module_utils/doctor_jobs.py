@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, cloud_scheduler, status
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
@@ -38,6 +40,7 @@ PLAN_TASKS = {
     "triggers": ("roles/cloudact_triggers/tasks/main.yml", "cloudact.gcp.cloud_scheduler_job"),
 }
 ROLE_DEFAULTS = ("roles/cloudact_jobs/defaults/main.yml", "roles/cloudact_triggers/defaults/main.yml")
+DENIED = re.compile(r"PERMISSION_DENIED|\b403\b|[Pp]ermission denied")
 LOG_LINES = 200  # of one failed execution, newest, for its cause
 
 
@@ -235,6 +238,9 @@ def check_failures(ctx: Context) -> list[Row]:
                 raise
             messages = []  # the cause from the execution alone; the logs command still shows them
         cause = failure(execution, messages, logs).splitlines()[0]
+        said = " ".join([str(execution.get("message") or ""), *messages])
+        if DENIED.search(said) and "permission" not in cause:
+            cause += "; permission denied (403) in its calls"
         again = ctx.make("run", "JOB=%s" % job["shortcut"])
         rows.append(Row("failed: %s" % job["shortcut"], FAIL, cause, "%s, then %s" % (logs, again)))
     return rows
