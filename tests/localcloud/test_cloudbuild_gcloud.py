@@ -119,7 +119,10 @@ def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clien
     # Listing the image itself goes through packages.versions.list (view FULL for the tags).
     versions = gcloud.json("artifacts", "docker", "images", "list", IMAGE, "--include-tags")
     mine_listed = next((r for r in versions if r["version"] == digest), versions)
-    assert isinstance(mine_listed, dict), mine_listed  # the versions listed, if not
+    if not isinstance(mine_listed, dict):  # say which request gcloud got an answer it did not expect to
+        http = gcloud.run("artifacts", "docker", "images", "list", IMAGE, "--include-tags", "--log-http")
+        calls = [line for line in http.stderr.decode().splitlines() if line.startswith(("uri: ", "status: "))]
+        raise AssertionError(f"{digest} not in {mine_listed}: {calls}")
     assert sorted(mine_listed["tags"]) == sorted([release, git_tag])
     tags = gcloud.json("artifacts", "docker", "tags", "list", IMAGE)
     on_digest = sorted(t["tag"].rsplit("/", 1)[1] for t in tags if t["version"].endswith(digest))
