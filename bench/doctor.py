@@ -9,8 +9,9 @@ and the writes among them (anything but a GET or a POST that reads: token, testI
 getIamPolicy, entries:list, a Supabase query, the alerts dry run), which must be none.
 
 Figures (2 cores shared with other work; median of 5): 3.2 s wall (4.2 s on a busier machine),
-21 requests (1 token, 8 Cloud Run GETs: jobs, executions, 5 jobs' IAM policies; 4 Secret Manager:
-2 values, 2 secret policies; 2 Scheduler; 1 Artifact Registry; 1 testIamPermissions; the API's
+21 requests (1 token; 8 Cloud Run GETs: the jobs listed twice (the plan's list and status.py's own),
+one page of executions, 5 jobs' IAM policies; 4 Secret Manager: 2 values, 2 secret policies;
+2 Scheduler lists (likewise); 1 Artifact Registry; 1 testIamPermissions; the API's
 /health, bootstrap status and alerts dry run; 1 Supabase query), 0 writes. Most of the wall time is
 ansible-playbook's start-up (~1.3 s) and the collection's imports.
 """
