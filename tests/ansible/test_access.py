@@ -144,7 +144,7 @@ def bindings(policy) -> dict[str, set[str]]:
 def test_fresh_project_converge_creates_the_accounts_and_exactly_the_catalogs_bindings(fresh, clients):
     result = fresh.make("create-jobs")
     assert result.rc == 0, result.output[-5000:]
-    assert "access: 2 account(s) created" in result.stdout
+    assert "access: 2 account(s) created" in " ".join(result.stdout.split())
     for name in MANUAL:
         assert bindings(clients["run"].get_iam_policy(request={"resource": f"{JOB}/{name}"})) == {}
     for name in SCHEDULED:
@@ -157,14 +157,16 @@ def test_fresh_project_converge_creates_the_accounts_and_exactly_the_catalogs_bi
         )
         assert bindings(policy) == {"roles/secretmanager.secretAccessor": {f"serviceAccount:{RUNTIME}"}}
     # The organizations dataset does not exist before bootstrap: named, not failed.
-    assert "? dataset organizations: dataset organizations does not exist yet" in result.stdout
+    assert "? dataset organizations: dataset organizations does not exist yet" in " ".join(
+        result.stdout.split()
+    )
 
 
 def test_a_second_converge_changes_nothing_and_reads_each_policy_once(fresh):
     fresh.admin.reset_requests()
     result = fresh.make("create-jobs")
     assert result.rc == 0, result.output[-5000:]
-    assert "access: 0 account(s) created, 0 binding(s) added, 0 removed" in result.stdout
+    assert "access: 0 account(s) created, 0 binding(s) added, 0 removed" in " ".join(result.stdout.split())
     assert fresh.writes() == []
     reads = [r for r in fresh.admin.requests()["requests"] if "IamPolicy" in r["path"]]
     paths = [r["path"] for r in reads]
@@ -185,6 +187,16 @@ def test_a_scheduled_run_is_scheduler_by_cloud_runs_own_record(fresh):
         "the trigger's execution",
     )
     assert executions[0]["creator"] == TRIGGER
+    name = executions[0]["name"]
+    done = wait_for(
+        lambda: (e := google.get(f"https://run.googleapis.com/v2/{name}").json()).get("completionTime") and e,
+        "the scheduled execution to finish",
+        timeout=120,
+    )
+    assert done["succeededCount"] == 1, done  # as the runtime account, with its secret readable
+    status = fresh.make("status")
+    row = next(line for line in status.stdout.splitlines() if line.startswith("stale-cleanup "))
+    assert "succeeded (scheduler)" in row, status.stdout
     result = fresh.make("history", "JOB=stale-cleanup", "N=5")
     assert result.rc == 0, result.output[-3000:]
     row = next(
@@ -219,7 +231,10 @@ def test_a_removed_binding_is_named_planned_and_restored(fresh, clients):
     result = fresh.make("plan")
     assert result.rc == 0, result.output[-3000:]
     assert f"  ~ job cloudact-daily-alerts: + roles/run.invoker serviceAccount:{TRIGGER}" in result.stdout
-    assert "access: 0 account(s) would be created, 1 binding(s) would be added" in result.stdout
+    # Exactly that binding: one to add, none to remove, every other resource unchanged.
+    flat = " ".join(result.stdout.split())  # the callback may wrap a long line
+    assert "access: 0 account(s) would be created, 1 binding(s) would be added, 0 would be removed" in flat
+    assert result.stdout.count("  ~ ") == 1, result.stdout
     assert fresh.writes() == []
 
     result = fresh.make("create-jobs")
@@ -321,3 +336,28 @@ def test_an_operator_without_set_iam_policy_is_refused_before_any_change(fresh, 
     ) in result.output
     assert fresh.writes() == []  # refused in preflight: nothing changed
     assert json.loads(key_file.read_text())["client_email"] == email
+
+
+def test_the_old_scripts_project_wide_grants_are_legacy_and_removed_only_with_prune(fresh):
+    google = fresh.session()
+    crm = f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}"
+    policy = google.post(f"{crm}:getIamPolicy", json={}).json()
+    policy["bindings"] = [
+        *policy.get("bindings", []),
+        {"role": "roles/bigquery.admin", "members": [f"serviceAccount:{RUNTIME}"]},
+    ]
+    assert google.post(f"{crm}:setIamPolicy", json={"policy": policy}).status_code == 200
+
+    result = fresh.make("plan")
+    assert result.rc == 0, result.output[-3000:]
+    line = f"  ! project {PROJECT}: legacy roles/bigquery.admin serviceAccount:{RUNTIME} (PRUNE=1 removes it)"
+    assert line.strip() in " ".join(result.stdout.split())
+    assert fresh.make("create-jobs").rc == 0
+    held = google.post(f"{crm}:getIamPolicy", json={}).json()["bindings"]
+    assert any(b["role"] == "roles/bigquery.admin" for b in held)  # kept without PRUNE=1
+
+    result = fresh.make("create-jobs", "PRUNE=1")
+    assert result.rc == 0, result.output[-3000:]
+    held = google.post(f"{crm}:getIamPolicy", json={}).json()["bindings"]
+    assert not any(b["role"] == "roles/bigquery.admin" for b in held)
+    assert any(b["role"] == "roles/owner" for b in held)  # the owner's binding is not ours: kept
