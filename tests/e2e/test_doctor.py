@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import bigquery, run_v2, secretmanager
 from google.oauth2 import service_account
@@ -305,6 +306,38 @@ def test_a_wrong_new_version_of_the_supabase_token_is_refused(doc, google):
     code, after, _ = doc.doctor()
     assert code == 0
     fixed(doc, "Supabase token", found, after)
+
+
+def test_an_applied_migration_changed_since_is_drift_naming_the_file(doc, google):
+    client = secretmanager.SecretManagerServiceClient(transport="rest", credentials=doc.creds())
+    token = client.access_secret_version(name=f"projects/{PROJECT}/secrets/{TOKEN_SECRET}/versions/latest")
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"https": doc.client_env["HTTPS_PROXY"]}
+    session.verify = doc.client_env["REQUESTS_CA_BUNDLE"]
+    sql = (
+        "UPDATE public.schema_migrations SET checksum = repeat('0', 64) WHERE filename = '02_org_members.sql'"
+    )
+    answer = session.post(
+        "https://api.supabase.com/v1/projects/local/database/query",
+        json={"query": sql},
+        headers={"Authorization": f"Bearer {token.payload.data.decode()}"},
+        timeout=30,
+    )
+    assert answer.status_code < 300, answer.text
+    code, found, _ = doc.doctor()
+    assert code != 0
+    result, text, fix = found["migrations"]
+    assert result == "FAIL"
+    assert text.startswith("drift: 02_org_members.sql changed since applied")
+    repair = 'make run ENV=local JOB=migrate ARGS="--repair"'
+    assert fix == f"restore them and put the change in a new migration, or {repair}"
+    unchanged_but(doc, found, "migrations")
+    r = doc.make("run", "JOB=migrate", "ARGS=--repair")
+    assert r.returncode == 0, r.out[-2000:]
+    code, after, _ = doc.doctor()
+    assert code == 0
+    fixed(doc, "migrations", found, after)
 
 
 def test_no_organizations_is_a_warning_that_fails_only_with_strict(doc):
