@@ -2,14 +2,19 @@
 (google-cloud-build and google-cloud-artifact-registry with transport="rest", google-cloud-storage):
 the repository's cloudbuild-jobs.yaml built from a `git archive` tarball, its image pushed with both
 tags and resolvable by tag; a failing smoke test, an unknown builder and bad substitutions refused or
-failed as Cloud Build does, with the build's lines in Cloud Logging and nothing pushed."""
+failed as Cloud Build does, with the build's lines in Cloud Logging and nothing pushed.
+
+The module runs on a localcloud of its own (`own_cloud`): the jobs image it pushes to
+`cloudact-local`'s `cloudact` repository must not be found by other tests on the session's."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,6 +25,10 @@ from google.cloud import artifactregistry_v1, storage
 from google.cloud import logging as cloud_logging
 from google.cloud.devtools import cloudbuild_v1
 
+from localcloud.client import LocalCloudProcess
+
+pytestmark = pytest.mark.localcloud
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "cloudact-local"
 REGION = "us-central1"
@@ -28,15 +37,34 @@ REPO = f"{LOCATION}/repositories/cloudact"
 BUCKET = f"{PROJECT}_cloudbuild"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/cloudact/cloudact-jobs-local"
 PACKAGE = f"{REPO}/packages/cloudact-jobs-local"
+PROXY_VARIABLES = ("https_proxy", "http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy", "no_proxy")
 
 
-@pytest.fixture
-def builds(localcloud_env):
+@pytest.fixture(scope="module")
+def own_cloud():
+    """A localcloud of this module's own (stopped by its pid afterwards), os.environ pointed at it."""
+    root = Path(tempfile.mkdtemp(prefix="localcloud-test-"))
+    with pytest.MonkeyPatch.context() as mp:
+        proc = LocalCloudProcess(root / "state")
+        try:
+            proc.start()
+            for name, value in proc.client_env.items():
+                mp.setenv(name, value)
+            for name in PROXY_VARIABLES:
+                mp.delenv(name, raising=False)
+            yield proc
+        finally:
+            proc.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def builds(own_cloud):
     return cloudbuild_v1.CloudBuildClient(transport="rest")
 
 
-@pytest.fixture
-def registry(localcloud_env):
+@pytest.fixture(scope="module")
+def registry(own_cloud):
     client = artifactregistry_v1.ArtifactRegistryClient(transport="rest")
     try:
         client.get_repository(name=REPO)
@@ -46,8 +74,8 @@ def registry(localcloud_env):
     return client
 
 
-@pytest.fixture
-def bucket(localcloud_env):
+@pytest.fixture(scope="module")
+def bucket(own_cloud):
     client = storage.Client(project=PROJECT)
     try:
         return client.get_bucket(BUCKET)
@@ -128,7 +156,7 @@ def tag_names(registry) -> set[str]:
         return set()
 
 
-def test_the_jobs_image_builds_pushes_both_tags_and_resolves(builds, registry, bucket, localcloud):
+def test_the_jobs_image_builds_pushes_both_tags_and_resolves(builds, registry, bucket, own_cloud):
     release = f"v0.0.{uuid.uuid4().int % 100000}"
     values = subs(release)
     tarball = head_tarball()
@@ -154,7 +182,7 @@ def test_the_jobs_image_builds_pushes_both_tags_and_resolves(builds, registry, b
     assert registry.get_docker_image(name=listed[0].name).uri == listed[0].uri
 
     # The image is what the Dockerfile's COPY lines placed, nothing else of the context.
-    root = Path(localcloud.state_dir, "artifactregistry/images", digest.replace(":", "-"), "files")
+    root = Path(own_cloud.state_dir, "artifactregistry/images", digest.replace(":", "-"), "files")
     files = sorted(p for p in root.rglob("*") if p.is_file())
     names = {p.relative_to(root).as_posix() for p in files}
     assert "app/jobs/manual/bootstrap_smart.py" in names and "app/requirements/jobs.txt" in names

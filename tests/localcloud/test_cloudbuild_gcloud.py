@@ -11,6 +11,7 @@ builds submit` would tail Cloud Logging over a streaming RPC that an HTTP/1.1 pr
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tarfile
 import time
@@ -22,7 +23,12 @@ from google.api_core import exceptions
 from google.cloud import artifactregistry_v1, storage
 from google.cloud.devtools import cloudbuild_v1
 
-from tests.localcloud.test_gcloud import Gcloud, gcloud  # noqa: F401 - the session's gcloud fixture
+from localcloud.cli import gcloud_config, gcloud_env
+from localcloud.config import StateFiles
+from tests.localcloud.test_cloudbuild import own_cloud  # noqa: F401 - this module's own localcloud
+from tests.localcloud.test_gcloud import Gcloud
+
+pytestmark = pytest.mark.localcloud
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "cloudact-local"
@@ -31,6 +37,22 @@ LOCATION = f"projects/{PROJECT}/locations/{REGION}"
 REPO = f"{LOCATION}/repositories/cloudact"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/cloudact/cloudact-jobs-local"
 Status = cloudbuild_v1.Build.Status
+
+
+@pytest.fixture(scope="module")
+def gcloud(own_cloud) -> Gcloud:  # noqa: F811 - the fixture imported above
+    """gcloud on its own configuration in this localcloud's state directory, as `make local-env`
+    makes it (see tests/localcloud/test_gcloud.py)."""
+    exe = shutil.which("gcloud")
+    if exe is None:
+        pytest.fail("gcloud is not on the PATH: these tests need the real gcloud CLI", pytrace=False)
+    exports = gcloud_config(StateFiles(own_cloud.state_dir))
+    env = gcloud_env(Path(exports["CLOUDSDK_CONFIG"]))
+    env.update(exports)
+    for name in list(env):  # gcloud's proxy is its configuration's, nothing of this process
+        if name.lower().endswith("_proxy"):
+            env.pop(name)
+    return Gcloud(exe, env)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +69,8 @@ def source(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def clients(localcloud_env):
+@pytest.fixture(scope="module")
+def clients(own_cloud):  # noqa: F811
     registry = artifactregistry_v1.ArtifactRegistryClient(transport="rest")
     try:
         registry.get_repository(name=REPO)
@@ -66,7 +88,7 @@ def substitutions(release: str) -> tuple[str, str]:
     return flag, f"git-{full[:7]}"
 
 
-def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clients, source, localcloud_env):  # noqa: F811
+def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clients, source):
     builds, registry = clients
     release = f"v9.{uuid.uuid4().int % 100000}"
     flag, git_tag = substitutions(release)
@@ -129,7 +151,7 @@ def test_builds_submit_stages_the_source_builds_and_pushes(gcloud: Gcloud, clien
     assert on_digest == sorted([release, git_tag])
 
 
-def test_builds_submit_async_without_a_region_builds_in_global(gcloud: Gcloud, clients, source):  # noqa: F811
+def test_builds_submit_async_without_a_region_builds_in_global(gcloud: Gcloud, clients, source):
     builds, _ = clients
     release = f"v8.{uuid.uuid4().int % 100000}"
     queued = gcloud.json(
@@ -150,7 +172,7 @@ def test_builds_submit_async_without_a_region_builds_in_global(gcloud: Gcloud, c
     assert builds.get_build(name=name).status == Status.SUCCESS
 
 
-def test_builds_submit_of_a_failing_build_exits_nonzero(gcloud: Gcloud, clients, tmp_path):  # noqa: F811
+def test_builds_submit_of_a_failing_build_exits_nonzero(gcloud: Gcloud, clients, tmp_path):
     (tmp_path / "cloudbuild.yaml").write_text(
         "steps:\n- name: bash\n  args: [-c, 'echo going down; exit 3']\n"
         "options:\n  logging: CLOUD_LOGGING_ONLY\n"
