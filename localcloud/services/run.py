@@ -108,7 +108,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
                 self._state = {**self._empty(), **loaded}
             self._seed_services()  # the hosted projects' API services that are missing
             self._fail_interrupted()
-            self._save()
+            self._save(now=True)
 
     def stop(self) -> None:
         # Stopping: the processes are killed, but their executions stay RUNNING in the state file, so
@@ -120,7 +120,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
             run.kill()
         with self._lock:
             self._runs.clear()
-            self._save()
+            self._save(now=True)
 
     def reset(self) -> None:
         with self._lock:
@@ -133,7 +133,7 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
             self._state = self._empty()
             self._seed_services()
             self._stopping = False
-            self._save()
+            self._save(now=True)
 
     def _fail_interrupted(self) -> None:
         """Executions that were running when localcloud last stopped (or died) end as failed, saying why."""
