@@ -226,3 +226,16 @@ def test_history_says_where_each_row_came_from():
     full = history.history_lines(ALERTS, live, rows, "2026-12-03T08:00:30Z", TRIGGER)
     assert full[-1].split()[1:3] == ["ledger", "failed"] and full[-1].endswith("manual (ops@example.com)")
     assert "1m15s" in full[-1]
+
+
+def test_the_converge_summary_has_a_ledger_line():
+    from ansible_collections.cloudact.gcp.plugins.filter import converge
+
+    ops = ["create dataset cloudact_ops", "create table job_execution_observations"]
+    planned = converge.converge_summary({}, {}, check=True, ledger={"operations": ops})
+    assert (
+        planned["lines"][0]
+        == "ledger: would create dataset cloudact_ops; create table job_execution_observations"
+    )
+    assert converge.converge_summary({}, {}, ledger={"operations": []})["lines"][0] == "ledger: unchanged"
+    assert not any(line.startswith("ledger") for line in converge.converge_summary({}, {})["lines"])

@@ -146,10 +146,11 @@ def trigger_entries(catalog_data, run_url, service_account, retry_config=None, a
     return entries
 
 
-def converge_summary(jobs=None, triggers=None, check=False, access_results=None):
+def converge_summary(jobs=None, triggers=None, check=False, access_results=None, ledger=None):
     """The registered results of the batch job and trigger tasks -> {jobs, triggers, lines} per kind.
 
     `access_results`: the registered results of the iam_access tasks (a list), summed up first.
+    `ledger`: the registered result of the bigquery_ledger task (the execution ledger), a line of its own.
     """
 
     def kind(registered):
@@ -176,6 +177,10 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None)
     if any("resources" in (r or {}) for r in access_results or []):  # the access tasks ran
         summary["access"] = access_summary(access_results, check=check)
         lines += summary["access"]["lines"]
+    if ledger and "operations" in ledger:
+        summary["ledger"] = list(ledger["operations"])
+        done = "; ".join(ledger["operations"])
+        lines.append("ledger: %s" % (("would %s" % done if check else done) if done else "unchanged"))
     for label in ("jobs", "triggers"):
         k = summary[label]
         lines.append(
