@@ -39,6 +39,7 @@ PROJECT = "cloudact-local"
 REGION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 SA = f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"
+OPERATOR = f"cloudact-operator@{PROJECT}.iam.gserviceaccount.com"  # the issued key's account
 SCRIPT = "tests/localcloud/scripts/task.py"
 IMAGE = "us-docker.pkg.dev/cloudact-local/jobs/test:latest"
 V1 = f"https://{REGION}-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/{PROJECT}"
@@ -310,7 +311,7 @@ def test_local_env_points_gcloud_at_localcloud_and_never_at_the_operators_config
     assert properties["proxy"] == {"type": "http", "address": "127.0.0.1", "port": port}
     assert properties["core"]["custom_ca_certs_file"] == str(localcloud.ca_file)
     assert properties["core"]["project"] == PROJECT
-    assert properties["core"]["account"] == SA
+    assert properties["core"]["account"] == OPERATOR
     assert properties["run"]["region"] == REGION
     assert isinstance(listed, list)
     assert not (home / ".config" / "gcloud").exists(), "gcloud touched the operator's configuration"
