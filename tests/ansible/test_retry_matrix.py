@@ -100,7 +100,7 @@ def key_file(tmp_path: Path, httpserver) -> Path:
 
 def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.CompletedProcess:
     hosts = ("run.googleapis.com", "cloudscheduler.googleapis.com", "logging.googleapis.com")
-    hosts += ("secretmanager.googleapis.com",)
+    hosts += ("secretmanager.googleapis.com", "artifactregistry.googleapis.com")
     env = base_env(None, CLOUDACT_API_ENDPOINTS=json.dumps(dict.fromkeys(hosts, front.url)))
     if entry.id == "make-status":
         env["GCP_SERVICE_ACCOUNT_FILE"] = str(key_file)
