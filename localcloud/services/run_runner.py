@@ -141,6 +141,7 @@ class ExecutionRun:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}  # pid -> process, for cancel and stop
+        self._image: tuple[dict[str, Any] | None, bool] | None = None  # (held image, missing), once resolved
         self._thread = threading.Thread(target=self._main, name=f"run-{execution}", daemon=True)
 
     # --- control -------------------------------------------------------------------------------
@@ -258,16 +259,19 @@ class ExecutionRun:
         None for the legacy local image (`localhost/...`, or a repository this localcloud lacks): the
         checkout. An image missing from a repository the registry has cannot be pulled."""
         image = self.container.get("image", "")
-        try:
-            registry: Any = self.cloud.service("artifactregistry")
-        except KeyError:
-            return None
-        found = registry.image(image)
-        if found is not None:
-            return Container(found["dir"], load_config(found["dir"]))
-        if registry.repository_of(image) is not None:
+        with self._lock:  # resolved once per execution, as Cloud Run resolves a tag when it starts one
+            if self._image is None:
+                try:
+                    registry: Any = self.cloud.service("artifactregistry")
+                except KeyError:
+                    registry = None
+                found = registry.image(image) if registry is not None else None
+                missing = found is None and registry is not None and registry.repository_of(image) is not None
+                self._image = (found, missing)
+            found, missing = self._image
+        if missing:
             raise StartError(f"Image '{image}' not found.")
-        return None
+        return Container(found["dir"], load_config(found["dir"])) if found else None
 
     def _attempt(self, index: int, attempt: int) -> tuple[int | None, bool, bool]:
         """Run one attempt; (exit code, timed out, cancelled)."""
