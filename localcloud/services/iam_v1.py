@@ -61,6 +61,23 @@ class IamService(Service):
     def reset(self) -> None:
         self.cloud.iam.reset()  # type: ignore[attr-defined]
 
+    def handle_admin(self, request: Request, subpath: str) -> Response:
+        """`GET /_localcloud/iam` -> {"mode"}; `POST /_localcloud/iam/key {"email"}` -> {"key_file"}: a key
+        file (issued once, mode 0600) of an existing account, for a test that acts as it."""
+        iam = self.cloud.iam  # type: ignore[attr-defined]
+        if subpath == "" and request.method == "GET":
+            return json_response({"mode": iam.mode, "projects": sorted(iam._data)})
+        if subpath == "key" and request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            email = body.get("email") if isinstance(body, dict) else None
+            if not isinstance(email, str) or not iam.account_exists(email):
+                return json_response(
+                    {"error": f"no service account {email!r} in localcloud's IAM: create it first (IAM v1)"},
+                    status=404,
+                )
+            return json_response({"key_file": str(iam.key_file_for(email))})
+        return super().handle_admin(request, subpath)
+
     # ---- IAM hooks (localcloud/iam_enforce.py) -------------------------------------------------------
 
     def iam_resource(self, request: Request, method: Any) -> str:

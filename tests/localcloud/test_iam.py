@@ -19,7 +19,7 @@ from google.cloud import run_v2, secretmanager
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.oauth2 import service_account
 
-from localcloud.client import LocalCloudProcess
+from localcloud.client import LocalCloudError, LocalCloudProcess
 from tests.conftest import localcloud_state_dir
 
 PROJECT = "cloudact-local"
@@ -126,6 +126,15 @@ def test_a_fresh_project_has_only_the_operator_as_owner_and_the_compute_account_
     emails = [a["email"] for a in session.get(f"{IAM}/projects/{PROJECT}/serviceAccounts").json()["accounts"]]
     assert OPERATOR in emails and compute in emails
     assert f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com" not in emails  # only a converge creates it
+    admin = iam_cloud.proc.admin
+    assert admin.admin("iam")["mode"] == "enforce"
+    with pytest.raises(LocalCloudError, match="no service account"):
+        admin.admin("iam", "key", "POST", {"email": f"cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"})
+    # The admin shortcut to act as an existing account: a key file of it (here the compute account).
+    key_file = admin.admin("iam", "key", "POST", {"email": compute})["key_file"]
+    as_compute = service_account.Credentials.from_service_account_file(key_file, scopes=SCOPES)
+    assert as_compute.service_account_email == compute
+    assert iam_cloud.session(as_compute).get(f"{CRM}/v1/projects/{PROJECT}").status_code == 200  # an editor
     gone = session.get(
         f"{IAM}/projects/{PROJECT}/serviceAccounts/cloudact-jobs@{PROJECT}.iam.gserviceaccount.com"
     )
