@@ -18,8 +18,9 @@ validateOnly, job.etag) / delete (etag, validateOnly) / run (overrides: containe
 args, env, clearArgs; taskCount; timeout; etag; validateOnly); executions get / list (newest first,
 job `-`) / cancel / delete; tasks get / list; operations get / list / delete / wait; services get /
 list (a registry seeded with cloudact-api-service-local; admin POST /_localcloud/run/services adds
-one); the v1 (Knative) jobs, executions and tasks that gcloud speaks (run_v1.py).
-Not covered: IAM methods (getIamPolicy, ...), showDeleted, revisions, services create/update,
+one); the v1 (Knative) jobs, executions and tasks that gcloud speaks (run_v1.py); jobs'
+getIamPolicy/setIamPolicy/testIamPermissions (served by localcloud/iam_enforce.py).
+Not covered: showDeleted, revisions, services create/update,
 v1 services/revisions/routes, project numbers in names (only the project ID `cloudact-local`;
 others get 403), more than the first container of a task (sidecars are kept but not run),
 volumes (kept, not mounted), and `Retry`/`ContainerReady` conditions.
