@@ -229,7 +229,7 @@ def test_logs_come_in_order_and_history_tells_manual_from_scheduled(e2e) -> None
     r = e2e.make("logs", "JOB=migrate", f"EXECUTION={SEEN['migrate']}")
     assert r.returncode == 0, r.out[-3000:]
     lines = [line for line in r.out.splitlines() if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line)]
-    assert lines[0].endswith("project local, 3 migration files in migrations")
+    assert lines[0].endswith("project local, 3 migration files in migrations/supabase_db")
     assert "0 migrations already applied, 3 new" in r.out
     assert lines[-1].endswith("Container called exit(0).")
     assert lines == sorted(lines, key=lambda line: line[:19])
@@ -240,4 +240,6 @@ def test_logs_come_in_order_and_history_tells_manual_from_scheduled(e2e) -> None
     # The trigger column: `scheduler` (Cloud Run's creator is the trigger account), or `manual (<who>)`.
     triggers = {" ".join(cells[cells.index("scheduler") if "scheduler" in cells else -2 :]) for cells in rows}
     assert "scheduler" in triggers, r.out[-2000:]
-    assert any(t.startswith("manual (") and t.endswith(".iam.gserviceaccount.com)") for t in triggers), triggers
+    assert any(t.startswith("manual (") and t.endswith(".iam.gserviceaccount.com)") for t in triggers), (
+        triggers
+    )

@@ -40,7 +40,9 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 REGION = "us-central1"
 STAGE_URL = re.compile(r"https://cloudact-api-service-test-[a-z0-9]{10}-uc\.a\.run\.app")
 PROD_REF = "rehearsalprodref0001"
-PROD_ARGS = f"-e cloudact_supabase_project_ref={PROD_REF} -e cloudact_migrations_dir=migrations"
+PROD_ARGS = f"-e cloudact_supabase_project_ref={PROD_REF} -e cloudact_migrations_dir=migrations/supabase_db"
+# make image needs the environment's migrations source (the checkout's fixtures stand in for CloudAct's).
+SOURCE_ARGS = f"-e cloudact_migrations_source={ROOT / 'migrations'}"
 
 
 @dataclass
@@ -188,6 +190,8 @@ def test_without_rehearse_make_stage_never_reaches_localcloud(rehearsal):
 
 
 def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact_testing_1(rehearsal, google):
+    built = rehearsal.make("image", "ENV=stage", f"ANSIBLE_ARGS={SOURCE_ARGS}", REHEARSE="1")
+    assert built.returncode == 0, built.out  # jobs are pinned to a build of the project's registry
     result = rehearsal.make("create-jobs", "ENV=stage", REHEARSE="1")
     assert result.returncode == 0, result.out
     found = re.search(
@@ -225,6 +229,8 @@ def test_rehearse_prod_asks_and_without_a_yes_changes_nothing(rehearsal, google)
 
 
 def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_prod(rehearsal, google):
+    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={SOURCE_ARGS}", REHEARSE="1", CONFIRM="yes")
+    assert built.returncode == 0, built.out
     created = rehearsal.make(
         "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n"
     )
@@ -243,7 +249,7 @@ def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_pr
     for line in ("migrate: cloudact-manual-supabase-migrate-", "bootstrap: cloudact-manual-bootstrap-"):
         assert line in result.out, result.out
     assert "org-sync-all: cloudact-manual-org-sync-all-" in result.out
-    assert f"project {PROD_REF}, 3 migration files in migrations" in result.out
+    assert f"project {PROD_REF}, 3 migration files in migrations/supabase_db" in result.out
     assert re.search(r"API /health\s+ok\s+healthy \(version \S+, production\)", result.out), result.out
     assert re.search(r"bootstrap status\s+ok\s+SYNCED", result.out), result.out
     assert re.search(r"org datasets \(\*_prod\)\s+ok\s+3", result.out), result.out
