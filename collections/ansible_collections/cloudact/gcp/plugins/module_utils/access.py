@@ -256,6 +256,11 @@ NEEDS = {
         "resourcemanager.projects.setIamPolicy",
         "bigquery.datasets.get",
         "bigquery.datasets.update",
+        # the ledger (dataset, table, view: module_utils/ledger.py)
+        "bigquery.datasets.create",
+        "bigquery.tables.get",
+        "bigquery.tables.create",
+        "bigquery.tables.update",
     ),
     # `make run` sends overrides (args, env, the toolkit's mark): run.jobs.run is not enough.
     "run": ("run.jobs.get", "run.jobs.runWithOverrides", "run.executions.get", "run.executions.list"),
@@ -266,6 +271,10 @@ NEEDS = {
         "run.executions.get",
         "run.executions.list",
         "secretmanager.secrets.get",
+        # the ledger's reconciliation after the steps
+        "bigquery.jobs.create",
+        "bigquery.tables.getData",
+        "bigquery.tables.updateData",
     ),
 }
 
@@ -282,12 +291,16 @@ ROLE_HINTS = {
     "iam.serviceAccounts.actAs": "roles/iam.serviceAccountUser",
     "resourcemanager.projects.getIamPolicy": "roles/resourcemanager.projectIamAdmin",
     "resourcemanager.projects.setIamPolicy": "roles/resourcemanager.projectIamAdmin",
+    "bigquery.jobs.create": "roles/bigquery.jobUser",
+    "bigquery.tables.getData": "roles/bigquery.dataEditor",
+    "bigquery.tables.updateData": "roles/bigquery.dataEditor",
 }
 PREFIX_HINTS = (
     ("run.", "roles/run.developer"),
     ("cloudscheduler.", "roles/cloudscheduler.admin"),
     ("iam.serviceAccounts.", "roles/iam.serviceAccountAdmin"),
     ("bigquery.datasets.", "roles/bigquery.dataOwner"),
+    ("bigquery.tables.", "roles/bigquery.dataOwner"),
 )
 
 
