@@ -52,6 +52,10 @@ from localcloud.services.run_runner import ExecutionRun
 from localcloud.services.run_services import RunServices
 from localcloud.services.run_v1 import RunV1
 
+V1_ITEM = re.compile(
+    r"^/apis/run\.googleapis\.com/v1/namespaces/(?P<project>[^/]+)/(?P<kind>executions|tasks)/(?P<item>[^/]+)$"
+)
+
 
 class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunServices, RunV1):
     """The Cloud Run Admin API: the routes, the state's lifecycle and the HTTP entry; each resource's
@@ -156,6 +160,19 @@ class RunService(RunJobs, RunExecutions, RunExecutionState, RunOperations, RunSe
         self._state["pids"] = {}
 
     # --- HTTP ----------------------------------------------------------------------------------
+
+    def iam_resource(self, request: Request, method) -> str:
+        """v1 executions and tasks are named by namespace: IAM sees them under their job, as v2 names
+        them, so a binding on the job covers them (localcloud/iam_enforce.py)."""
+        found = V1_ITEM.match(request.path.split(":", 1)[0])
+        if not found:
+            return ""
+        exec_id = found["item"] if found["kind"] == "executions" else found["item"].rsplit("-task", 1)[0]
+        with self._lock:
+            try:
+                return self._v1_execution_name(request, found["project"], exec_id)
+            except ApiError:
+                return ""
 
     def iam_missing(self, resource: str) -> str | None:
         """Google's 404 for the policy methods of a job that does not exist (localcloud/iam_enforce.py)."""

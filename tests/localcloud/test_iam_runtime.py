@@ -224,3 +224,39 @@ def test_a_query_needs_jobs_create_and_read_access_to_its_tables(iam_cloud):
     ):
         reader.insert_rows_json(f"{PROJECT}.{dataset_id}.t", [{"n": 3}])
     owner.delete_dataset(dataset_id, delete_contents=True)
+
+
+def test_a_binding_on_a_job_covers_its_executions_in_v2_and_v1(iam_cloud):
+    jobs = run_v2.JobsClient(transport="rest", credentials=iam_cloud.owner)
+    number = iam_cloud.session().get(f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}")
+    compute = f"{number.json()['projectNumber']}-compute@developer.gserviceaccount.com"
+    mine = jobs.create_job(parent=PARENT, job=job("", False, compute), job_id=unique("mine")).result(
+        timeout=30
+    )
+    other = jobs.create_job(parent=PARENT, job=job("", False, compute), job_id=unique("other")).result(
+        timeout=30
+    )
+    email, creds = iam_cloud.account("executor")
+    set_policy(jobs, mine.name, ("roles/run.jobsExecutor", f"serviceAccount:{email}"))
+    as_executor = run_v2.JobsClient(transport="rest", credentials=creds)
+    # Its operation is the project's (run.operations.get): the executor follows the execution instead.
+    started = as_executor.run_job(name=mine.name).metadata
+    executions = run_v2.ExecutionsClient(transport="rest", credentials=creds)
+    ran = wait_for(
+        lambda: (e := executions.get_execution(name=started.name)).completion_time and e, what="the run"
+    )
+    assert ran.creator == email and ran.succeeded_count == 1
+    v1 = f"https://us-central1-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/{PROJECT}"
+    session = iam_cloud.session(creds)
+    exec_id = ran.name.rsplit("/", 1)[1]
+    assert session.get(f"{v1}/executions/{exec_id}").json()["metadata"]["name"] == exec_id
+    with pytest.raises(exceptions.Forbidden, match=r"Permission 'run\.jobs\.run' denied on resource"):
+        as_executor.run_job(name=other.name)
+    with pytest.raises(exceptions.Forbidden, match=r"Permission 'run\.jobs\.runWithOverrides' denied"):
+        as_executor.run_job(
+            request=run_v2.RunJobRequest(
+                name=mine.name, overrides=run_v2.RunJobRequest.Overrides(task_count=1)
+            )
+        )
+    for name in (mine.name, other.name):
+        jobs.delete_job(name=name).result(timeout=30)
