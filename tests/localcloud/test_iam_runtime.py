@@ -260,3 +260,47 @@ def test_a_binding_on_a_job_covers_its_executions_in_v2_and_v1(iam_cloud):
         )
     for name in (mine.name, other.name):
         jobs.delete_job(name=name).result(timeout=30)
+
+
+QUERY = (
+    "import sys; from google.cloud import bigquery; "
+    "sql = f'SELECT COUNT(*) AS c FROM `{sys.argv[2]}`'; "
+    "rows = list(bigquery.Client(project=sys.argv[1]).query(sql).result()); print('rows', rows[0].c)"
+)
+
+
+def test_an_executions_query_is_its_runtime_accounts_and_needs_the_datasets_access(iam_cloud):
+    owner = bigquery.Client(project=PROJECT, credentials=iam_cloud.owner)
+    dataset_id = unique("run_acl").replace("-", "_")
+    owner.create_dataset(dataset_id)
+    table = f"{PROJECT}.{dataset_id}.t"
+    owner.create_table(bigquery.Table(table, [bigquery.SchemaField("n", "INT64")]))
+    runtime, _ = iam_cloud.account("querier", "roles/bigquery.jobUser")
+    container = run_v2.Container(image="img", command=["python", "-c", QUERY], args=[PROJECT, table])
+    task = run_v2.TaskTemplate(containers=[container], max_retries=0, service_account=runtime)
+    jobs = run_v2.JobsClient(transport="rest", credentials=iam_cloud.owner)
+    made = jobs.create_job(
+        parent=PARENT,
+        job=run_v2.Job(template=run_v2.ExecutionTemplate(template=task)),
+        job_id=unique("query"),
+    ).result(timeout=30)
+    refused = jobs.run_job(name=made.name)
+    with pytest.raises(exceptions.GoogleAPICallError):
+        refused.result(timeout=90)  # the task's query is refused: it exits non-zero
+    exec_id = refused.metadata.name.rsplit("/", 1)[1]
+    logged = iam_cloud.session().post(
+        "https://logging.googleapis.com/v2/entries:list",
+        json={
+            "resourceNames": [f"projects/{PROJECT}"],
+            "filter": f'labels."run.googleapis.com/execution_name"="{exec_id}"',
+            "pageSize": 1000,
+        },
+    )
+    text = "\n".join(e.get("textPayload", "") for e in logged.json().get("entries", []))
+    assert f"User does not have permission to query table {table.replace('.', ':', 1)}" in text, text[-2000:]
+    dataset = owner.get_dataset(dataset_id)
+    dataset.access_entries = [*dataset.access_entries, bigquery.AccessEntry("READER", "userByEmail", runtime)]
+    owner.update_dataset(dataset, ["access_entries"])
+    assert jobs.run_job(name=made.name).result(timeout=90).succeeded_count == 1
+    jobs.delete_job(name=made.name).result(timeout=30)
+    owner.delete_dataset(dataset_id, delete_contents=True)
