@@ -62,11 +62,15 @@ class IamError(Exception):
         self.code, self.message, self.status = code, message, status
 
 
+class BadSetting(ValueError):
+    """A localcloud setting (environment variable) with a value it does not accept."""
+
+
 def mode_from_env() -> str:
     """LOCALCLOUD_IAM (enforce | off; unset is the default); a bad value stops the server at start."""
     value = os.environ.get(MODE_ENV, "").strip() or DEFAULT_MODE
     if value not in MODES:
-        raise ValueError(f"{MODE_ENV}={value!r} is not valid: use one of {', '.join(MODES)}")
+        raise BadSetting(f"{MODE_ENV}={value!r} is not valid: use one of {', '.join(MODES)}")
     return value
 
 

@@ -35,7 +35,7 @@ from localcloud.auth import Auth
 from localcloud.clock import Clock, parse_duration, parse_time
 from localcloud.conformance import Conformance
 from localcloud.faults import Faults, RequestCounter
-from localcloud.iam import Iam, mode_from_env
+from localcloud.iam import BadSetting, Iam, mode_from_env
 from localcloud.service import STATUS_NAMES, Service, Unauthenticated, google_error, json_response
 from localcloud.services import SERVICES
 from localcloud.tls import CertStore
@@ -53,6 +53,7 @@ class LocalCloud:
     """The running emulated cloud: what services see as `Cloud` (see localcloud/service.py)."""
 
     def __init__(self, state_dir: Path, port: int = 0, service_specs: list[str] | None = None):
+        iam_mode = mode_from_env()  # LOCALCLOUD_IAM, refused (ValueError) before anything is written
         self.state_dir = Path(state_dir).resolve()
         self.files = config.StateFiles(self.state_dir)
         self.project = config.PROJECT
@@ -63,7 +64,7 @@ class LocalCloud:
         self.auth = Auth(self.files.keys, self.state_dir / "auth", self.project, projects.IDS)
         self.key_files = projects.issue_keys(self.auth, self.files.keys)  # {project: operator key}
         self.key_file = self.files.key_file
-        self.iam = Iam(self.state_dir, self.auth, mode_from_env())  # accounts, policies, LOCALCLOUD_IAM
+        self.iam = Iam(self.state_dir, self.auth, iam_mode)  # accounts and policies (localcloud/iam.py)
         self.clock = Clock(self.state_dir / "clock.json")
         self.faults = Faults()
         self.counter = RequestCounter()
@@ -563,7 +564,7 @@ def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int
     try:
         cloud = LocalCloud(state_dir, port)
         cloud.start()
-    except ListenError as e:
+    except (ListenError, BadSetting) as e:
         log.error("%s", e)
         return 1
     except Exception:

@@ -3,7 +3,10 @@ every such permission is one the role catalogue knows."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -114,3 +117,19 @@ def test_the_rollout_switch_is_enforce_or_off_and_off_by_default(monkeypatch):
     monkeypatch.setenv("LOCALCLOUD_IAM", "strict")
     with pytest.raises(ValueError, match="LOCALCLOUD_IAM='strict' is not valid: use one of enforce, off"):
         mode_from_env()
+
+
+def test_a_bad_switch_value_stops_the_server_at_start_with_one_line_and_writes_no_state(tmp_path):
+    env = {**os.environ, "LOCALCLOUD_IAM": "strict"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "localcloud", "serve", "--state-dir", str(tmp_path / "state")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "LOCALCLOUD_IAM='strict' is not valid: use one of enforce, off" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "state" / "keys").exists() and not (tmp_path / "state" / "iam").exists()
