@@ -28,6 +28,7 @@ import yaml
 from google.api_core import exceptions
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import run_v2, scheduler_v1, secretmanager
+from google.iam.v1 import iam_policy_pb2
 from google.oauth2 import service_account
 
 from localcloud.cli import gcloud_config, gcloud_env
@@ -750,3 +751,19 @@ def test_iam_service_accounts_create_describe_and_projects_add_iam_policy_bindin
     )
     assert all(member not in b["members"] for b in removed.get("bindings", []))
     gcloud.run("iam", "service-accounts", "delete", email, "--quiet")
+
+
+def test_run_jobs_add_iam_policy_binding_is_the_policy_googles_client_reads(gcloud, run_clients, made):
+    name = unique()
+    create_with_gcloud(gcloud, made, name, "--lines", "1")
+    member = f"serviceAccount:{OPERATOR}"
+    gcloud.run(
+        "run", "jobs", "add-iam-policy-binding", name, f"--member={member}", "--role=roles/run.invoker",
+        f"--region={REGION}", "--quiet",
+    )  # fmt: skip
+    policy = run_clients[0].get_iam_policy(
+        request=iam_policy_pb2.GetIamPolicyRequest(resource=f"{PARENT}/jobs/{name}")
+    )
+    assert [(b.role, list(b.members)) for b in policy.bindings] == [("roles/run.invoker", [member])]
+    shown = gcloud.json("run", "jobs", "get-iam-policy", name, f"--region={REGION}")
+    assert shown["bindings"] == [{"role": "roles/run.invoker", "members": [member]}]
