@@ -213,6 +213,16 @@ def test_a_missing_tag_names_itself_and_the_tags_that_exist(clone) -> None:
     assert f"ENV=local: cloudact_image_tag='v9' is not a tag of {REPO}; the newest tags: t2, t1" in r.out
 
 
+def test_a_release_tag_moves_only_with_force(clone) -> None:
+    r = clone.make("image", "RELEASE=t2")
+    assert r.returncode != 0
+    assert f"release tag {REPO}:t2 exists ({SEEN['t2'][:19]}): a release tag is never moved" in r.out
+    r = clone.make("image", "RELEASE=t2", "FORCE=1")
+    assert r.returncode == 0, r.out[-3000:]
+    assert f"release tag t2 moves from {SEEN['t2'][:19]} (FORCE=1)" in r.out
+    assert pushed(r.out) == SEEN["t2"]  # the same tree, files and labels: the same digest
+
+
 def test_a_syntax_error_fails_the_smoke_test_and_nothing_is_pushed(clone) -> None:
     path = "jobs/daily/alerts_daily.py"
     good = (clone.root / path).read_text()
