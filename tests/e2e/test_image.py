@@ -179,6 +179,11 @@ def test_a_committed_job_change_is_stale_and_the_old_code_runs_until_rebuilt(clo
     assert "STALE" in r.out
     fix = "make image ENV=local && make create-jobs ENV=local"
     assert f"image built from {built_from}, 1 commit behind on jobs/: {fix}" in text_out
+    r = clone.make("release", timeout=900)  # the release says so too, and runs the image it names
+    assert r.returncode == 0, r.out[-4000:]
+    assert f"stale image: image built from {built_from}, 1 commit behind on jobs/: {fix}" in " ".join(
+        r.out.split()
+    )
     r = clone.make("run", "JOB=bootstrap", timeout=600)
     assert r.returncode == 0, r.out[-4000:]
     assert CANARY not in r.out  # the image's files run, not the checkout's
