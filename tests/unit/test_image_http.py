@@ -332,11 +332,15 @@ def test_a_missing_tag_names_itself_and_the_newest_tags(httpserver, api):
 
 
 def test_an_empty_tag_pins_the_newest_build_and_another_image_is_not_resolved(httpserver, api):
-    registry(httpserver, {})
+    registry(httpserver, {"v1": D1})
     got = pin.resolve(api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO), ["a"], deployed=[])
     assert (
         got["digest"] == D2
         and got["lines"][0] == "image: the newest build is sha256:222222222222 (git-5d6e7f8, v2)"
     )
+    named = pin.resolve(
+        api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO + ":v1"), ["a"], deployed=[]
+    )
+    assert named["tag"] == "v1" and named["digest"] == D1  # an inventory's own cloudact_image names the tag
     other = pin.resolve(api, dict(FACTS, cloudact_image="localhost/cloudact-jobs-local:latest"), ["a"])
     assert other["pin"] is False and other["image"] == "localhost/cloudact-jobs-local:latest"

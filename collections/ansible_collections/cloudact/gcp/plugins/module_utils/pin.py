@@ -44,7 +44,8 @@ def resolve(api, facts, names, deployed=None, allow_missing=False):
     """
     env = facts["cloudact_env"]
     repository = facts["cloudact_image_repository"]
-    tag = facts.get("cloudact_image_tag") or ""
+    # The tag: cloudact_image_tag, else the one an inventory's own cloudact_image names.
+    tag = facts.get("cloudact_image_tag") or ar.split_ref(facts["cloudact_image"])[1]
     out = {
         "pin": False,
         "image": facts["cloudact_image"],
