@@ -17,8 +17,8 @@ or of the service's own (BigQuery's dataset access entries) grants a role holdin
 that is the principal. Conditional bindings are stored and returned as given but never grant
 (localcloud does not evaluate CEL): least privilege errs closed.
 
-Enforcement (localcloud/iam_enforce.py) is on when `LOCALCLOUD_IAM=enforce` at server start; the
-default, for now, is `off`: the APIs (service accounts, keys, policies, etags) work either way.
+Enforcement (localcloud/iam_enforce.py) is on unless `LOCALCLOUD_IAM=off` at server start (a
+debugging aid); the APIs (service accounts, keys, policies, etags) work either way.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from localcloud import iam_roles, projects
 
 MODE_ENV = "LOCALCLOUD_IAM"
 MODES = ("enforce", "off")
-DEFAULT_MODE = "off"  # temporary: the lead flips it to enforce once the toolkit converges access
+DEFAULT_MODE = "enforce"  # as on Google; LOCALCLOUD_IAM=off only for a debugging session
 EMPTY_ETAG = "ACAB"  # what Google answers for a policy that was never set
 ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 CONCURRENT = (

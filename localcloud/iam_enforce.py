@@ -93,7 +93,10 @@ def intercept(cloud: Any, service: Service, request: Request, method: Method) ->
                     f"localcloud: {service.name} maps no IAM permission for {method.id}",
                     "PERMISSION_DENIED",
                 )
-            needed = [permission] if permission else []
+            # A request naming no project-scoped resource (Logging's entries:list without
+            # resourceNames, or naming a folder) is the service's to refuse: Google validates the
+            # request before IAM can know which policy applies (400, not 403).
+            needed = [permission] if permission and resource.startswith("projects/") else []
             if method.id.endswith("jobs.run") and service.name == "run" and _has_overrides(request):
                 needed.append("run.jobs.runWithOverrides")
             for perm in needed:

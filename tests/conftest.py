@@ -109,6 +109,57 @@ def localcloud_state():
     shutil.rmtree(root, ignore_errors=True)
 
 
+# The session's shared project is prepared the way an operator prepares a project for ad hoc jobs
+# (IAM is enforced, as on Google: a fresh project has only its owner and Compute's default account):
+# the two accounts the catalog names exist, Compute's default account (what a job without a
+# serviceAccount runs as) and the runtime account may read the project's secrets, and both accounts
+# may run jobs. Tests of access itself use a fresh localcloud of their own (tests/ansible/test_access.py,
+# tests/localcloud/test_iam*.py), where nothing is granted until a converge.
+PREPARED_ACCOUNTS = ("cloudact-jobs", "cloudact-scheduler")
+PREPARED_ROLES = {
+    "roles/secretmanager.secretAccessor": ("compute", "cloudact-jobs"),
+    "roles/run.invoker": ("compute", "cloudact-jobs", "cloudact-scheduler"),
+    "roles/run.viewer": ("cloudact-jobs",),
+    "roles/bigquery.dataEditor": ("compute", "cloudact-jobs"),
+    "roles/bigquery.jobUser": ("compute", "cloudact-jobs"),
+}
+
+
+def prepare_project(proc: LocalCloudProcess, project: str = "cloudact-local") -> None:
+    """Accounts and project-wide grants through IAM's own REST API, with the owner's key."""
+    from google.auth.transport.requests import AuthorizedSession, Request
+    from google.oauth2 import service_account
+
+    def through_proxy(session: requests.Session) -> requests.Session:
+        session.trust_env = False
+        session.proxies = {"https": proc.proxy_url}
+        session.verify = str(proc.ca_file)
+        return session
+
+    creds = service_account.Credentials.from_service_account_file(
+        str(proc.key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    with through_proxy(
+        AuthorizedSession(creds, auth_request=Request(through_proxy(requests.Session())))
+    ) as google:
+        for account in PREPARED_ACCOUNTS:
+            reply = google.post(
+                f"https://iam.googleapis.com/v1/projects/{project}/serviceAccounts",
+                json={"accountId": account, "serviceAccount": {"displayName": account}},
+            )
+            assert reply.status_code in (200, 409), reply.text
+        crm = f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
+        number = google.get(crm).json()["projectNumber"]
+        emails = {"compute": f"{number}-compute@developer.gserviceaccount.com"}
+        emails.update({a: f"{a}@{project}.iam.gserviceaccount.com" for a in PREPARED_ACCOUNTS})
+        policy = google.post(f"{crm}:getIamPolicy", json={}).json()
+        bindings = policy.setdefault("bindings", [])
+        for role, who in PREPARED_ROLES.items():
+            bindings.append({"role": role, "members": [f"serviceAccount:{emails[w]}" for w in who]})
+        reply = google.post(f"{crm}:setIamPolicy", json={"policy": policy})
+        assert reply.status_code == 200, reply.text
+
+
 @pytest.fixture(scope="session")
 def localcloud():
     state_dir = localcloud_state_dir()
@@ -116,6 +167,7 @@ def localcloud():
     try:
         proc.start()
         assert proc.admin is not None and proc.pid is not None
+        prepare_project(proc)
         yield LocalCloud(
             proxy_url=proc.proxy_url,
             ca_file=proc.ca_file,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud import projects
 from localcloud.iam import IamError
 from localcloud.service import Service, Unauthenticated, google_error, json_response
 from localcloud.services.run_base import offset_page
@@ -87,7 +88,12 @@ class IamService(Service):
         try:
             account = self.cloud.iam.find_account(match["project"], match["account"])  # type: ignore[attr-defined]
         except IamError:
-            return ""
+            # A missing account is judged on its project's policy (the email names it), so a caller
+            # who may read accounts there learns it does not exist (404), as on Google.
+            project = match["project"]
+            if project == "-":
+                project = projects.project_of(match["account"]) or project
+            return f"projects/{project}/serviceAccounts/{match['account']}"
         return account["name"]
 
     def iam_missing(self, resource: str) -> str | None:

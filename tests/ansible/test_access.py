@@ -90,16 +90,10 @@ class Fresh:
 def fresh():
     root = Path(tempfile.mkdtemp(prefix="localcloud-access-"))
     proc = LocalCloudProcess(root / "state")
-    saved = os.environ.get("LOCALCLOUD_IAM")
-    os.environ["LOCALCLOUD_IAM"] = "enforce"  # the server reads it at start (the default once IAM landed)
     try:
-        proc.start(timeout=120)
+        proc.start(timeout=120)  # IAM enforced, as on Google (localcloud's default)
         yield Fresh(proc)
     finally:
-        if saved is None:
-            os.environ.pop("LOCALCLOUD_IAM", None)
-        else:
-            os.environ["LOCALCLOUD_IAM"] = saved
         proc.stop()
         shutil.rmtree(root, ignore_errors=True)
 

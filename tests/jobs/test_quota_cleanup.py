@@ -10,11 +10,11 @@ CURRENT_DATE(), which reads localcloud's clock, as the job's DELETE does.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -30,14 +30,27 @@ QUOTA_FIELDS = [
 ]
 
 
+# A hosted project of its own (IAM is enforced: an account acts only where it is granted), whose
+# operator key owns it; no other test of the session uses its `organizations` dataset.
+PROJECT = "cloudact-testing-1"
+
+
+def project_key(localcloud) -> str:
+    return json.loads((localcloud.state_dir / "keys.json").read_text())[PROJECT]
+
+
 @pytest.fixture
 def bq(localcloud_env):
     from google.cloud import bigquery
+    from google.oauth2 import service_account
 
-    project = f"qc-{uuid.uuid4().hex[:12]}"
-    client = bigquery.Client(project=project)
+    creds = service_account.Credentials.from_service_account_file(
+        project_key(localcloud_env), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    client = bigquery.Client(project=PROJECT, credentials=creds)
+    client.delete_dataset(f"{PROJECT}.organizations", delete_contents=True, not_found_ok=True)
     yield client
-    client.delete_dataset(f"{project}.organizations", delete_contents=True, not_found_ok=True)
+    client.delete_dataset(f"{PROJECT}.organizations", delete_contents=True, not_found_ok=True)
     client.close()
 
 
@@ -73,6 +86,7 @@ def remaining(bq) -> list[str]:
 
 def run(localcloud, project: str | None, *args: str, **overrides: str | None) -> tuple[int, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **localcloud.client_env}
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = project_key(localcloud)  # the job's account: that project's
     if project:
         env["GCP_PROJECT_ID"] = project
     for name, value in overrides.items():

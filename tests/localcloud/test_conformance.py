@@ -8,6 +8,7 @@ import re
 import uuid
 from importlib.metadata import version
 from pathlib import Path
+from typing import ClassVar
 
 import google.auth
 import pytest
@@ -348,6 +349,10 @@ class BadScheduler(Service):
 
     name = "scheduler"
     hosts = ("cloudscheduler.googleapis.com",)
+    permissions: ClassVar[dict[str, str]] = {
+        "cloudscheduler.projects.locations.jobs.get": "cloudscheduler.jobs.get",
+        "cloudscheduler.projects.locations.jobs.patch": "cloudscheduler.jobs.update",
+    }
 
     def handle(self, request: Request) -> Response:
         self.cloud.authenticate(request)
@@ -369,7 +374,8 @@ def test_the_proxy_judges_every_call_and_the_switch_is_the_environment(tmp_path,
             s.trust_env = False
             s.proxies = {"https": cloud.proxy_url}
             s.verify = str(cloud.ca_file)
-            jobs = "https://cloudscheduler.googleapis.com/v1/projects/p/locations/l/jobs"
+            # A hosted project: IAM judges the caller there (the issued operator key owns it).
+            jobs = "https://cloudscheduler.googleapis.com/v1/projects/cloudact-local/locations/l/jobs"
             assert s.get(f"{jobs}/a").status_code == 401  # no token: the service's 401, nothing judged
             s.headers["Authorization"] = f"Bearer {cloud.mint_token(conformance_sa())}"
             assert s.get(f"{jobs}/a").status_code == 200
@@ -384,8 +390,11 @@ def test_the_proxy_judges_every_call_and_the_switch_is_the_environment(tmp_path,
     assert [(v["method"], v["at"], v["status"]) for v in lines] == [
         ("cloudscheduler.projects.locations.jobs.get", "response.nextRunTime", 200)
     ]
-    assert lines[0]["request"] == "GET cloudscheduler.googleapis.com/v1/projects/p/locations/l/jobs/a"
+    assert (
+        lines[0]["request"]
+        == "GET cloudscheduler.googleapis.com/v1/projects/cloudact-local/locations/l/jobs/a"
+    )
 
 
 def conformance_sa() -> str:
-    return "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
+    return "cloudact-operator@cloudact-local.iam.gserviceaccount.com"  # the issued key's: it exists

@@ -76,7 +76,7 @@ def session(cloud):
     s.proxies = {"https": cloud.proxy_url}
     s.verify = str(cloud.ca_file)
     s.headers["Authorization"] = (
-        f"Bearer {cloud.mint_token('cloudact-jobs@cloudact-local.iam.gserviceaccount.com')}"
+        f"Bearer {cloud.mint_token('cloudact-operator@cloudact-local.iam.gserviceaccount.com')}"
     )
     with s:
         yield s
@@ -110,8 +110,9 @@ def test_requests_reach_the_service_as_sent(session):
 
 def test_minted_tokens_name_their_principal(cloud, session):
     assert session.get("https://probe.googleapis.com/whoami").json() == {
-        "principal": "cloudact-jobs@cloudact-local.iam.gserviceaccount.com"
+        "principal": "cloudact-operator@cloudact-local.iam.gserviceaccount.com"
     }
+    cloud.iam.create_account("cloudact-local", "scheduler-invoker", {})  # a token needs its account
     other = cloud.mint_token("scheduler-invoker@cloudact-local.iam.gserviceaccount.com")
     resp = session.get("https://probe.googleapis.com/whoami", headers={"Authorization": f"Bearer {other}"})
     assert resp.json()["principal"] == "scheduler-invoker@cloudact-local.iam.gserviceaccount.com"

@@ -109,9 +109,9 @@ def test_the_role_catalogue_has_every_role_used_here_and_the_basic_roles_differ_
     assert iam_roles.roles_granting("run.jobs.runWithOverrides")[0] == "roles/run.jobsExecutorWithOverrides"
 
 
-def test_the_rollout_switch_is_enforce_or_off_and_off_by_default(monkeypatch):
+def test_the_switch_is_enforce_or_off_and_enforce_by_default(monkeypatch):
     monkeypatch.delenv("LOCALCLOUD_IAM", raising=False)
-    assert mode_from_env() == "off"
+    assert mode_from_env() == "enforce"
     monkeypatch.setenv("LOCALCLOUD_IAM", "enforce")
     assert mode_from_env() == "enforce"
     monkeypatch.setenv("LOCALCLOUD_IAM", "strict")
