@@ -10,7 +10,8 @@ writer appends an *observation* of one execution to the base table `job_executio
 - state fields from the observation that ranks first: a finished one (succeeded, failed,
   cancelled) before one that still runs; among those, Cloud Run's own record (sources `toolkit`,
   `reconcile`) before the job's word about itself (source `job`, whose clock and knowledge are
-  the task's); then the latest `observed_at`;
+  the task's); then the latest `observed_at` (within the same second, one that carries a summary:
+  the Date header that times Cloud Run's records has second resolution);
 - `summary` from the latest observation of source `job` that has one, else from the latest that has
   one (the toolkit reads it from the run's log lines).
 
@@ -117,7 +118,7 @@ FROM (
   WHERE TRUE
   QUALIFY ROW_NUMBER() OVER (PARTITION BY execution ORDER BY
     IF(result IS NULL OR result = 'running', 0, 1) DESC,
-    IF(source = 'job', 0, 1) DESC, observed_at DESC) = 1
+    IF(source = 'job', 0, 1) DESC, observed_at DESC, IF(summary IS NULL, 0, 1) DESC) = 1
 ) AS o
 LEFT JOIN (
   SELECT execution, summary FROM %(base)s
