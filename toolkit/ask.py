@@ -21,6 +21,27 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, de
 from toolkit import ROOT, ToolkitError
 
 
+def image_text(facts: dict) -> str:
+    """The image the change deploys: its tag resolved to the digest now (what the play will pin),
+    with the tags that digest carries; the reference as configured when it cannot be resolved."""
+    from ansible_collections.cloudact.gcp.plugins.module_utils import pin
+    from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+    from google.auth.exceptions import GoogleAuthError
+
+    from toolkit.live_status import connect
+
+    try:
+        api = connect(facts)
+        api.deadline = 20.0  # a prompt should not hang on an unreachable registry
+        got = pin.resolve(api, dict(facts, cloudact_root=str(ROOT)), [], deployed=[])
+    except (ToolkitError, ApiError, GoogleAuthError) as exc:  # no credentials, no answer: say so, ask anyway
+        return f"{facts.get('cloudact_image')} (digest not resolved: {str(exc).splitlines()[0]})"
+    if not got.get("digest"):
+        return str(got.get("image") or facts.get("cloudact_image"))
+    tags = ", ".join(got.get("tags") or []) or "no tags"
+    return f"{facts['cloudact_image_repository']}@{got['digest']} ({tags})"
+
+
 def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool | None:
     """None: no confirmation needed; True: confirmed; False: refused (said on stderr)."""
     facts = environment.load_environment(env, ROOT)
@@ -28,7 +49,7 @@ def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool
     confirm = os.environ.get("CONFIRM", "")
     verdict = decide(env, required, confirm=confirm, asker=MAKE)
     if verdict["ask"]:
-        where = f"project {facts.get('cloudact_gcp_project')}, image {facts.get('cloudact_image')}"
+        where = f"project {facts.get('cloudact_gcp_project')}, image {image_text(facts)}"
         print(f"About to {action} ({where}). Type yes to go on: ", end="", file=stderr)
         stderr.flush()
         answer = stdin.readline().strip()

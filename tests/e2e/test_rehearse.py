@@ -246,6 +246,9 @@ def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_pr
     result = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="yes\n")
     assert result.returncode == 0, result.out
     assert "release prod (project cloudact-prod" in result.out
+    # make's prompt names the digest the release will run, and the tags it carries.
+    prompt = r"About to release to prod: [^(]*\(project cloudact-prod, image \S+@sha256:[0-9a-f]{64} \("
+    assert re.search(prompt, result.out), result.out[-2000:]
     for line in ("migrate: cloudact-manual-supabase-migrate-", "bootstrap: cloudact-manual-bootstrap-"):
         assert line in result.out, result.out
     assert "org-sync-all: cloudact-manual-org-sync-all-" in result.out

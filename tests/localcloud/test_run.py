@@ -355,7 +355,15 @@ def test_operations_get_list_wait_delete(jobs, session):
     )
     waited = session.post(f"{RUN_HOST}/v2/{run['name']}:wait", json={"timeout": "30s"}, timeout=60).json()
     assert waited["done"] is True and waited["response"]["succeededCount"] == 1
-    listed = session.get(f"{RUN_HOST}/v2/{PARENT}/operations", timeout=30).json()["operations"]
+    listed, token = [], ""
+    while True:  # the session's project holds every test's operations: page through them all
+        page = session.get(
+            f"{RUN_HOST}/v2/{PARENT}/operations", params={"pageToken": token} if token else {}, timeout=30
+        ).json()
+        listed += page.get("operations") or []
+        token = page.get("nextPageToken") or ""
+        if not token:
+            break
     assert run["name"] in [op["name"] for op in listed]
     assert session.delete(f"{RUN_HOST}/v2/{run['name']}", timeout=30).json() == {}
     assert session.get(f"{RUN_HOST}/v2/{run['name']}", timeout=30).status_code == 404

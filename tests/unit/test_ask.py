@@ -17,6 +17,11 @@ class Tty(io.StringIO):
         return True
 
 
+# The prompt resolves the image's tag to its digest: here with no credentials and only a dead
+# loopback proxy, so nothing can reach a real registry (the prompt then names the reference).
+NO_CLOUD = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/adc.json", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
 @pytest.mark.parametrize(
     ("env", "answer", "confirm", "expected"),
     [
@@ -33,6 +38,9 @@ class Tty(io.StringIO):
 )
 def test_confirmed(monkeypatch, env, answer, confirm, expected) -> None:
     monkeypatch.delenv("CONFIRM", raising=False)
+    monkeypatch.delenv("GCP_SERVICE_ACCOUNT_FILE", raising=False)
+    for name, value in NO_CLOUD.items():
+        monkeypatch.setenv(name, value)
     if confirm is not None:
         monkeypatch.setenv("CONFIRM", confirm)
     err = io.StringIO()
@@ -42,7 +50,8 @@ def test_confirmed(monkeypatch, env, answer, confirm, expected) -> None:
 
 
 def run_ask(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "CONFIRM"}
+    env = {k: v for k, v in os.environ.items() if k not in ("CONFIRM", "GCP_SERVICE_ACCOUNT_FILE")}
+    env.update(NO_CLOUD)
     return subprocess.run(
         [sys.executable, "-m", "toolkit.ask", *args],
         cwd=ROOT,
@@ -61,6 +70,7 @@ def test_the_command_prints_what_make_passes_to_the_play() -> None:
     assert "About to run alerts in prod (project cloudact-prod, image us-central1-docker.pkg.dev/" in (
         piped.stderr
     )
+    assert "(digest not resolved: " in piped.stderr  # no credentials here: named, and still asked
     refused = run_ask("prod", "run alerts in prod", stdin="nope\n")
     assert refused.returncode == 1 and refused.stdout == ""
     assert "prod needs a typed \"yes\" and got 'nope': nothing was changed" in refused.stderr
