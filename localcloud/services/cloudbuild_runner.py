@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from localcloud.clock import rfc3339
 from localcloud.services import cloudbuild_config as cfg
 from localcloud.services import cloudbuild_docker as docker
+from localcloud.services.run_runner import terminate  # by pid: SIGTERM the group, then SIGKILL
 
 if TYPE_CHECKING:
     from localcloud.services.cloudbuild import CloudBuildService
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 DOCKER_BUILDERS = ("gcr.io/cloud-builders/docker", "docker")
 BASH_BUILDERS = ("bash",)
 SHELLS = ("bash", "sh", "/bin/bash", "/bin/sh", "/usr/bin/bash", "/usr/bin/env")
-KILL_GRACE_S = 2.0
 HOST_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
@@ -87,7 +86,7 @@ class BuildRun:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            _terminate(proc)
+            terminate(proc)
 
     # ---- logs ----------------------------------------------------------------------------------------
 
@@ -392,7 +391,7 @@ class BuildRun:
                 elif time.monotonic() >= deadline:
                     outcome = "TIMEOUT"
                 if outcome:
-                    _terminate(proc)
+                    terminate(proc)
                     break
                 try:
                     proc.wait(timeout=0.05)
@@ -450,21 +449,3 @@ class BuildRun:
         timing["PUSH"] = {"startTime": push_start, "endTime": self._now()}
         results["images"] = built
         return results
-
-
-def _terminate(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it after the grace period (by pid, never by name)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=KILL_GRACE_S)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        proc.wait()

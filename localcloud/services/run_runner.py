@@ -174,7 +174,7 @@ class ExecutionRun:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            _terminate(proc)
+            terminate(proc)
 
     # --- the execution -------------------------------------------------------------------------
 
@@ -351,7 +351,7 @@ class ExecutionRun:
         try:
             while proc.poll() is None:
                 if self._cancel.is_set():
-                    _terminate(proc)
+                    terminate(proc)
                     break
                 if time.monotonic() >= deadline:
                     timed_out = True
@@ -363,7 +363,7 @@ class ExecutionRun:
                         f"{_secs(self.timeout_s)} seconds. To change this limit, see https://cloud.google.com/run/docs/configuring/task-timeout",
                         "WARNING",
                     )
-                    _terminate(proc)
+                    terminate(proc)
                     break
                 try:
                     proc.wait(timeout=0.05)
@@ -428,7 +428,7 @@ def _secs(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:g}"
 
 
-def _terminate(proc: subprocess.Popen) -> None:
+def terminate(proc: subprocess.Popen) -> None:
     """SIGTERM the process group, SIGKILL it after the grace period (by pid, never by name)."""
     if proc.poll() is not None:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import image, pin
+from ansible_collections.cloudact.gcp.plugins.module_utils import image, pin, status
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction, display
 
 
@@ -19,19 +19,7 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        facts = {
-            k: self.var(k)
-            for k in (
-                "cloudact_env",
-                "cloudact_gcp_project",
-                "cloudact_gcp_region",
-                "cloudact_image",
-                "cloudact_image_repository",
-                "cloudact_image_tag",
-                "cloudact_localcloud",
-                "cloudact_root",
-            )
-        }
+        facts = {k: self.var(k) for k in status.IMAGE_FACTS}
         names = args["jobs"] or [j["name"] for j in self.var("cloudact_catalog")["jobs"]]
         result = pin.resolve(
             self.client(), facts, names, deployed=args["deployed"], allow_missing=args["allow_missing"]
