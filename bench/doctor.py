@@ -22,37 +22,19 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import make  # noqa: E402
 from localcloud.client import LocalCloudProcess  # noqa: E402
 
 READ_POSTS = re.compile(
     r"(/token$|:testIamPermissions$|:getIamPolicy$|/entries:list$|/database/query$|/alerts/process-all$)"
 )
-
-
-def make(env: dict[str, str], *args: str, check: bool = True) -> tuple[float, str, int]:
-    started = time.monotonic()
-    result = subprocess.run(
-        ["make", "-s", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    out = result.stdout + result.stderr
-    if check and result.returncode != 0:
-        sys.exit(f"make {' '.join(args)} failed ({result.returncode}):\n{out[-3000:]}")
-    return elapsed, out, result.returncode
 
 
 def main() -> int:
@@ -78,7 +60,7 @@ def main() -> int:
                 "STRICT",
             ):
                 env.pop(name, None)
-            make(dict(env, CLOUDACT_ACCESS="1"), "create-jobs")
+            make(env, "create-jobs")
             make(env, "release")
             for _ in range(args.runs):
                 proc.admin.reset_requests()

@@ -23,7 +23,6 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,26 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import make  # noqa: E402
 from localcloud.client import LocalCloudProcess  # noqa: E402
 
 PUSHED = re.compile(r"pushed \S+ \(tags [^)]*\) in \S+: (\d+) bytes uploaded, (\d+) requests")
-
-
-def make(env: dict[str, str], *args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    result = subprocess.run(
-        ["make", "-s", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    out = result.stdout + result.stderr
-    if result.returncode != 0:
-        sys.exit(f"make {' '.join(args)} failed ({result.returncode}):\n{out[-3000:]}")
-    return elapsed, out
 
 
 def pin_cost(env: dict[str, str], runs: int) -> list[tuple[float, int]]:
@@ -90,7 +73,7 @@ def main() -> int:
             stamp = int(time.time())
             for n in range(args.runs + 1):
                 proc.admin.reset_requests()
-                wall, out = make(env, "image", "ENV=local", f"RELEASE=bench-{stamp}-{n}", "DIRTY=1")
+                wall, out, _ = make(env, "image", "ENV=local", f"RELEASE=bench-{stamp}-{n}", "DIRTY=1")
                 req = proc.admin.requests()
                 found = PUSHED.search(out)
                 if not found:

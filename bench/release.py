@@ -26,15 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import make  # noqa: E402
 from localcloud.client import LocalCloudProcess  # noqa: E402
 
 RELEASE_JOBS = (
@@ -42,24 +41,6 @@ RELEASE_JOBS = (
     "cloudact-manual-bootstrap",
     "cloudact-manual-org-sync-all",
 )
-
-
-def make(env: dict[str, str], *args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    result = subprocess.run(
-        ["make", "-s", "--no-print-directory", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        sys.exit(
-            f"make {' '.join(args)} failed ({result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
-        )
-    return elapsed, result.stdout
 
 
 def parse_job_seconds(output: str) -> float:
@@ -76,7 +57,7 @@ def profile(env: dict[str, str], *args: str) -> None:
     env = dict(
         env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="15"
     )
-    wall, out = make(env, *args)
+    wall, out, _ = make(env, *args)
     table = out[out.find("=====") :] if "=====" in out else out[-3000:]
     print(f"--- make {' '.join(args)}: {wall:.1f}s; slowest tasks:\n{table.strip()}\n")
 
@@ -97,7 +78,7 @@ def main() -> int:
             env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy")}
             env.update(proc.client_env, LOCALCLOUD_STATE_DIR=str(proc.state_dir), NO_COLOR="1")
             env.pop("CONFIRM", None)
-            cold, _ = make(env, "release")
+            cold, _, _ = make(env, "release")
             print(f"first release (creates the 8 jobs + 5 triggers, then runs): {cold:.1f}s")
             if args.profile:
                 profile(env, "release")
@@ -105,16 +86,16 @@ def main() -> int:
             rows = []
             for _ in range(args.runs):
                 proc.admin.reset_requests()
-                wall, out = make(env, "release")
+                wall, out, _ = make(env, "release")
                 req = proc.admin.requests()
                 jobs = parse_job_seconds(out)
                 rows.append(("release", wall, jobs, req["total"], req["by_host"]))
                 proc.admin.reset_requests()
-                wall, out = make(env, "run", "JOB=bootstrap")
+                wall, out, _ = make(env, "run", "JOB=bootstrap")
                 req = proc.admin.requests()
                 rows.append(("run", wall, parse_job_seconds(out), req["total"], req["by_host"]))
                 proc.admin.reset_requests()
-                wall, out = make(env, "status")
+                wall, out, _ = make(env, "status")
                 req = proc.admin.requests()
                 rows.append(("status", wall, 0.0, req["total"], req["by_host"]))
         finally:

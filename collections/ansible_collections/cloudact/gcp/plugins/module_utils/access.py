@@ -202,10 +202,11 @@ def summary(results, check=False):
             unchanged += 1
         lines += ["  ~ %s: + %s %s" % (label, role, m) for role, m in r.get("add") or []]
         lines += ["  ~ %s: - %s %s" % (label, role, m) for role, m in r.get("remove") or []]
+        removing = {tuple(p) for p in r.get("remove") or []}  # lists once the result went through Ansible
         lines += [
             "  ! %s: legacy %s %s (PRUNE=1 removes it)" % (label, role, m)
             for role, m in r.get("legacy") or []
-            if [role, m] not in (r.get("remove") or []) and (role, m) not in (r.get("remove") or [])
+            if (role, m) not in removing
         ]
     head = (
         "access: %d account(s) %screated, %d binding(s) %sadded, %d %sremoved, %d resource(s) unchanged"

@@ -74,7 +74,7 @@ def get_policy(api, kind, project, region, name, allow_missing=False):
     """The resource's policy ({} when it has none); None for a missing resource when allow_missing."""
     url = _resource_url(kind, project, region, name) + ":getIamPolicy"
     what = "IAM policy of %s %s" % (kind, name)
-    if kind in ("project",):  # Resource Manager v1 takes the options in a POST body
+    if kind == "project":  # Resource Manager v1 takes the options in a POST body
         return api.request(
             "POST",
             url,
