@@ -66,8 +66,12 @@ class AdminClient:
         retry_after: int | None = None,
         delay: float | None = None,
         drop: bool = False,
+        applied: bool = False,
     ) -> int:
-        """Make the next `count` requests to host+path (a glob) fail; returns the fault's id."""
+        """Make the next `count` requests to host+path (a glob) fail; returns the fault's id.
+
+        applied=True: the service does the work first (a `:run` starts its execution), then its answer
+        is replaced by `status`, dropped (`drop`) or sent `delay` seconds late."""
         body: dict[str, Any] = {"host": host, "path": path, "count": count}
         for key, value in (
             ("status", status),
@@ -79,10 +83,20 @@ class AdminClient:
                 body[key] = value
         if drop:
             body["drop"] = True
+        if applied:
+            body["applied"] = True
         return self.call("POST", "faults", body)["id"]
 
     def faults(self) -> list[dict]:
+        """The armed faults (with `fired`, a count, and `answered`, the service's statuses)."""
         return self.call("GET", "faults")["faults"]
+
+    def fired_faults(self, fault_id: int | None = None) -> list[dict]:
+        """The newest 200 fault hits, oldest first, kept after a fault is consumed (only those of
+        `fault_id` if given): {"id", "seq", "host", "method", "path", "applied", "status", "drop",
+        "delay", "answered"}."""
+        fired = self.call("GET", "faults")["fired"]
+        return fired if fault_id is None else [hit for hit in fired if hit["id"] == fault_id]
 
     def clear_faults(self) -> int:
         return self.call("DELETE", "faults")["cleared"]
@@ -92,7 +106,17 @@ class AdminClient:
         return self.call("GET", "requests")
 
     def reset_requests(self) -> None:
+        """Reset the counts and the request log (seq numbers keep rising)."""
         self.call("DELETE", "requests")
+
+    def request_log(self, after: int = 0) -> list[dict]:
+        """Proxied requests with seq > after, in arrival order: {"seq", "time", "host", "method",
+        "path", "query", "status", "fault", "body", "body_bytes", "content_type"}."""
+        return self.call("GET", f"requests/log?after={int(after)}")["requests"]
+
+    def request_seq(self) -> int:
+        """The newest request's seq (0 before any): a mark for `request_log(after=...)`."""
+        return self.call("GET", f"requests/log?after={sys.maxsize}")["last_seq"]
 
     def reset(self) -> None:
         """Forget every service's state (keys and CA stay)."""

@@ -58,6 +58,10 @@ EXEMPT: dict[str, str] = {
     "oauth2": "the OAuth 2.0 token endpoint (POST oauth2.googleapis.com/token): no discovery document",
     "cloudact": "the CloudAct API (CONTRACTS.md): not Google's",
     "supabase": "the Supabase Management API: not Google's",
+    # Artifact Registry's registry hosts (<location>-docker.pkg.dev): the Docker Registry HTTP API V2 is
+    # the OCI distribution spec, which no discovery document describes (artifactregistry.v1 is the REST
+    # API on artifactregistry.googleapis.com, judged above).
+    "docker-registry": "the Docker Registry HTTP API V2 (OCI distribution spec): no discovery document",
     "_localcloud": "localcloud's admin API (plain HTTP under /_localcloud/, never proxied)",
 }
 

@@ -1,10 +1,15 @@
-"""Injected faults (the next N matching requests fail) and the per-request counter for benchmarks."""
+"""Injected faults (the next N matching requests fail) and the per-request counter for benchmarks.
+
+A fault strikes before the service sees the request (the default), or with `applied` after the
+service has done the work: its answer is then replaced (`status`), lost (`drop`) or late (`delay`),
+as Google's front end can lose the answer to a `:run` that did start an execution.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from dataclasses import asdict, dataclass
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -21,6 +26,8 @@ class Fault:
     delay: float
     drop: bool
     fired: int = 0
+    applied: bool = False
+    answered: list[int] = field(default_factory=list)  # the service's status for each applied hit
 
     def matches(self, host: str, method: str, path: str) -> bool:
         return (
@@ -34,9 +41,10 @@ def parse_fault(body: Any, next_id: int) -> Fault:
     """A Fault from the admin JSON; ValueError naming the bad field and what is valid."""
     if not isinstance(body, dict):
         raise ValueError(
-            "a fault is a JSON object: {host, path, method?, count, status?, retry_after?, delay?, drop?}"
+            "a fault is a JSON object: "
+            "{host, path, method?, count, status?, retry_after?, delay?, drop?, applied?}"
         )
-    known = {"host", "path", "method", "count", "status", "retry_after", "delay", "drop"}
+    known = {"host", "path", "method", "count", "status", "retry_after", "delay", "drop", "applied"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault field(s) {unknown}: valid are {sorted(known)}")
@@ -60,6 +68,12 @@ def parse_fault(body: Any, next_id: int) -> Fault:
     drop = body.get("drop", False)
     if not isinstance(drop, bool):
         raise ValueError(f"fault drop {drop!r}: expected true or false")
+    applied = body.get("applied", False)
+    if not isinstance(applied, bool):
+        raise ValueError(
+            f"fault applied {applied!r}: expected true or false "
+            "(true: the service does the work first, then the answer is replaced, dropped or delayed)"
+        )
     status = body.get("status")
     if status is None and not drop and not delay:
         status = 503
@@ -73,14 +87,27 @@ def parse_fault(body: Any, next_id: int) -> Fault:
     ):
         raise ValueError(f"fault retry_after {retry_after!r}: expected whole seconds >= 0")
     return Fault(
-        next_id, host, path, method.upper() if method else None, count, status, retry_after, delay, drop
+        next_id,
+        host,
+        path,
+        method.upper() if method else None,
+        count,
+        status,
+        retry_after,
+        delay,
+        drop,
+        applied=applied,
     )
+
+
+FIRED_KEPT = 200  # the newest hits GET /_localcloud/faults lists under "fired"
 
 
 class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._fired: deque[dict] = deque(maxlen=FIRED_KEPT)
         self._next_id = 1
 
     def add(self, body: Any) -> Fault:
@@ -90,8 +117,9 @@ class Faults:
             self._faults.append(fault)
             return fault
 
-    def take(self, host: str, method: str, path: str) -> Fault | None:
-        """The first armed fault matching this request, consuming one of its count."""
+    def take(self, host: str, method: str, path: str, seq: int | None = None) -> tuple[Fault, dict] | None:
+        """The first armed fault matching this request, consuming one of its count, and the hit it
+        records under "fired" (pass it to `answered` once the service has answered an applied one)."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(host, method, path):
@@ -99,17 +127,43 @@ class Faults:
                     fault.fired += 1
                     if fault.count == 0:
                         self._faults.remove(fault)
-                    return fault
+                    hit = {
+                        "id": fault.id,
+                        "seq": seq,
+                        "host": host,
+                        "method": method.upper(),
+                        "path": path,
+                        "applied": fault.applied,
+                        "status": fault.status,
+                        "drop": fault.drop,
+                        "delay": fault.delay,
+                        "answered": None,
+                    }
+                    self._fired.append(hit)
+                    return fault, hit
         return None
+
+    def answered(self, fault: Fault, hit: dict, status: int) -> None:
+        """What the service answered to an applied fault's request (before the fault strikes)."""
+        with self._lock:
+            fault.answered.append(status)
+            hit["answered"] = status
 
     def list(self) -> list[dict]:
         with self._lock:
             return [asdict(f) for f in self._faults]
 
+    def fired(self) -> list[dict]:
+        """The newest hits, oldest first (kept after their fault is consumed)."""
+        with self._lock:
+            return [dict(hit) for hit in self._fired]
+
     def clear(self) -> int:
+        """Disarm every fault and forget the fired history; how many were armed."""
         with self._lock:
             n = len(self._faults)
             self._faults.clear()
+            self._fired.clear()
             return n
 
 

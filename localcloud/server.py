@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -32,10 +33,11 @@ from werkzeug.wrappers import Request, Response
 
 from localcloud import config, projects
 from localcloud.auth import Auth
-from localcloud.clock import Clock, parse_duration, parse_time
+from localcloud.clock import Clock, parse_duration, parse_time, rfc3339
 from localcloud.conformance import Conformance
-from localcloud.faults import Faults, RequestCounter
+from localcloud.faults import Fault, Faults, RequestCounter
 from localcloud.iam import BadSetting, Iam, mode_from_env
+from localcloud.requestlog import RequestLog
 from localcloud.service import STATUS_NAMES, Service, Unauthenticated, google_error, json_response
 from localcloud.services import SERVICES
 from localcloud.tls import CertStore
@@ -68,6 +70,7 @@ class LocalCloud:
         self.clock = Clock(self.state_dir / "clock.json")
         self.faults = Faults()
         self.counter = RequestCounter()
+        self.request_log = RequestLog()  # GET /_localcloud/requests/log
         self.conformance = Conformance.from_env(self)  # Google's discovery documents judge each call
         self.ready = threading.Event()
         # Bind before the services are built: they may need proxy_url (executions get it in their env).
@@ -81,6 +84,7 @@ class LocalCloud:
         self.start_seconds: dict[str, float] = {}  # per service, for the startup benchmark
         self._by_name: dict[str, Service] = {}
         self._by_host: dict[str, Service] = {}
+        self._host_patterns: list[tuple[re.Pattern[str], Service]] = []  # Service.host_pattern
         for spec in SERVICES if service_specs is None else service_specs:
             module_name, _, class_name = spec.partition(":")
             cls = getattr(importlib.import_module(f"localcloud.services.{module_name}"), class_name)
@@ -97,6 +101,8 @@ class LocalCloud:
                 )
         for host in svc.hosts:
             self._by_host[host.lower()] = svc
+        if svc.host_pattern:
+            self._host_patterns.append((re.compile(svc.host_pattern), svc))
         self.services.append(svc)
         self._by_name[svc.name] = svc
 
@@ -124,7 +130,11 @@ class LocalCloud:
             ) from None
 
     def service_for_host(self, host: str) -> Service | None:
-        return self._by_host.get(host.lower())
+        host = host.lower()
+        found = self._by_host.get(host)
+        if found is None:
+            found = next((svc for pattern, svc in self._host_patterns if pattern.fullmatch(host)), None)
+        return found
 
     def shell_env(self) -> dict[str, str]:
         """What `localcloud env` prints: point a shell's clients at this cloud."""
@@ -192,6 +202,7 @@ class LocalCloud:
             svc.reset()
         self.faults.clear()
         self.counter.reset()
+        self.request_log.reset()
         self.clock.reset()
 
     # ---- admin API -----------------------------------------------------------------------------------
@@ -229,7 +240,7 @@ class LocalCloud:
                     return json_response(self.clock.describe())
             if name == "faults" and not subpath:
                 if method == "GET":
-                    return json_response({"faults": self.faults.list()})
+                    return json_response({"faults": self.faults.list(), "fired": self.faults.fired()})
                 if method == "POST":
                     fault = self.faults.add(_json_body(request))
                     return json_response({"id": fault.id}, status=201)
@@ -240,7 +251,13 @@ class LocalCloud:
                     return json_response(self.counter.summary())
                 if method == "DELETE":
                     self.counter.reset()
+                    self.request_log.reset()
                     return json_response({})
+            if name == "requests" and subpath == "log" and method == "GET":
+                after = request.args.get("after", "0")
+                if not after.isdigit():
+                    raise ValueError(f"requests/log after {after!r}: expected a request seq, an integer >= 0")
+                return json_response(self.request_log.read(int(after)))
             if name == "reset" and method == "POST":
                 self.reset()
                 return json_response({"reset": [s.name for s in self.services]})
@@ -263,6 +280,19 @@ class LocalCloud:
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _injected(fault: Fault, host: str) -> Response:
+    """A fault's answer: Google's error body for its status, with its Retry-After."""
+    assert fault.status is not None
+    resp = google_error(
+        fault.status,
+        f"localcloud: injected fault {fault.id} ({fault.status} for {host}{fault.path})",
+        STATUS_NAMES.get(fault.status, "UNKNOWN"),
+    )
+    if fault.retry_after is not None:
+        resp.headers["Retry-After"] = str(fault.retry_after)
+    return resp
 
 
 def _json_body(request: Request) -> Any:
@@ -377,24 +407,21 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send(Response(f"localcloud: {e}\n", status=400, mimetype="text/plain"))
             return
         cloud.counter.count(host, self.command, path)
-        fault = cloud.faults.take(host, self.command, path)
+        entry = cloud.request_log.add(
+            time=rfc3339(cloud.now()),
+            host=host,
+            method=self.command,
+            path=path,
+            query=target.partition("?")[2],
+            body=body,
+            content_type=self.headers.get("Content-Type"),
+        )
+        taken = cloud.faults.take(host, self.command, path, entry["seq"])
+        fault, hit = taken if taken is not None else (None, None)
         if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                log.info("fault %d: dropping %s %s%s", fault.id, self.command, host, path)
-                self.close_connection = True
-                self.connection.close()
-                return
-            if fault.status is not None:
-                headers = [("Retry-After", str(fault.retry_after))] if fault.retry_after is not None else []
-                resp = google_error(
-                    fault.status,
-                    f"localcloud: injected fault {fault.id} ({fault.status} for {host}{fault.path})",
-                    STATUS_NAMES.get(fault.status, "UNKNOWN"),
-                )
-                resp.headers.extend(headers)
-                self._send(resp)
+            cloud.request_log.update(entry, fault=fault.id)
+        if fault is not None and not fault.applied:  # strikes before the service sees the request
+            if self._strike(fault, host, path, entry):
                 return
         environ = self._environ(target, body, host)
         request = Request(environ)
@@ -410,7 +437,34 @@ class ProxyHandler(BaseHTTPRequestHandler):
             response = google_error(
                 500, f"localcloud: internal error in {service.name}: {type(e).__name__}: {e}"
             )
-        self._send(response, environ)
+        if fault is not None and hit is not None and fault.applied:  # the work is done: now strike
+            cloud.faults.answered(fault, hit, response.status_code)
+            log.info(
+                "fault %d: %s %s%s applied (%d), now striking",
+                fault.id,
+                self.command,
+                host,
+                path,
+                response.status_code,
+            )
+            if self._strike(fault, host, path, entry):
+                return
+        self._send(response, environ, entry)
+
+    def _strike(self, fault: Fault, host: str, path: str, entry: dict) -> bool:
+        """Delay, then drop the connection or answer the fault's status; False when only delayed
+        (the request, or the service's answer, then goes on)."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            log.info("fault %d: dropping %s %s%s", fault.id, self.command, host, path)
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if fault.status is not None:
+            self._send(_injected(fault, host), None, entry)
+            return True
+        return False
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
@@ -506,7 +560,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
         environ.setdefault("HTTP_HOST", host)
         return environ
 
-    def _send(self, response: Response, environ: dict[str, Any] | None = None) -> None:
+    def _send(
+        self, response: Response, environ: dict[str, Any] | None = None, entry: dict | None = None
+    ) -> None:
+        """Write the response; `entry` (the request's log entry) records the status sent."""
         if environ is None:
             environ = {"REQUEST_METHOD": self.command, "SERVER_PROTOCOL": "HTTP/1.1"}
         head_length = len(response.get_data()) if self.command == "HEAD" else None
@@ -517,6 +574,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             if hasattr(app_iter, "close"):
                 app_iter.close()
         code = int(status.split(" ", 1)[0])
+        if entry is not None:
+            self.server.cloud.request_log.update(entry, status=code)
         self.send_response_only(code)  # standard reason phrase ("Bad Gateway")
         seen_date = False
         for name, value in headers:

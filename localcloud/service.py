@@ -73,6 +73,9 @@ class Service:
 
     name: str = ""
     hosts: tuple[str, ...] = ()
+    # More hosts, by a regular expression a whole (lower-case) host name must match: for a host per
+    # location, as Artifact Registry's `<location>-docker.pkg.dev`. `hosts` names the ones health lists.
+    host_pattern: str = ""
 
     def __init__(self, cloud: Cloud):
         self.cloud = cloud

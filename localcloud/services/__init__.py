@@ -15,6 +15,7 @@ SERVICES: list[str] = [
     "run:RunService",
     "storage:StorageService",
     "artifactregistry:ArtifactRegistryService",
+    "artifactregistry_docker:DockerRegistryService",
     "cloudbuild:CloudBuildService",
     "scheduler:SchedulerService",
 ]

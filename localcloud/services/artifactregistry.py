@@ -1,7 +1,8 @@
 """Artifact Registry v1 (artifactregistry.googleapis.com): Docker repositories (get/create as an
 Operation/list), dockerImages list/get, packages list/get, packages.tags get/list, packages.versions get,
 and operations.get. Images arrive by Cloud Build's `docker push` (the `push` API below); the registry
-host `<region>-docker.pkg.dev` itself serves no Docker registry protocol.
+host `<region>-docker.pkg.dev` serves the read side of the Docker Registry HTTP API V2 over this state
+(localcloud/services/artifactregistry_docker.py, through `docker_package`).
 
 State: state/artifactregistry/index.json (repositories, images per repository and package, tags) and
 each image's files and config under state/artifactregistry/images/sha256-<hex>/ (keyed by digest).
@@ -140,6 +141,24 @@ class ArtifactRegistryService(Service):
                 self._repo_name(parts["project"], parts["location"], parts["repo"])
             )
             return dict(found) if found else None
+
+    def docker_package(self, project: str, location: str, repo: str, image: str) -> dict[str, Any] | None:
+        """What the registry protocol reads of an image of a repository: {"tags": {tag: digest},
+        "digests": [...], "dirs": {digest: stored image directory}}; {} when the repository holds no such
+        image; None when there is no such repository."""
+        with self._lock:
+            name = self._repo_name(project, location, repo)
+            if name not in self._state["repositories"]:
+                return None
+            package = self._state["images"].get(name, {}).get(image)
+            if package is None:
+                return {}
+            digests = list(package["versions"])
+            return {
+                "tags": dict(package["tags"]),
+                "digests": digests,
+                "dirs": {d: self.images_dir / d.replace(":", "-") for d in digests},
+            }
 
     def image_files(self, ref: str) -> Path | None:
         """The root filesystem directory of an image the registry holds, else None."""

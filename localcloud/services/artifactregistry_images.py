@@ -4,8 +4,9 @@ Dockerfile's COPY lines placed them) and a config (Env, WorkingDir, User, Cmd, E
 Its digest is that of a Docker v2 manifest over one canonical layer (an uncompressed tar of the files:
 sorted, mtime 0, uid/gid 0, modes 0644/0755) and the config JSON (sorted keys, no timestamps), so the
 same tree and Dockerfile always give the same digest. A container runs from a copy of the files with
-the image's paths (WORKDIR, absolute paths in ENV values and arguments such as /app/jobs) mapped into
-that copy, and `python` is localcloud's own interpreter standing in for the image's.
+the image's paths (WORKDIR, absolute paths in the env values of the image's ENV and of the container,
+as the job, a run's overrides or `docker run -e` set them, and in arguments such as /app/jobs) mapped
+into that copy, and `python` is localcloud's own interpreter standing in for the image's.
 """
 
 from __future__ import annotations
@@ -63,17 +64,24 @@ def layer_tar(root: Path) -> bytes:
     return buf.getvalue()
 
 
+def config_blob(config: dict[str, Any], diff_ids: list[str]) -> bytes:
+    """The image's config blob (the manifest's `config.digest` is its sha256): the config (Env,
+    WorkingDir, User, Cmd, Entrypoint, Labels; empty ones left out) under `config`, as Docker's is."""
+    return canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {k: v for k, v in config.items() if v not in (None, "", [], {})},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    )
+
+
 def image_manifest(root: Path, config: dict[str, Any]) -> tuple[str, bytes, bytes, int]:
     """(digest "sha256:<hex>", manifest bytes, config bytes, size in bytes) of an image."""
     layer = layer_tar(root)
     layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config_doc = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {k: v for k, v in config.items() if v not in (None, "", [], {})},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    }
-    config_bytes = canonical_json(config_doc)
+    config_bytes = config_blob(config, [layer_digest])
     manifest = canonical_json(
         {
             "schemaVersion": 2,
@@ -111,6 +119,21 @@ def load_config(image_dir: Path) -> dict[str, Any]:
     return json.loads((image_dir / "config.json").read_text())
 
 
+def stored_blob(image_dir: Path, digest: str) -> bytes | None:
+    """A blob of a stored image by its digest: the config blob (made again from config.json and the
+    manifest's layer digests) or the layer (the canonical archive of files/), and only when the bytes'
+    sha256 is that digest; else None (not this image's blob)."""
+    manifest = json.loads((image_dir / "manifest.json").read_bytes())
+    layers = [layer["digest"] for layer in manifest.get("layers", [])]
+    if manifest.get("config", {}).get("digest") == digest:
+        data = config_blob(load_config(image_dir), layers)  # the layers are uncompressed: diff_id = digest
+    elif digest in layers:
+        data = layer_tar(image_dir / "files")
+    else:
+        return None
+    return data if "sha256:" + hashlib.sha256(data).hexdigest() == digest else None
+
+
 class Container:
     """One run of an image: a copy of its files (the container's writable layer), removed by close()."""
 
@@ -127,13 +150,17 @@ class Container:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, value: str) -> str:
-        """An image path (absolute, inside the image) as a path in this container's copy."""
-        if not value.startswith("/"):
+        """An image path (absolute, inside the image) as a path in this container's copy; anything else
+        (a relative path, a path the image does not have, the `//host/...` of a URL) unchanged."""
+        if not value.startswith("/") or value.startswith("//"):
             return value
         first = value.lstrip("/").split("/", 1)[0]
         return str(self.root / value.lstrip("/")) if first and (self.root / first).exists() else value
 
     def env_value(self, value: str) -> str:
+        """An env value as the container's processes see it: each `:`-separated image path mapped into
+        this copy (`/app/migrations` or `/app:/app/lib`), everything else as it was. The one mapping of
+        the image's ENV and of the container's own env."""
         return ":".join(self.path(part) for part in value.split(":"))
 
     def command(
@@ -142,9 +169,14 @@ class Container:
         args: list[str] | None,
         env: dict[str, str] | None = None,
         workdir: str = "",
+        runtime_env: dict[str, str] | None = None,
     ) -> tuple[list[str], dict[str, str], str]:
         """(argv, environment, cwd) for a process of this container, as a runtime composes them:
-        ENTRYPOINT + CMD, a given command replacing the entrypoint and given args the CMD."""
+        ENTRYPOINT + CMD, a given command replacing the entrypoint and given args the CMD. The
+        environment: the image's ENV, then `runtime_env` as given (what the runtime adds: localcloud's
+        own host paths, such as the key file and the CA bundle), then `env`, the container's own (the
+        job's and a run's overrides, `docker run -e`), both ENV and `env` with their image paths mapped
+        into this copy, as in a real container they resolve in the image's files."""
         entrypoint = list(self.config.get("Entrypoint") or [])
         cmd = list(self.config.get("Cmd") or [])
         if command:
@@ -159,7 +191,8 @@ class Container:
             key, _, value = item.partition("=")
             if key != "PATH":
                 merged[key] = self.env_value(value)
-        merged.update(env or {})
+        merged.update(runtime_env or {})
+        merged.update({key: self.env_value(value) for key, value in (env or {}).items()})
         if argv and argv[0] == sys.executable:
             merged["PYTHONPATH"] = ":".join(p for p in (str(self.site), merged.get("PYTHONPATH", "")) if p)
         cwd = self.root / (workdir or self.config.get("WorkingDir") or "/").lstrip("/")

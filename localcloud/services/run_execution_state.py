@@ -29,10 +29,12 @@ class RunExecutionState(RunState):
         if enforcing:  # as on Cloud Run, the execution authenticates as its job's service account
             key = str(iam.key_file_for(account))
             env.update(GCP_SERVICE_ACCOUNT_FILE=key, GOOGLE_APPLICATION_CREDENTIALS=key)
+        values: dict[str, str] = {}  # the container's own values: image paths in them resolve in the image
         for i, item in enumerate(container.get("env", [])):
             ref = item.get("valueSource", {}).get("secretKeyRef")
             if ref is None:
-                env[item["name"]] = item.get("value", "")
+                values[item["name"]] = item.get("value", "")
+                env.pop(item["name"], None)
                 continue
             secret, version = ref["secret"], ref.get("version", "latest")
             field = f"spec.template.spec.containers[0].env[{i}].value_from.secret_key_ref.name"
@@ -55,6 +57,7 @@ class RunExecutionState(RunState):
                 self._resources_failed(name, message)
                 return
             env[item["name"]] = value.decode("utf-8", errors="replace")
+            values.pop(item["name"], None)
         now = self._now()
         set_condition(
             execution,
@@ -71,6 +74,7 @@ class RunExecutionState(RunState):
             execution=exec_id,
             container=container,
             env=env,
+            container_env=values,
             task_count=execution["taskCount"],
             parallelism=execution.get("parallelism", 0),
             timeout_s=shapes.parse_duration(task["timeout"], "timeout"),

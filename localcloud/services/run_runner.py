@@ -128,11 +128,13 @@ class ExecutionRun:
         timeout_s: float,
         max_retries: int,
         on_event: Callable[..., None],
+        container_env: dict[str, str] | None = None,
     ):
         self.cloud = cloud
         self.project, self.location, self.job, self.execution = project, location, job, execution
         self.container = container
-        self.env = env
+        self.env = env  # what the runtime gives: host variables, localcloud's client env, secret values
+        self.container_env = container_env or {}  # the values the job (and the run's overrides) set
         self.task_count = task_count
         self.parallelism = parallelism or task_count
         self.timeout_s = timeout_s
@@ -277,14 +279,14 @@ class ExecutionRun:
         """Run one attempt; (exit code, timed out, cancelled)."""
         argv = self._argv()
         task_env = {
-            **self.env,
+            **self.container_env,
             "CLOUD_RUN_JOB": self.job,
             "CLOUD_RUN_EXECUTION": self.execution,
             "CLOUD_RUN_TASK_INDEX": str(index),
             "CLOUD_RUN_TASK_COUNT": str(self.task_count),
             "CLOUD_RUN_TASK_ATTEMPT": str(attempt),
         }
-        env = {**image_defaults()["env"], **task_env}
+        env = {**image_defaults()["env"], **self.env, **task_env}
         cwd = local_path(self.container.get("workingDir") or "")
         instance = secrets.token_hex(32)
         try:
@@ -301,11 +303,15 @@ class ExecutionRun:
         return self._run_process(index, attempt, instance, argv, env, cwd)
 
     def _image_command(self, image: Container, env: dict[str, str]) -> tuple[list[str], dict[str, str], Path]:
+        """The task's process in the image's files: the container's env (the job's values, the run's
+        overrides) has its image paths mapped into the copy, as the image's ENV has; what localcloud adds
+        (its key, CA bundle and proxy, the secrets' values) is passed as it is."""
         argv, merged, cwd = image.command(
             self.container.get("command"),
             self.container.get("args"),
             env,
             self.container.get("workingDir") or "",
+            runtime_env=self.env,
         )
         return argv, merged, Path(cwd)
 

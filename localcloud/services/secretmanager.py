@@ -106,22 +106,42 @@ class SecretManager(Service):
             saved = json.loads(self._file.read_text())
             self._secrets = saved["secrets"]
             self._seeded = saved.get("seeded", [self.cloud.project])
-        self._seed()
+
+    def start(self) -> None:
+        # At start, not when constructed: the Supabase service (constructed after this one) issues the
+        # token that the Supabase secret is seeded with.
+        with self._lock:
+            self._seed()
 
     # ---- state ---------------------------------------------------------------------------------------
 
     def _seed(self) -> None:
         """Each hosted project's first start: its environment's secrets (the root API key and the
-        Supabase token under that environment's names), with random values nobody has seen."""
+        Supabase token under that environment's names), values nobody has seen: a random root key,
+        and a Supabase access token that localcloud's Supabase issued for the project."""
         for hosted in PROJECTS:
             if hosted.project in self._seeded:
                 continue
             for secret_id in (hosted.root_key_secret, hosted.supabase_secret):
                 name = f"projects/{hosted.project}/secrets/{secret_id}"
                 self._secrets[name] = self._new_secret(name, {"replication": {"automatic": {}}})
-                self._add_version(name, pysecrets.token_urlsafe(32).encode(), checksum_given=False)
+                value = (
+                    self._issued_supabase_token(hosted.project)
+                    if secret_id == hosted.supabase_secret
+                    else pysecrets.token_urlsafe(32)
+                )
+                self._add_version(name, value.encode(), checksum_given=False)
             self._seeded.append(hosted.project)
         self._save()
+
+    def _issued_supabase_token(self, project: str) -> str:
+        """A token the Supabase service issues for the project, the only one valid from now on (a reset
+        re-seeds: the earlier ones are revoked); a random value when this localcloud has no Supabase."""
+        try:
+            supabase: Any = self.cloud.service("supabase")
+        except KeyError:
+            return pysecrets.token_urlsafe(32)
+        return supabase.issue_token(project, revoke_others=True, how="seeded")
 
     def _save(self) -> None:
         tmp = self._file.with_suffix(".tmp")

@@ -6,13 +6,23 @@ only), `stop()` ends it by its pid with a fast shutdown and waits until it is go
 handle bookkeeping is bypassed (cleanup_mode=None) so that the server lives exactly as long as this
 service.
 
-Behaviour mirrored from Supabase (CONTRACTS.md): bearer token, project ref `local` (others 404; a
-rehearsed environment's token, `supabase-access-token-<suffix>` of its hosted project, reaches any
-well-formed ref, each in a database `ref_<ref>` of its own, so the operator's ref works), the
+Behaviour mirrored from Supabase (CONTRACTS.md): a bearer token Supabase issued, project ref `local`
+(others 404; a rehearsed environment's token, issued for its hosted project, reaches any well-formed
+ref, each in a database `ref_<ref>` of its own, so the operator's ref works), the
 query text runs on one connection as one implicit transaction (simple-query protocol, so CREATE INDEX
 CONCURRENTLY fails inside a multi-statement text), rows of the last statement that returned rows,
 `[]` otherwise, 201; SQL errors 400 with "Failed to run sql query: ERROR:  <SQLSTATE>: ...";
 120 requests a minute per token and project (configurable with the admin endpoint `rate-limit`).
+
+Tokens are Supabase's: one access token per hosted project (`sbp_` + 40 hex characters, as a personal
+access token), issued when Secret Manager seeds the project's `supabase-access-token-<suffix>` (its
+first version is the issued token), and only issued tokens are accepted, whatever the secret holds
+now (a wrong new version is 401, as Supabase refuses a token it never issued). Their sha256 hashes
+are kept per project in `<state>/supabase/tokens.json`, never the tokens. The admin endpoint `tokens`
+issues another (a rotation, as the dashboard does; Secret Manager is not touched), optionally
+revoking the older ones. A state directory from before issued tokens were recorded takes the first
+version of each project's secret as issued at start. A reset keeps the records; Secret Manager's
+reset re-seeds each secret with a newly issued token and revokes the others, so the two agree.
 """
 
 from __future__ import annotations
@@ -20,11 +30,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import threading
@@ -39,7 +49,8 @@ import psycopg
 from psycopg import sql
 from werkzeug.wrappers import Request, Response
 
-from localcloud.projects import PROJECTS, HostedProject
+from localcloud.clock import rfc3339
+from localcloud.projects import BY_ID, PROJECTS, HostedProject
 from localcloud.service import Service, json_response
 
 PROJECT_REF = "local"
@@ -49,12 +60,21 @@ DEFAULT_LIMIT = 120
 DEFAULT_WINDOW = 60.0
 STATEMENT_TIMEOUT_MS = 55_000  # Supabase cuts a query off after about 55 s
 STOP_TIMEOUT = 15.0
+TOKEN_PREFIX = "sbp_"  # noqa: S105 - a Supabase personal access token is sbp_ + 40 hex characters
 
 log = logging.getLogger("localcloud.supabase")
 
 
 def _message(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
     return json_response({"message": message}, status=status, headers=headers)
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_hex(20)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,6 +131,12 @@ class SupabaseService(Service):
         self._window = DEFAULT_WINDOW
         self._buckets: dict[tuple[str, str], tuple[float, int]] = {}  # (token hash, ref) -> (window start, n)
         self._databases: set[str] = set()  # the rehearsed refs' databases known to exist
+        self._tokens_file = self.state_dir / "tokens.json"
+        self._tokens_lock = threading.Lock()
+        # project -> the tokens issued for it and not revoked: [{"sha256", "issued", "how"}]
+        self._tokens: dict[str, list[dict[str, str]]] = {}
+        if self._tokens_file.exists():
+            self._tokens = json.loads(self._tokens_file.read_text())["projects"]
 
     @property
     def pgdata(self):
@@ -123,6 +149,7 @@ class SupabaseService(Service):
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._adopt_seeded_tokens()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset on CI machines
             logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl command line
@@ -160,6 +187,8 @@ class SupabaseService(Service):
         log.info("PostgreSQL (pid %d) stopped in %.2fs", pid, time.monotonic() - started)
 
     def reset(self) -> None:
+        # The issued tokens stay: Secret Manager's reset re-seeds each project's secret with a token
+        # issued by issue_token(..., revoke_others=True), whichever of the two resets runs first.
         with self._lock:
             self._buckets.clear()
             self._databases.clear()
@@ -189,6 +218,46 @@ class SupabaseService(Service):
                 conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
             conn.execute("CREATE DATABASE postgres")
 
+    # --- issued tokens ------------------------------------------------------------------------------
+
+    def issue_token(self, project: str, *, revoke_others: bool = False, how: str = "issued") -> str:
+        """A new access token for a hosted project (only its hash is kept); with revoke_others, the
+        project's earlier tokens stop working."""
+        if project not in BY_ID:
+            raise ValueError(f"{project!r} is not a hosted project: one of {', '.join(BY_ID)}")
+        token = new_token()
+        self._record(project, token, revoke_others=revoke_others, how=how)
+        return token
+
+    def _record(self, project: str, token: str, *, revoke_others: bool = False, how: str = "issued") -> None:
+        entry = {"sha256": _token_hash(token), "issued": rfc3339(self.cloud.now()), "how": how}
+        with self._tokens_lock:
+            kept = [] if revoke_others else self._tokens.get(project, [])
+            self._tokens[project] = [*kept, entry]
+            self._save_tokens()
+
+    def _save_tokens(self) -> None:
+        tmp = self._tokens_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"projects": self._tokens}, f, indent=1, sort_keys=True)
+        tmp.replace(self._tokens_file)
+
+    def _adopt_seeded_tokens(self) -> None:
+        """A state directory from before Supabase recorded its tokens: the first version of each hosted
+        project's secret (what Secret Manager seeded) is taken as the token issued for that project."""
+        for hosted in PROJECTS:
+            with self._tokens_lock:
+                if hosted.project in self._tokens:
+                    continue
+            try:
+                seeded = self.cloud.secret_value(hosted.supabase_secret, "1", hosted.project)
+            except KeyError:  # no Secret Manager in this localcloud
+                return
+            if seeded and seeded.strip():
+                self._record(hosted.project, seeded.strip().decode("utf-8", errors="replace"), how="adopted")
+                log.info("Supabase: the seeded token of %s recorded as issued", hosted.project)
+
     # --- admin --------------------------------------------------------------------------------------
 
     def handle_admin(self, request: Request, subpath: str) -> Response:
@@ -203,6 +272,26 @@ class SupabaseService(Service):
                 self._limit, self._window = limit, float(window)
                 self._buckets.clear()
             return json_response({"limit": limit, "window_seconds": window})
+        if subpath == "tokens" and request.method == "POST":
+            body = request.get_json(silent=True)
+            body = body if isinstance(body, dict) else {}
+            project, revoke = body.get("project"), body.get("revoke_others", False)
+            if project not in BY_ID or not isinstance(revoke, bool):
+                return json_response(
+                    {
+                        "error": f'expected {{"project": one of {list(BY_ID)}, "revoke_others"?: bool}}, '
+                        f"got project {project!r}, revoke_others {revoke!r}"
+                    },
+                    400,
+                )
+            return json_response({"token": self.issue_token(project, revoke_others=revoke)}, 201)
+        if subpath == "tokens" and request.method == "GET":
+            with self._tokens_lock:  # when and how each valid token was issued; never a hash
+                issued = {
+                    project: [{"issued": e["issued"], "how": e["how"]} for e in tokens]
+                    for project, tokens in self._tokens.items()
+                }
+            return json_response({"projects": issued})
         if subpath == "state" and request.method == "GET":
             return json_response(
                 {
@@ -284,11 +373,15 @@ class SupabaseService(Service):
         return allowed, headers
 
     def _token_owner(self, token: str) -> HostedProject | None:
-        """The hosted project whose Supabase token (its environment's secret) this is, if any."""
-        for hosted in PROJECTS:
-            expected = self.cloud.secret_value(hosted.supabase_secret, project=hosted.project)
-            if token and expected is not None and hmac.compare_digest(token.encode(), expected.strip()):
-                return hosted
+        """The hosted project Supabase issued this token for (and did not revoke), if any. What Secret
+        Manager holds now does not matter: a token is valid because Supabase issued it."""
+        if not token:
+            return None
+        digest = _token_hash(token)
+        with self._tokens_lock:
+            for project, issued in self._tokens.items():
+                if any(entry["sha256"] == digest for entry in issued):
+                    return BY_ID.get(project)
         return None
 
     def _database_uri(self, ref: str | None) -> str:

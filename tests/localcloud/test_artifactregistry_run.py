@@ -138,3 +138,46 @@ def test_an_image_its_repository_lacks_fails_the_execution(clients, localcloud_e
     execution = clients["executions"].get_execution(name=operation.metadata.name)
     assert execution.failed_count == 1 and execution.succeeded_count == 0
     assert f"Image '{missing}' not found." in lines(localcloud_env, execution.name)
+
+
+def test_the_jobs_and_the_overrides_paths_in_the_image_resolve_in_its_files(clients, localcloud_env):
+    # As in a real container, a job env value that is an absolute path inside the image (the migrate
+    # job's MIGRATIONS_DIR=/app/migrations/supabase_db) finds the image's files; anything else is
+    # passed unchanged (a path the image lacks, a URL, a relative path).
+    dockerfile = b"FROM python:3.11-slim\nWORKDIR /app\nCOPY data/ /app/data/\nCOPY list.py /app/\n"
+    lister = (
+        b"import os\n"
+        b"for name in ('SOME_DIR', 'OVERRIDE_DIR'):\n"
+        b"    print(name, 'lists', sorted(os.listdir(os.environ[name])))\n"
+        b"for name in ('ELSEWHERE', 'URL', 'RELATIVE'):\n"
+        b"    print(name, '=', os.environ[name])\n"
+    )
+    files = {"Dockerfile": dockerfile, "list.py": lister, "data/a.sql": b"-- a\n", "data/sub/b.sql": b""}
+    build_image(clients, files, "paths")
+    env = {
+        "SOME_DIR": "/app/data",
+        "OVERRIDE_DIR": "/nowhere",
+        "ELSEWHERE": "/srv/not/in/the/image",
+        "URL": "http://app/data",
+        "RELATIVE": "app/data",
+    }
+    job = job_for(
+        clients,
+        f"{clients['image']}:paths",
+        command=["python", "/app/list.py"],
+        env=[run_v2.EnvVar(name=k, value=v) for k, v in env.items()],
+    )
+    overrides = run_v2.RunJobRequest.Overrides(
+        container_overrides=[
+            run_v2.RunJobRequest.Overrides.ContainerOverride(
+                env=[run_v2.EnvVar(name="OVERRIDE_DIR", value="/app/data/sub")]
+            )
+        ]
+    )
+    execution = clients["jobs"].run_job(request={"name": job, "overrides": overrides}).result(60)
+    out = lines(localcloud_env, execution.name)
+    assert "SOME_DIR lists ['a.sql', 'sub']" in out, out
+    assert "OVERRIDE_DIR lists ['b.sql']" in out, out
+    assert "ELSEWHERE = /srv/not/in/the/image" in out, out
+    assert "URL = http://app/data" in out, out
+    assert "RELATIVE = app/data" in out, out

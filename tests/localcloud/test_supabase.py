@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -110,6 +111,20 @@ def test_statement_that_refuses_a_transaction_fails_inside_one(query, table: str
         "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
     )
     assert query(f"select to_regclass('{table}') is null as absent").json() == [{"absent": True}]
+
+
+def test_the_seeded_token_is_one_supabase_issued(localcloud, token: str, query) -> None:
+    # Shaped as Supabase's personal access tokens; never shown (tests/localcloud/test_supabase_tokens.py
+    # has rotation, refusal of a wrong new version, restart, adoption and reset).
+    shaped = re.fullmatch(r"sbp_[0-9a-f]{40}", token) is not None
+    assert shaped, "the seeded supabase-access-token-local is not sbp_ + 40 hex characters"
+    assert query("select 1").status_code == 201
+    issued = localcloud.admin.admin("supabase", "tokens")["projects"]
+    assert {project: tokens[0]["how"] for project, tokens in issued.items()} == {
+        "cloudact-local": "seeded",
+        "cloudact-testing-1": "seeded",
+        "cloudact-prod": "seeded",
+    }
 
 
 def test_bad_or_missing_token_is_401(query) -> None:
