@@ -26,8 +26,12 @@ RUN groupadd --system --gid 10001 cloudact \
        --shell /usr/sbin/nologin cloudact
 
 COPY --chown=root:root jobs/ /app/jobs/
+# The one retry rule, shared with the operator side: the cloudact.gcp collection's module_utils file,
+# at the import path the scripts use (standard library only; image.py SHARED lists such files).
+COPY --chown=root:root collections/ansible_collections/cloudact/gcp/plugins/module_utils/verbs.py \
+     /app/ansible_collections/cloudact/gcp/plugins/module_utils/verbs.py
 COPY --chown=root:root migrations/ /app/migrations/supabase_db/
-RUN python -m compileall -q /app/jobs
+RUN python -m compileall -q /app/jobs /app/ansible_collections
 
 USER 10001:10001
 

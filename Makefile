@@ -54,6 +54,7 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/python -m toolkit check-inventories
 
 .PHONY: test
 test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
@@ -116,11 +117,15 @@ SINCE ?= 1h
 STRICT ?=
 # Extra ansible-playbook options, e.g. ANSIBLE_ARGS="-v" or "-e @vars.yml".
 ANSIBLE_ARGS ?=
-PLAYBOOK = $(BIN)/ansible-playbook -i inventories/$(ENV) $(ANSIBLE_ARGS)
+# ENV's environment, resolved once per target into the shell's $env: an unknown word stops here naming
+# the valid ones; another word for an environment says so once (test is stage).
+ENV_WORD = env=$$($(BIN)/python -m toolkit env '$(ENV)')
+PLAYBOOK = $(BIN)/ansible-playbook -i inventories/$$env $(ANSIBLE_ARGS)
 # ENV=local or REHEARSE=1: start localcloud if it is down (the play finds its client env and key by itself).
 OPS_LOCAL = $(if $(or $(filter local,$(ENV)),$(filter 1 true yes,$(REHEARSE))),$(BIN)/python -m localcloud up >/dev/null &&,)
-# Checks ENV and, for a guarded environment (prod), reads a typed or piped "yes" (or CONFIRM=yes).
-OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $(ENV)
+# For a guarded environment (prod): checks the target's inputs, then reads a typed or piped "yes" (or
+# CONFIRM=yes) to a question naming what will run; the play gets the answer as -e "$$confirmed".
+OPS_ASK = confirmed=$$($(BIN)/python -m toolkit.ask $$env --extra-vars '$(ANSIBLE_ARGS)'
 
 PRUNE ?=
 # PRUNE=1: also remove cloudact-* jobs and triggers that are not in the catalog.
@@ -130,35 +135,34 @@ TRIGGER_JOB = $(if $(JOB),$(BIN)/python -m toolkit resolve-job --scheduled '$(JO
 
 .PHONY: create-jobs
 create-jobs: $(STAMP) ## Converge the catalog's 8 jobs + 5 triggers onto ENV, in place (prod asks for yes) [PRUNE=1]
-	@$(OPS_ASK) "converge the job catalog onto $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/create-jobs.yml -e cloudact_confirmed=$$confirmed $(CONVERGE_ARGS)
+	@$(ENV_WORD) && $(OPS_LOCAL) $(OPS_ASK) converge) && \
+	$(PLAYBOOK) playbooks/create-jobs.yml -e "$$confirmed" $(CONVERGE_ARGS)
 
 RELEASE ?=
 DIRTY ?=
 
 .PHONY: image
 image: $(STAMP) ## Build the job image from the committed tree with Cloud Build, push it, print its digest [RELEASE=<tag>] [DIRTY=1] [FORCE=1]
-	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/image.yml -e cloudact_image_release='$(RELEASE)' \
+	@$(ENV_WORD) && $(OPS_LOCAL) \
+	$(OPS_ASK) image --release '$(RELEASE)' $(if $(DIRTY),--dirty) $(if $(FORCE),--force)) && \
+	$(PLAYBOOK) playbooks/image.yml -e "$$confirmed" -e cloudact_image_release='$(RELEASE)' \
 	  -e cloudact_image_dirty=$(if $(DIRTY),true,false) -e cloudact_image_force=$(if $(FORCE),true,false)
 
 .PHONY: plan
 plan: $(STAMP) ## What create-jobs would create, update or prune on ENV, field by field; changes nothing [PRUNE=1]
-	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(OPS_LOCAL) \
+	@$(ENV_WORD) && $(OPS_LOCAL) \
 	$(PLAYBOOK) playbooks/create-jobs.yml --check --diff $(CONVERGE_ARGS)
 
 .PHONY: pause
 pause: $(STAMP) ## Pause ENV's triggers: all, or JOB=<word>'s; a paused trigger stays paused on converge
-	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(TRIGGER_JOB) \
-	$(OPS_ASK) "pause $(or $(JOB),every trigger) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
+	@$(ENV_WORD) && $(TRIGGER_JOB) $(OPS_LOCAL) $(OPS_ASK) pause --job '$(JOB)') && \
+	$(PLAYBOOK) playbooks/trigger-state.yml -e "$$confirmed" \
 	  -e cloudact_trigger_state=paused -e cloudact_trigger_job='$(JOB)'
 
 .PHONY: resume
 resume: $(STAMP) ## Resume ENV's triggers: all, or JOB=<word>'s
-	@$(BIN)/python -m toolkit check-env '$(ENV)' && $(TRIGGER_JOB) \
-	$(OPS_ASK) "resume $(or $(JOB),every trigger) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/trigger-state.yml -e cloudact_confirmed=$$confirmed \
+	@$(ENV_WORD) && $(TRIGGER_JOB) $(OPS_LOCAL) $(OPS_ASK) resume --job '$(JOB)') && \
+	$(PLAYBOOK) playbooks/trigger-state.yml -e "$$confirmed" \
 	  -e cloudact_trigger_state=enabled -e cloudact_trigger_job='$(JOB)'
 
 ##@ Operations
@@ -171,16 +175,16 @@ COMMAND ?=
 
 .PHONY: run
 run: $(STAMP) ## Run a job and wait: JOB=<word> [ARGS="..."] [RUN_ENV=.. TASKS=.. TIMEOUT=..] [WAIT=false] [FORCE=1]
-	@$(OPS_ASK) "run $(JOB) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/run-job.yml -e cloudact_confirmed=$$confirmed \
+	@$(ENV_WORD) && $(OPS_LOCAL) $(OPS_ASK) run --job '$(JOB)') && \
+	$(PLAYBOOK) playbooks/run-job.yml -e "$$confirmed" \
 	  -e cloudact_run_job='$(JOB)' -e cloudact_run_args='$(ARGS)' -e cloudact_run_wait=$(WAIT) \
 	  -e cloudact_run_force=$(if $(FORCE),true,false) -e cloudact_run_env='$(RUN_ENV)' \
 	  -e cloudact_run_task_count='$(TASKS)' -e cloudact_run_timeout='$(TIMEOUT)' -e cloudact_run_command='$(COMMAND)'
 
 .PHONY: release
 release: $(STAMP) ## The release: migrate -> bootstrap -> org-sync-all, then the validation report [FROM=<step>]
-	@$(OPS_ASK) "release to $(ENV): $(if $(FROM),from $(FROM),migrate -> bootstrap -> org-sync-all)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/release.yml -e cloudact_confirmed=$$confirmed -e cloudact_release_from='$(FROM)'
+	@$(ENV_WORD) && $(OPS_LOCAL) $(OPS_ASK) release --from '$(FROM)') && \
+	$(PLAYBOOK) playbooks/release.yml -e "$$confirmed" -e cloudact_release_from='$(FROM)'
 
 # VIA=ansible: the same report through playbooks/status.yml (slower: ansible-playbook's start-up).
 VIA ?=
@@ -188,23 +192,25 @@ VIA ?=
 .PHONY: status
 status: $(STAMP) ## The 8 jobs: trigger state, last run, result, OVERDUE/FAILED/STUCK flags [STRICT=1: flags exit 1]
 ifeq ($(VIA),ansible)
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml -e cloudact_status_strict=$(if $(STRICT),true,false)
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/status.yml -e cloudact_status_strict=$(if $(STRICT),true,false)
 else
-	@$(OPS_LOCAL) $(BIN)/python -m toolkit.live_status '$(ENV)' $(if $(STRICT),--strict)
+	@$(ENV_WORD) && $(OPS_LOCAL) $(BIN)/python -m toolkit.live_status $$env $(if $(STRICT),--strict)
 endif
 
-# The doctor reads ENV itself (an unknown word is its first row): ENV's inventory when there is one.
-DOCTOR_INVENTORY = $(if $(wildcard inventories/$(ENV)/hosts.yml),inventories/$(ENV),localhost$(comma))
-comma := ,
+# The doctor reads ENV itself (an unknown word is its first row): ENV's inventory when it names one.
+# PROBE=alerts: also the checks that POST (the alerts endpoint's dry run), once, never resent.
+PROBE ?=
 
 .PHONY: doctor
-doctor: $(STAMP) ## Read-only checks of ENV, each naming the cause and the command that fixes it [STRICT=1: warnings fail too]
-	@$(BIN)/ansible-playbook -i '$(DOCTOR_INVENTORY)' $(ANSIBLE_ARGS) playbooks/doctor.yml \
-	  -e cloudact_doctor_env='$(ENV)' -e cloudact_doctor_strict=$(if $(STRICT),true,false)
+doctor: $(STAMP) ## Read-only checks of ENV, each naming the cause and the command that fixes it [STRICT=1] [PROBE=alerts]
+	@env=$$($(BIN)/python -m toolkit env '$(ENV)' 2>/dev/null) && inv=inventories/$$env || inv=localhost,; \
+	$(BIN)/ansible-playbook -i "$$inv" $(ANSIBLE_ARGS) playbooks/doctor.yml \
+	  -e cloudact_doctor_env='$(ENV)' -e cloudact_doctor_strict=$(if $(STRICT),true,false) \
+	  -e '{"cloudact_doctor_probes": [$(if $(PROBE),"$(PROBE)")]}'
 
 .PHONY: history
 history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'
 
 DAYS ?= 30
 OUT ?=
@@ -212,27 +218,27 @@ AT ?=
 
 .PHONY: report
 report: $(STAMP) ## One self-contained HTML page of ENV's jobs: timelines, durations, flags, next fire times [DAYS=30] [OUT=file]
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/report.yml -e cloudact_report_days='$(DAYS)' -e cloudact_report_out='$(OUT)'
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/report.yml -e cloudact_report_days='$(DAYS)' -e cloudact_report_out='$(OUT)'
 
 # N is history's count too (default 10); the calendar's default is 5 unless N is given.
 .PHONY: calendar
 calendar: $(STAMP) ## Each trigger's next fire times in UTC and in its time zone, DST notes [N=5] [AT=<RFC 3339 start>]
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/calendar.yml -e cloudact_calendar_at='$(AT)' \
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/calendar.yml -e cloudact_calendar_at='$(AT)' \
 	  $(if $(filter command line environment,$(origin N)),-e cloudact_calendar_count='$(N)')
 
 .PHONY: ledger-sync
 ledger-sync: $(STAMP) ## Append Cloud Run's executions of ENV to the execution ledger (BigQuery) where it lacks them; idempotent
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/ledger-sync.yml
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/ledger-sync.yml
 
 .PHONY: logs
 logs: $(STAMP) ## Log lines of a job: JOB=<word> [EXECUTION=<name>] [SINCE=1h]
-	@$(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml -e cloudact_logs_job='$(JOB)' \
+	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/logs.yml -e cloudact_logs_job='$(JOB)' \
 	  -e cloudact_logs_execution='$(EXECUTION)' -e cloudact_logs_since='$(SINCE)'
 
 .PHONY: cancel
 cancel: $(STAMP) ## Cancel a running execution: JOB=<word> [EXECUTION=<name>] (default: the running ones)
-	@$(OPS_ASK) "cancel $(JOB) $(EXECUTION) in $(ENV)") && $(OPS_LOCAL) \
-	$(PLAYBOOK) playbooks/cancel.yml -e cloudact_confirmed=$$confirmed \
+	@$(ENV_WORD) && $(OPS_LOCAL) $(OPS_ASK) cancel --job '$(JOB)' --execution '$(EXECUTION)') && \
+	$(PLAYBOOK) playbooks/cancel.yml -e "$$confirmed" \
 	  -e cloudact_cancel_job='$(JOB)' -e cloudact_cancel_execution='$(EXECUTION)'
 
 ##@ Benchmarks (scripts that measure; nothing here is a test)

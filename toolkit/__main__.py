@@ -1,6 +1,8 @@
 """Small checks make runs before anything else: `python -m toolkit <command> ...`.
 
-    check-env ENV                 exit 0, or one line: unknown environment 'x': valid environments are ...
+    env ENV                       print the environment ENV names (test is stage: said once on stderr),
+                                  or one line: unknown environment 'x': valid environments are ...
+    check-inventories             exit 0, or one line naming two inventories that would own the same jobs
     resolve-job WORD [--scheduled]  print the job's full name, or one line naming the valid words
 
 Add a subcommand as a function below and a parser entry in `main`.
@@ -17,8 +19,18 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_c
 from toolkit import ROOT, ToolkitError
 
 
-def check_env(args: argparse.Namespace) -> int:
-    environment.check_environment(args.env, ROOT)
+def env(args: argparse.Namespace) -> int:
+    name = environment.check_environment(args.env, ROOT)
+    environment.check_distinct(ROOT)
+    note = environment.alias_note(args.env, ROOT)
+    if note:
+        print(note, file=sys.stderr)
+    print(name)
+    return 0
+
+
+def check_inventories(_args: argparse.Namespace) -> int:
+    environment.check_distinct(ROOT)
     return 0
 
 
@@ -35,9 +47,11 @@ def resolve_job(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toolkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("check-env", help="validate an environment name")
+    p = sub.add_parser("env", help="the environment an ENV word names")
     p.add_argument("env")
-    p.set_defaults(func=check_env)
+    p.set_defaults(func=env)
+    p = sub.add_parser("check-inventories", help="refuse two inventories that would own the same jobs")
+    p.set_defaults(func=check_inventories)
     p = sub.add_parser("resolve-job", help="a shortcut, alias or name -> the job's full name")
     p.add_argument("word")
     p.add_argument("--scheduled", action="store_true", help="the job must have a trigger")

@@ -1,81 +1,152 @@
-"""The prod guard for make: ask for a typed "yes" before a play changes a guarded environment.
+"""The prod guard for make: check a change's inputs, then ask for a typed or piped "yes" naming what will run.
 
-    python -m toolkit.ask ENV "what is about to happen"
+    python -m toolkit.ask ENV KIND [--job WORD] [--from STEP] [--state paused|enabled]
+                          [--release TAG] [--dirty] [--force] [--extra-vars -- ANSIBLE_ARGS...]
 
-Prints `false` when the environment needs no confirmation, and `true` (the play gets
--e cloudact_confirmed=true) when it does and CONFIRM=yes or the line read from stdin is "yes"
-(typed at a terminal or piped: `yes | make run ENV=prod JOB=alerts`). Anything else prints one
-line on stderr and exits 1, so make runs nothing; an unknown ENV exits 2 naming the valid ones.
-The answer is read here because ansible's pause cannot read piped input; the rule itself is
-module_utils/guard.py of the cloudact.gcp collection, which the cloudact_confirm role uses too.
+KIND is the target: converge, release, run, image, pause, resume, cancel. Prints the play's extra
+variables as one JSON object (make passes it as `-e '<json>'`): `{}` when the environment needs no
+confirmation; `{"cloudact_confirmed": true, "cloudact_confirmed_digest": "sha256:..."}` after a yes
+(typed at a terminal, piped: `echo yes | make release ENV=prod`, or CONFIRM=yes), so the play
+refuses before any change when what would run is not what was confirmed. A refusal is one line on
+stderr and exit 1; a bad input (named before anything is asked) or an unknown ENV exits 2.
+
+Inputs are checked before the question, so a refusal names its real cause: the Supabase project
+ref a migrate needs, the migrations the image carries (its label), the release jobs on one digest,
+the image plan (a dirty tree, the release tag, the migrations source). The rules are the collection's
+(module_utils/guard.py decides; confirmation.py and image.py say what is asked and check the inputs);
+the play's cloudact.gcp.confirm task calls the same `decide` when a playbook runs without make.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shlex
 import sys
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import environment
+from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, environment, image
+from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
+from ansible_collections.cloudact.gcp.plugins.module_utils.runs import release_plan
 
 from toolkit import ROOT, ToolkitError
 
+KINDS = ("converge", "release", "run", "image", "pause", "resume", "cancel")
 
-def image_text(facts: dict) -> str:
-    """The image the change deploys: its tag resolved to the digest now (what the play will pin),
-    with the tags that digest carries; the reference as configured when it cannot be resolved."""
-    from ansible_collections.cloudact.gcp.plugins.module_utils import pin
-    from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
-    from google.auth.exceptions import GoogleAuthError
 
+def extra_vars(args: list[str]) -> dict:
+    """The -e/--extra-vars of ANSIBLE_ARGS, parsed by Ansible's own loader (key=value, JSON, @file)."""
+    values = []
+    it = iter(args)
+    for arg in it:
+        if arg in ("-e", "--extra-vars"):
+            values.append(next(it, ""))
+        elif arg.startswith("--extra-vars="):
+            values.append(arg.split("=", 1)[1])
+        elif arg.startswith("-e") and len(arg) > 2:
+            values.append(arg[2:])
+    if not values:
+        return {}
+    from ansible import context
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.utils.vars import load_extra_vars
+
+    context.CLIARGS = ImmutableDict(extra_vars=tuple(values))
+    return dict(load_extra_vars(DataLoader()))
+
+
+def question(kind: str, facts: dict, args: argparse.Namespace) -> dict:
+    """{text, digest?, nothing?}: what the yes confirms, every input of the change checked first."""
     from toolkit.live_status import connect
 
-    try:
-        api = connect(facts)
-        api.deadline = 20.0  # a prompt should not hang on an unreachable registry
-        got = pin.resolve(api, dict(facts, cloudact_root=str(ROOT)), [], deployed=[])
-    except (ToolkitError, ApiError, GoogleAuthError) as exc:  # no credentials, no answer: say so, ask anyway
-        return f"{facts.get('cloudact_image')} (digest not resolved: {str(exc).splitlines()[0]})"
-    if not got.get("digest"):
-        return str(got.get("image") or facts.get("cloudact_image"))
-    tags = ", ".join(got.get("tags") or []) or "no tags"
-    return f"{facts['cloudact_image_repository']}@{got['digest']} ({tags})"
+    env = facts["cloudact_env"]
+    catalog = load_catalog(
+        ROOT / facts["cloudact_catalog_file"], root=ROOT, secrets=set(facts["cloudact_secrets"])
+    )
+    jobs = [j.as_dict() for j in catalog.jobs]
+    if kind in ("pause", "resume"):
+        targets = [catalog.resolve(args.job)] if args.job else catalog.scheduled
+        what = ", ".join(j.trigger for j in targets) if args.job else "every trigger"
+        return {"text": f"{kind} {what} in {env}"}
+    if kind == "cancel":
+        job = catalog.resolve(args.job)
+        return {"text": f"cancel {job.shortcut} {args.execution or '(its running executions)'} in {env}"}
+    api = connect(facts)
+    if kind == "release":
+        return confirmation.release_question(api, facts, release_plan(jobs, args.start))
+    if kind == "run":
+        return confirmation.run_question(api, facts, catalog.resolve(args.job).as_dict())
+    if kind == "converge":
+        return confirmation.converge_question(api, facts, [j["name"] for j in jobs])
+    plan = image.plan(api, facts, ROOT, args.release, args.dirty, args.force)
+    if plan["exists"]:
+        return {"text": "", "nothing": plan["exists"]}
+    return {"text": plan["action"]}
 
 
-def confirmed(env: str, action: str, stdin=sys.stdin, stderr=sys.stderr) -> bool | None:
-    """None: no confirmation needed; True: confirmed; False: refused (said on stderr)."""
+def confirmed(
+    env: str, kind: str, args: argparse.Namespace, stdin=sys.stdin, stderr=sys.stderr
+) -> dict | None:
+    """The play's extra variables after a yes ({} when none is needed); None after a refusal (on stderr)."""
     facts = environment.load_environment(env, ROOT)
+    facts.update(extra_vars(args.extra))
+    facts.update(environment.derive(facts))
     required = bool(facts.get("cloudact_confirm_required"))
     confirm = os.environ.get("CONFIRM", "")
     verdict = decide(env, required, confirm=confirm, asker=MAKE)
+    if not verdict["needed"]:
+        return {}
+    if not verdict["go"] and not verdict["ask"]:  # CONFIRM=<anything but yes>
+        print(verdict["message"], file=stderr)
+        return None
+    asked = question(kind, dict(facts, cloudact_root=str(ROOT)), args)
+    if asked.get("nothing"):  # nothing would change: nothing to confirm (the play says so)
+        return {}
     if verdict["ask"]:
-        where = f"project {facts.get('cloudact_gcp_project')}, image {image_text(facts)}"
-        print(f"About to {action} ({where}). Type yes to go on: ", end="", file=stderr)
+        print(
+            f"About to {asked['text']} (project {facts.get('cloudact_gcp_project')}). Type yes to go on: ",
+            end="",
+            file=stderr,
+        )
         stderr.flush()
         answer = stdin.readline().strip()
         if not stdin.isatty():
             print(answer, file=stderr)
         verdict = decide(env, required, confirm=confirm, answer=answer, asker=MAKE)
-    if not verdict["needed"]:
-        return None
     if not verdict["go"]:
         print(verdict["message"], file=stderr)
-    return verdict["go"]
+        return None
+    out = {"cloudact_confirmed": True}
+    if asked.get("digest"):
+        out["cloudact_confirmed_digest"] = asked["digest"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m toolkit.ask ENV ACTION", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m toolkit.ask", description=__doc__.splitlines()[0])
+    parser.add_argument("env")
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--job", default="")
+    parser.add_argument("--execution", default="")
+    parser.add_argument("--from", dest="start", default="")
+    parser.add_argument("--release", default="")
+    parser.add_argument("--dirty", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--extra-vars", dest="extra_text", default="", help="ANSIBLE_ARGS, as make has it")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args.extra = shlex.split(args.extra_text)
     try:
-        ok = confirmed(args[0], args[1])
-    except ToolkitError as exc:
+        env = environment.check_environment(args.env, ROOT)
+        out = confirmed(env, args.kind, args)
+    except (ToolkitError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if ok is False:
+    if out is None:
         return 1
-    print("true" if ok else "false")
+    print(json.dumps(out))
     return 0
 
 

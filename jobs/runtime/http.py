@@ -1,17 +1,22 @@
 """One HTTP client for every JSON API a job calls: requests for the calls, api-core's retry loop.
 
-Retried: connection errors, timeouts, 408, 429, 500, 502, 503, 504, by google.api_core's
-`retry_target` (the shape the operator side follows): a predicate, exponential backoff with full
-jitter (its `exponential_sleep_generator`), and an overall deadline (HTTP_DEADLINE_SECONDS), with at
-most HTTP_MAX_ATTEMPTS attempts. A `Retry-After` (seconds or an HTTP date) replaces the backoff for
-the next wait: the failed attempt tells the sleep generator, through `on_error`, before it yields.
-A wait that would pass the deadline is not waited: the call fails at once, saying so.
+When a failed call is sent again is not decided here: it is the one retry rule both HTTP clients
+share, the table in the cloudact.gcp collection's module_utils/verbs.py (the image carries that
+file at the same import path). A call is classified by its verb (`verbs.classify`: the method, the
+URL's last segment, the body's insertIds or read_only; `idempotent=True` when the API's contract
+makes a repeat harmless, as CloudAct's daily endpoints are for a day), then after each failure
+`verbs.decide` says RETRY, LOOK or FINAL. RETRY goes through google.api_core's `retry_target`
+(the shape the operator side follows): exponential backoff with full jitter
+(`exponential_sleep_generator`), an overall deadline (HTTP_DEADLINE_SECONDS) and at most
+HTTP_MAX_ATTEMPTS attempts; a `Retry-After` (seconds or an HTTP date, `verbs.retry_after`) replaces
+the backoff for the next wait: the failed attempt tells the sleep generator, through `on_error`,
+before it yields. A wait that would pass the deadline is not waited: the call fails at once, saying so.
 
 Double-apply: a request that timed out while waiting for the answer, lost its connection after it
-was sent, or was answered 500/502/504 may have been carried out. It is repeated only when the caller
-says the call is idempotent (GET always; the CloudAct daily endpoints are idempotent for a day by
-contract); otherwise the error says it may have been applied. Failures that prove nothing was done
-are retried for any call: a connection never made (refused, DNS, proxy, TLS), 408, 429, 503.
+was sent, or was answered 500/502/504 may have been carried out. A job has nothing to look at
+before sending such a call again (LOOK), so it fails saying the request may have been applied;
+only a safe verb is repeated. Failures that prove nothing was done are retried for any call: a
+connection never made (refused, DNS, proxy, TLS), 408, 429, 503.
 
 No redirects are followed (`allow_redirects=False`): one would turn a POST into a GET and carry the
 root key to whatever host a Location names; a 3xx is an error that names it. No cookies are kept
@@ -34,6 +39,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from ansible_collections.cloudact.gcp.plugins.module_utils import verbs
 from google.api_core.retry import RetryFailureReason, exponential_sleep_generator, retry_target
 from requests import Response
 
@@ -41,12 +47,9 @@ from jobs.runtime.config import HttpSettings
 from jobs.runtime.errors import HttpError, JobFailed, first_line
 from jobs.runtime.logs import log
 
-# Transient by nature: retried with backoff. Any other 4xx is final.
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Statuses that say the server did not act on the request, so even a call that is not
-# idempotent may be repeated. A 500/502/504 may come after the work was done.
-NOT_APPLIED_STATUSES = frozenset({408, 429, 503})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The statuses the shared rule treats as transient (verbs.py), re-exported for the scripts' tests.
+RETRY_STATUSES = verbs.TRANSIENT
+NOT_APPLIED_STATUSES = verbs.NOT_APPLIED
 MAY_HAVE_APPLIED = "not retried because the request may have been applied and this call is not idempotent"
 
 
@@ -122,13 +125,17 @@ class HttpClient:
         expect_json: bool = True,
         ok: Callable[[int], bool] | None = None,
     ) -> Any:
-        """The decoded JSON body of a successful answer (2xx, or what `ok` accepts); else HttpError."""
+        """The decoded JSON body of a successful answer (2xx, or what `ok` accepts); else HttpError.
+
+        `idempotent=True`: the API's contract makes a repeat of this call harmless (verbs.py's
+        "POST idempotent by contract"); otherwise the verb alone decides.
+        """
         call = _Call(
             self,
             method,
             path,
             body,
-            method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            bool(idempotent),
             ok or (lambda status: 200 <= status < 300),
             expect_json,
         )
@@ -144,7 +151,7 @@ class _Call:
         self.method = method
         self.url = client.base_url + path
         self.what = f"{client.name} {method} {path}"
-        self.idempotent = idempotent
+        self.rule = verbs.classify(method, self.url, body, idempotent=idempotent)
         self.ok = ok
         self.expect_json = expect_json
         self.headers = dict(client.headers)
@@ -187,12 +194,14 @@ class _Call:
             )
         except (requests.RequestException, OSError, ValueError) as exc:
             reason, applied, transient = no_answer(exc, self.url, timeout)
-            if not transient:
-                raise HttpError(f"{self.what} failed: {reason}") from None
-            if applied and not self.idempotent:
+            failure = (verbs.TIMEOUT if applied else verbs.NOT_SENT) if transient else None
+            verdict = verbs.decide(self.rule, failure=failure)
+            if verdict == verbs.LOOK:
                 raise HttpError(
                     f"{self.what} failed: {reason}; {MAY_HAVE_APPLIED}", may_have_applied=True
                 ) from None
+            if verdict == verbs.FINAL:
+                raise HttpError(f"{self.what} failed: {reason}") from None
             raise _Retryable(reason) from None
         return self.answer(response)
 
@@ -210,9 +219,10 @@ class _Call:
         reason = f"{status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
         if status in (401, 403) and self.client.auth_hint:
             reason = f"{reason} (the credentials were refused: {self.client.auth_hint})"
-        if status not in RETRY_STATUSES:
+        verdict = verbs.decide(self.rule, status=status)
+        if verdict == verbs.FINAL:
             raise HttpError(f"{self.what} failed: {reason}", status, detail)
-        if not self.idempotent and status not in NOT_APPLIED_STATUSES:
+        if verdict == verbs.LOOK:
             raise HttpError(
                 f"{self.what} failed: {reason}; {MAY_HAVE_APPLIED}", status, detail, may_have_applied=True
             )
@@ -319,21 +329,10 @@ def _cause(exc: BaseException) -> str:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    from email.utils import parsedate_to_datetime  # the rare form; not worth loading at start
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date): the shared rule's parser."""
+    from datetime import datetime
 
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return verbs.retry_after(value, now=None if now is None else datetime.fromtimestamp(now, UTC))
 
 
 def error_detail(response: Response) -> str:

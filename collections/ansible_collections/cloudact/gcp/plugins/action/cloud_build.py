@@ -21,6 +21,8 @@ class ActionModule(ControllerAction):
 
     def act(self, args):
         plan = args["plan"]
+        if plan.get("exists"):  # this context is built under that tag already: say so, build nothing
+            return {"changed": False, "exists": True, "msg": plan["exists"], "image": "", "digest": ""}
         if self.check_mode:
             return {"changed": False, "skipped": True, "msg": "check mode: nothing built"}
         api = self.client()
@@ -50,6 +52,10 @@ class ActionModule(ControllerAction):
                 "_REVISION": plan["revision"],
                 "_REVISION_SHORT": plan["short"],
                 "_MIGRATIONS": plan["migrations"]["label"],
+                # the build context's fingerprint label, when the committed build file takes it
+                **(
+                    {"_CONTEXT": plan["context"]} if "_CONTEXT" in (config.get("substitutions") or {}) else {}
+                ),
             },
         )
         op = cloud_build.create(api, plan["project"], plan["region"], body)

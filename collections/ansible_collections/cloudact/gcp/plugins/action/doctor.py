@@ -10,7 +10,12 @@ import yaml
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.parameters import remove_values
 from ansible.template import trust_as_template
-from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs, doctor_run, environment
+from ansible_collections.cloudact.gcp.plugins.module_utils import (
+    doctor_api,
+    doctor_jobs,
+    doctor_run,
+    environment,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import Skip
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
 
@@ -22,6 +27,7 @@ class ActionModule(ControllerAction):
         strict=dict(type="bool", default=False),
         expect_paused=dict(type="list", elements="str", default=[]),
         grace_minutes=dict(type="int", default=10),
+        probes=dict(type="list", elements="str", default=[]),
     )
 
     def act(self, args):
@@ -71,7 +77,14 @@ class ActionModule(ControllerAction):
         if access is None and "cloudact_jobs_access" in defaults:
             templar = self._templar.copy_with_new_env(available_variables=dict(defaults, **facts))
             access = templar.template(defaults["cloudact_jobs_access"])
+        unknown = sorted(set(args["probes"]) - set(doctor_api.PROBES))
+        if unknown:
+            raise AnsibleActionFail(
+                "PROBE=%s: unknown probe; valid probes are %s"
+                % (",".join(unknown), ", ".join(doctor_api.PROBES))
+            )
         return {
+            "probes": list(args["probes"]),
             "access_in_converge": bool(access) if access is not None else True,
             "expect_paused": args["expect_paused"],
             "grace_minutes": args["grace_minutes"],

@@ -21,6 +21,7 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC: ClassVar[dict] = dict(
         check_secrets=dict(type="bool", default=True),
         needs=dict(type="str", default="", choices=["", *sorted(access.NEEDS)]),
+        api_url=dict(type="bool", default=False),
     )
 
     def act(self, args):
@@ -58,6 +59,8 @@ class ActionModule(ControllerAction):
             if missing:
                 display.warning(secret_manager.missing_message(missing, project))
         url = self.var("cloudact_api_url") or ""
+        if not args["api_url"]:  # this play never calls the API: its Cloud Run service need not exist
+            return out
         if not url:
             service = self.var("cloudact_api_service")
             region = self.var("cloudact_gcp_region")

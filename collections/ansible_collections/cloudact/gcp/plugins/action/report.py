@@ -36,7 +36,7 @@ class ActionModule(ControllerAction):
         size = report_page.write(out, made["html"])
         self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])
         return {
-            "changed": bool(made["appended"]),  # observations appended to the ledger
+            "changed": False,  # a page on this machine; nothing in the environment
             "path": str(out),
             "rows": made["rows"],
             "source": made["source"],

@@ -32,7 +32,19 @@ options:
     description:
       - With O(jobs), also delete every existing job whose ID starts with this prefix and is
         not listed in O(jobs) (e.g. V(cloudact-) to prune jobs a catalog no longer has).
-        An empty prefix matches every job.
+      - An empty prefix would select every job of the region and is refused before any request;
+        leave the option out to prune nothing. With O(owner), a job another environment owns is
+        never pruned.
+    type: str
+  owner:
+    description:
+      - The environment that owns what this run converges. Each job is marked as its own (a Cloud
+        Run job by the label C(cloudact-env=<owner>), a Cloud Scheduler job by the end of its
+        description, C([cloudact-env=<owner>])).
+      - A listed job that another environment owns is refused before any change, naming both
+        environments; an unlabelled one is adopted and reported (C(adopted)).
+      - A create that meets an existing job of its name (after a lost answer, or a 409) adopts it
+        only when it has this owner and the requested spec; anything else is refused as a takeover.
     type: str
   recent_grants:
     description:

@@ -154,9 +154,19 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
     """
 
     def kind(registered):
-        out = {"created": [], "updated": {}, "unchanged": [], "pruned": [], "paused": [], "resumed": []}
+        out = {
+            "created": [],
+            "updated": {},
+            "unchanged": [],
+            "pruned": [],
+            "paused": [],
+            "resumed": [],
+            "adopted": [],
+        }
         for r in (registered or {}).get("jobs") or []:
             op = r.get("operation")
+            if r.get("adopted"):
+                out["adopted"].append(r["name"])
             if op == "create":
                 out["created"].append(r["name"])
             elif op == "update":
@@ -201,6 +211,11 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
         lines += ["  - %s" % name for name in k["pruned"]]
         lines += ["  paused: %s" % name for name in k["paused"]]
         lines += ["  resumed: %s" % name for name in k["resumed"]]
+        if k["adopted"]:
+            lines.append(
+                "  %sadopted (unlabelled, of the catalog's names; now marked as this environment's): %s"
+                % (verb, ", ".join(k["adopted"]))
+            )
     summary["lines"] = lines
     return summary
 

@@ -13,8 +13,10 @@ import functools
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation
 from ansible_collections.cloudact.gcp.plugins.module_utils import guard as guard_rule
 from ansible_collections.cloudact.gcp.plugins.module_utils import messages as m
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
 DOCUMENTATION = ""
 
@@ -70,6 +72,16 @@ def run_started(started, job, env, wait):
     return m.run_started(started, job, env, _flag(wait))
 
 
+def inputs_refusal(job, env, supabase_ref):
+    """'' when the inventory holds what `job` needs, else one line naming the value and where to set it."""
+    facts = {"cloudact_env": env, "cloudact_supabase_project_ref": supabase_ref}
+    try:
+        confirmation.check_inputs(facts, [job])
+    except InputError as exc:
+        return str(exc)
+    return ""
+
+
 def release_converge_first(found, catalog_jobs, localcloud, enabled):
     return m.release_converge_first(found, catalog_jobs, _flag(localcloud), _flag(enabled))
 
@@ -93,6 +105,7 @@ class FilterModule:
                 m.run_finished,
                 m.run_report,
                 release_converge_first,
+                inputs_refusal,
                 m.release_refusal,
                 m.release_plan_line,
                 m.release_stop,

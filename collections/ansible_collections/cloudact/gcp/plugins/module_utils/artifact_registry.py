@@ -4,9 +4,10 @@
 An image path is `<location>-docker.pkg.dev/<project>/<repository>/<package>`; the API names the
 repository `projects/P/locations/L/repositories/R`, a tag `.../packages/<package>/tags/<tag>` whose
 `version` is `.../versions/sha256:<hex>`, and an image `.../dockerImages/<package>@sha256:<hex>`
-(each with `uri`, `tags`, `uploadTime`, `buildTime`). Artifact Registry shows tags, not image
-labels: the `git-<short sha>` tag every build pushes is how the toolkit knows what an image was
-built from.
+(each with `uri`, `tags`, `uploadTime`, `buildTime`). Artifact Registry's REST API shows tags, not
+image labels: the `git-<short sha>` tag every build pushes is how status knows what an image was
+built from. The labels a build wrote (its migrations, its build context) are read where Docker reads
+them, from the registry host's Docker Registry API v2 (`labels`: the manifest, then its config blob).
 """
 
 from __future__ import annotations
@@ -56,6 +57,37 @@ def package_name(ref):
     return "%s/packages/%s" % (repository_name(ref), quote(ref["package"], safe=""))
 
 
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+)
+
+
+def labels(api, ref, digest):
+    """The labels the image `digest` of the repository carries (its config's Labels), {} if none.
+
+    Two GETs on `<location>-docker.pkg.dev` with the client's token, as Docker pulls: the manifest,
+    then the config blob it names.
+    """
+    base = "https://%s-docker.pkg.dev/v2/%s/%s/%s" % (
+        ref["location"],
+        ref["project"],
+        ref["repository"],
+        ref["package"],
+    )
+    what = "image %s@%s" % (ref["path"], digest)
+    manifest = api.request(
+        "GET", "%s/manifests/%s" % (base, digest), what, headers={"Accept": MANIFEST_TYPES}
+    )
+    config_digest = ((manifest or {}).get("config") or {}).get("digest")
+    if not config_digest:
+        raise ApiError("%s: its manifest names no config" % what)
+    config = api.request("GET", "%s/blobs/%s" % (base, config_digest), what) or {}
+    return dict((config.get("config") or {}).get("Labels") or {})
+
+
 def get_repository(api, ref):
     """The Repository resource, or None when it does not exist."""
     return api.request(
@@ -70,14 +102,24 @@ def create_repository(api, ref, description="CloudAct job images"):
     """repositories.create (DOCKER format), waited for; the Repository."""
     what = "Artifact Registry repository %s" % repository_name(ref)
     parent = "projects/%s/locations/%s" % (ref["project"], ref["location"])
-    op = api.request(
-        "POST",
-        "%s/%s/repositories" % (BASE, parent),
-        what,
-        params={"repositoryId": ref["repository"]},
-        json={"format": "DOCKER", "description": description},
-        idempotent=True,  # a retried create answers 409 ALREADY_EXISTS, never a second repository
-    )
+
+    def made(_lost=None):  # after a lost answer: the repository of that name, as a done operation
+        found = get_repository(api, ref)
+        return {"done": True, "response": found} if found else None
+
+    try:
+        op = api.request(
+            "POST",
+            "%s/%s/repositories" % (BASE, parent),
+            what,
+            params={"repositoryId": ref["repository"]},
+            json={"format": "DOCKER", "description": description},
+            look=made,
+        )
+    except ApiError as exc:
+        op = made() if exc.status == 409 else None  # made meanwhile: the toolkit's by name
+        if op is None:
+            raise
     return api.wait_operation(op, BASE, what)
 
 

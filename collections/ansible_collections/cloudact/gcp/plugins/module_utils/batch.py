@@ -2,17 +2,27 @@
 """Reading and converging the jobs of a region, shared by the cloud_run_job* and cloud_scheduler_job* modules.
 
 `resource` is the module_utils module of one API (cloud_run or cloud_scheduler): it gives
-PRODUCT, KIND, LIST_PARAMS, jobs_url() and job_url().
+PRODUCT, KIND, LIST_PARAMS, jobs_url(), job_url(), and the owner of a resource (`owner_of`) and
+of an entry (`own`).
 
 The converging modules take one job (O(name)) or a batch (O(jobs)), optionally pruning unlisted
 jobs by prefix (O(purge_prefix)). `converge_all` owns that part: the batch options, validating
 every entry before any request, one list call for a batch (one GET for a single job), the
 purge entries, and the result and diff shapes. A module keeps its verbs, its options and how
 to converge one job.
+
+What a converge may touch is decided here, for both modules, before any change:
+- O(owner) (an environment): every resource converged is marked as that environment's; one that
+  another environment owns is refused, naming both (nothing is changed); an unlabelled one of a
+  listed name is adopted and said so (`adopted`).
+- O(purge_prefix) must name a prefix: an empty one would select every job of the region and is
+  refused in the module itself. A purge deletes only jobs of this environment (or unlabelled ones),
+  never another environment's.
 """
 
 from __future__ import annotations
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
     ApiError,
     GcpApi,
@@ -47,6 +57,7 @@ def batch_module(options):
         location=dict(type="str", required=True, aliases=["region"]),
         jobs=dict(type="list", elements="dict"),
         purge_prefix=dict(type="str"),
+        owner=dict(type="str"),
         recent_grants=dict(type="list", elements="str", default=[]),
     )
     argument_spec.update(options)
@@ -96,6 +107,29 @@ def field_diff(header, result, current, before, after):
     )
 
 
+def met_on_create(resource, name, found, env, wanted, view):
+    """What a create met under its name (after a lost answer, or as a 409 ALREADY_EXISTS): adopted
+    only when it is this environment's (`env`; any when None) and has the desired owned fields;
+    anything else is refused as a takeover. The resource, or ApiError."""
+    who = resource.owner_of(found)
+    have = view(found)
+    differs = changed_fields(have, wanted)
+    if (env and who != env) or differs:
+        raise ApiError(
+            "refused: %s %s already exists%s%s: the converge does not take over what it did not make; "
+            "nothing was changed"
+            % (
+                resource.KIND,
+                name,
+                " (owned by %s)" % (who or "no environment") if env and who != env else "",
+                " and differs in %s" % ", ".join(differs) if differs else "",
+            ),
+            409,
+            "ALREADY_EXISTS",
+        )
+    return found
+
+
 def propagation_note(message, status, recent_grants):
     """A PERMISSION_DENIED right after this converge's own grants is named as IAM propagation."""
     if status != 403 or not recent_grants:
@@ -107,21 +141,52 @@ def propagation_note(message, status, recent_grants):
     )
 
 
-def converge_all(module, options, resource, converge, check=None):
+def check_selector(prefix, resource, location):
+    """Refuse an empty purge selector: it would select every job of the region."""
+    if prefix is not None and not prefix.strip():
+        raise ValueError(
+            "purge_prefix %r: an empty prefix would select every %s in %s; name the prefix of the "
+            "jobs to prune (e.g. cloudact-), or leave purge_prefix out to prune nothing"
+            % (prefix, resource.KIND, location)
+        )
+
+
+def ownership(resource, entries, existing, env):
+    """{name: 'adopted'} of the listed resources that have no owner; ValueError when another owns one."""
+    adopted = {}
+    for entry in entries:
+        current = existing.get(entry["name"])
+        if current is None:
+            continue
+        found = resource.owner_of(current)
+        if found is None and entry.get("state") != "absent":
+            adopted[entry["name"]] = "adopted"
+        elif found is not None and found != env:
+            raise ValueError(owners.refusal(resource.KIND, entry["name"], found, env))
+    return adopted
+
+
+def converge_all(module, options, resource, converge, check=None, before=None):
     """Converge the module's job or batch of jobs, then exit the module with the result.
 
     check(entry) raises ValueError for a bad entry; it runs on every listed entry before any request.
-    converge(api, entry, current, project, location, check_mode) -> (result, diff), the result
-    with `name` and `changed`.
+    before(api, entries, project, location, env), when given, runs after the reads and before any
+    change (a module's own refusals that need a read).
+    converge(api, entry, current, project, location, check_mode, env=owner) -> (result, diff), the
+    result with `name` and `changed`.
     """
     p = module.params
     project, location, check_mode = p["project"], p["location"], module.check_mode
+    env = p.get("owner")
     try:
+        check_selector(p.get("purge_prefix"), resource, location)
         batch = p["jobs"] is not None
         entries = validate_entries(options, p["jobs"], "jobs") if batch else [{k: p[k] for k in options}]
         if check:
             for entry in entries:
                 check(entry)
+        if env:
+            entries = [resource.own(e, env) if e.get("state") != "absent" else e for e in entries]
         api = GcpApi(module, resource.PRODUCT)
         if batch:
             # One list call reads every job; each is then compared like a single GET would be.
@@ -131,15 +196,23 @@ def converge_all(module, options, resource, converge, check=None):
                 entries += [
                     absent_entry(options, n)
                     for n in sorted(existing)
-                    if n.startswith(p["purge_prefix"]) and n not in listed
+                    if n.startswith(p["purge_prefix"])
+                    and n not in listed
+                    and (not env or resource.owner_of(existing[n]) in (None, env))
                 ]
         else:
             name = entries[0]["name"]
             found = read_jobs(api, resource, project, location, name)
             existing = {name: found[0]} if found else {}
+        adopted = ownership(resource, entries, existing, env) if env else {}
+        if before is not None:
+            before(api, entries, project, location, env)
         results, diffs = [], []
         for entry in entries:
-            res, diff = converge(api, entry, existing.get(entry["name"]), project, location, check_mode)
+            current = existing.get(entry["name"])
+            res, diff = converge(api, entry, current, project, location, check_mode, env=env)
+            if entry["name"] in adopted:
+                res["adopted"] = True
             results.append(res)
             if res["changed"]:
                 diffs.append(diff)

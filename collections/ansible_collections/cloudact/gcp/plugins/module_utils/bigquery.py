@@ -45,6 +45,7 @@ def insert_dataset(api, project, dataset, location, description=""):
         "%s/projects/%s/datasets" % (BASE, project),
         "BigQuery dataset %s:%s" % (project, dataset),
         json=body,
+        look=lambda _lost: get_dataset(api, project, dataset),
     )
 
 
@@ -64,16 +65,24 @@ def insert_table(api, project, dataset, body):
         "%s/tables" % dataset_url(project, dataset),
         "BigQuery table %s:%s.%s" % (project, dataset, table),
         json=body,
+        look=lambda _lost: get_table(api, project, dataset, table),
     )
 
 
-def patch_table(api, project, dataset, table, body):
-    return api.request(
-        "PATCH",
-        table_url(project, dataset, table),
-        "BigQuery table %s:%s.%s" % (project, dataset, table),
-        json=body,
-    )
+def patch_table(api, project, dataset, table, body, etag=None):
+    """tables.patch with the etag read (If-Match), so a resend after a lost answer meets 412 rather
+    than writing twice; after a 412 the table is read again and is the answer when it has `body`."""
+    what = "BigQuery table %s:%s.%s" % (project, dataset, table)
+    headers = {"If-Match": etag} if etag else None
+    try:
+        return api.request("PATCH", table_url(project, dataset, table), what, json=body, headers=headers)
+    except ApiError as exc:
+        if exc.status != 412:
+            raise
+        now = get_table(api, project, dataset, table) or {}
+        if any(now.get(k) != v for k, v in body.items()):
+            raise ApiError("%s: it changed since it was read; run the converge again" % what, 412) from None
+        return now
 
 
 def delete_table(api, project, dataset, table):

@@ -3,12 +3,16 @@
 
 - One authorised session (one token) per client; a plain session, under the same policy, for
   the CloudAct API, which takes its own key rather than an OAuth token.
-- One retry policy, google.api_core's `retry_target`: a predicate (408, 429, 5xx, connection
-  errors), exponential backoff with full jitter (api-core's own sleep generator), an overall
-  deadline. `Retry-After`, in seconds or as an HTTP date, sets the next sleep through the
-  `on_error` hook that api-core calls before it draws the next delay.
-- A call that may have reached the server (a read timeout or reset after the request was sent) is
-  retried only when it is idempotent; otherwise it fails saying it may have been applied.
+- One retry rule, shared with the job image: the table of module_utils/verbs.py decides, per verb,
+  whether a failed call is sent again (RETRY), looked for first (LOOK) or final. RETRY goes through
+  google.api_core's `retry_target`: exponential backoff with full jitter (api-core's own sleep
+  generator) and an overall deadline; `Retry-After`, in seconds or as an HTTP date, sets the next
+  sleep through the `on_error` hook that api-core calls before it draws the next delay.
+- Look before you leap: a call that may have been applied and lost its answer (a 500/502/504, a
+  read timeout, a connection dropped after the request went out) is never resent blindly. With a
+  `look` (what the call would have made: the execution carrying this run's id, the job of that
+  name) the client looks for up to LOOK_SECONDS, adopts what it finds, and resends only when
+  nothing is there; without one it fails saying the call may have been applied.
 - One error-body parser (`error_message`: AIP-193 `{"error": {...}}`, OAuth's
   `{"error": "...", "error_description": ...}`, else the status and the body's first line).
 - One pager (`list_all`) and one long-running-operation waiter (`wait_operation`).
@@ -27,7 +31,6 @@ import json as jsonlib
 import os
 import random
 import time
-from datetime import UTC, datetime
 
 try:
     import requests
@@ -46,16 +49,18 @@ except ImportError:  # a module reports the missing library through GcpSession's
         pass
 
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_http_date
+from ansible_collections.cloudact.gcp.plugins.module_utils import verbs
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
 BACKOFF_MULTIPLIER = 2.0
 MAX_RETRY_AFTER = 60.0
 REQUEST_TIMEOUT = 60.0  # per attempt (connect + read), never past the deadline
 DEFAULT_DEADLINE = 120.0  # all attempts of one call
+LOOK_SECONDS = 10.0  # how long a lost answer's look goes on before it concludes nothing was made
+TIMEOUT_VARIABLE = (
+    "CLOUDACT_HTTP_TIMEOUT"  # seconds per attempt, e.g. behind a slow proxy (gcloud's http_timeout)
+)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 ENDPOINTS_VARIABLE = "CLOUDACT_API_ENDPOINTS"
 
@@ -84,6 +89,18 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.reason = reason
+
+
+class Ambiguous(ApiError):
+    """A call that may have been applied and whose answer was lost (verbs.LOOK).
+
+    `server_date`: the Date of the failed answer (or of the last answer before it), from which a
+    look pages back; `status`: the answer's status, None when there was none.
+    """
+
+    def __init__(self, message, status=None, server_date=None):
+        super().__init__(message, status, "UNKNOWN")
+        self.server_date = server_date
 
 
 class _Transient(Exception):
@@ -119,17 +136,7 @@ def error_message(response):
 
 def retry_after(value, now=None):
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), capped; None if absent."""
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    try:
-        wait = float(text)
-    except ValueError:
-        when = parse_http_date(text)
-        if when is None:
-            return None
-        wait = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, min(wait, MAX_RETRY_AFTER))
+    return verbs.retry_after(value, now=now, cap=MAX_RETRY_AFTER)
 
 
 _NOT_SENT = frozenset({"NewConnectionError", "NameResolutionError", "ConnectionRefusedError"})
@@ -150,6 +157,37 @@ def _not_sent(exc):
         stack += [getattr(err, "reason", None), err.__cause__, err.__context__]
         stack += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
     return False
+
+
+def _failure_kind(exc):
+    """verbs' kind of a failure without an answer: not sent, a read timeout, or a dropped connection."""
+    if _not_sent(exc):
+        return verbs.NOT_SENT
+    if isinstance(exc, requests.ReadTimeout):
+        return verbs.TIMEOUT
+    return verbs.DROPPED
+
+
+def _timeout_setting(environ=None):
+    """Seconds per attempt: $CLOUDACT_HTTP_TIMEOUT (a positive number), else REQUEST_TIMEOUT."""
+    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return REQUEST_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ApiError("%s=%r: expected a number of seconds > 0, e.g. 30" % (TIMEOUT_VARIABLE, text))
+    return value
+
+
+def found_line(found):
+    """How a look's find is named in the lost-answer line."""
+    name = found.get("name") if isinstance(found, dict) else None
+    meta = (found.get("metadata") or {}) if isinstance(found, dict) else {}
+    name = meta.get("name") or name or "it"
+    return "found %s and adopted it; nothing was sent twice" % str(name).rsplit("/", 1)[-1]
 
 
 class _Backoff:
@@ -208,7 +246,9 @@ class Client:
         self.endpoints = endpoint_overrides()
         self.requests_sent = 0
         self.retries = []  # (failure, seconds slept) of each retried attempt, for -v output and tests
+        self.lost = []  # one line per lost answer and what the look found: the caller reports them
         self.server_date = None  # the last reply's Date: "now" as the cloud sees it
+        self.timeout = _timeout_setting()
 
     @property
     def session(self):
@@ -226,13 +266,30 @@ class Client:
             self._plain = requests.Session()
         return self._plain
 
-    def request(self, method, url, what, allow_missing=False, **call):
+    def request(self, method, url, what, allow_missing=False, look=None, **call):
         """The decoded JSON body of a 2xx reply ({} when empty); None for a 404 when allow_missing.
 
         `what` names the resource for messages ("Cloud Run job cloudact-daily-alerts"); `call` holds
-        `send`'s options. Raises ApiError when the call fails for good or the deadline passes.
+        `send`'s options. `look(lost)`, for a call that is not safe to repeat, reads what the call
+        would have made and answers the body to adopt in its place, or None when there is nothing
+        (`lost` is the Ambiguous failure: its server_date bounds the look). Raises ApiError when the
+        call fails for good or the deadline passes.
         """
-        response = self.send(method, url, what, **call)
+        started = time.monotonic()
+        while True:
+            try:
+                response = self.send(method, url, what, **call)
+                break
+            except Ambiguous as lost:
+                if look is None:
+                    raise
+                found = self.look_for(look, lost)
+                if found is not None:
+                    self.lost.append("%s; %s" % (lost, found_line(found)))
+                    return found
+                if time.monotonic() - started > float(call.get("deadline") or self.deadline):
+                    raise
+                self.lost.append("%s; nothing found in %.0fs: sent again" % (lost, LOOK_SECONDS))
         if response.status_code < 300:
             if response.status_code == 204 or not response.content:
                 return {}
@@ -245,6 +302,17 @@ class Client:
         message, reason = error_message(response)
         raise ApiError("%s: %s" % (what, message), response.status_code, reason)
 
+    def look_for(self, look, lost, seconds=LOOK_SECONDS):
+        """Call `look(lost)` until it finds something or `seconds` pass; what it found, else None."""
+        give_up = time.monotonic() + seconds
+        interval = 0.25
+        while True:
+            found = look(lost)
+            if found is not None or time.monotonic() >= give_up:
+                return found
+            time.sleep(min(interval * random.uniform(0.8, 1.0), max(0.0, give_up - time.monotonic())))  # noqa: S311
+            interval = min(interval * 1.5, 2.0)
+
     def send(
         self,
         method,
@@ -254,20 +322,23 @@ class Client:
         json=None,
         data=None,
         params=None,
-        idempotent=None,
+        idempotent=False,
         headers=None,
         authorized=True,
         timeout=None,
         deadline=None,
+        once=False,
     ):
-        """The final `requests.Response` (any status but a retried one), under the retry policy.
+        """The final `requests.Response` (any status but a retried one), under the retry rule.
 
-        `idempotent` defaults from the method (POST is not); `authorized=False` sends no token (the
-        CloudAct API); `timeout` bounds one attempt, `deadline` all of them (default: the client's);
-        `data` is a raw body (bytes, an upload) sent instead of `json`.
+        The rule (verbs.classify, verbs.decide) takes the verb from the method, URL and body;
+        `idempotent=True` says the API's contract makes a repeat harmless. A lost answer of a call
+        that is not safe to repeat raises Ambiguous. `once`: one attempt whatever the answer (a
+        probe that must not run twice). `authorized=False` sends no token (the CloudAct API);
+        `timeout` bounds one attempt, `deadline` all of them (default: the client's); `data` is a
+        raw body (bytes, an upload) sent instead of `json`.
         """
-        if idempotent is None:
-            idempotent = method.upper() in IDEMPOTENT_METHODS
+        rule = verbs.classify(method, url, json, headers, idempotent=idempotent)
         url = self.endpoint(url)
         deadline = float(deadline or self.deadline)
         started = time.monotonic()
@@ -276,7 +347,9 @@ class Client:
         def attempt():
             attempts.append(1)
             session = self.session if authorized else self.plain
-            per_try = min(timeout or REQUEST_TIMEOUT, max(1.0, deadline - (time.monotonic() - started)))
+            left = max(1.0, deadline - (time.monotonic() - started))
+            per_try = min(timeout or self.timeout, left)
+            sent_after = self.server_date
             self.requests_sent += 1
             try:
                 response = session.request(
@@ -289,9 +362,7 @@ class Client:
                     timeout=per_try,
                     allow_redirects=False,
                 )
-            except (
-                TransportError
-            ) as exc:  # the token endpoint unreachable: transient like any connection error
+            except TransportError as exc:  # no token: the call itself was never sent
                 raise _Transient("token endpoint: %s" % first_line(exc)) from None
             except GoogleAuthError as exc:  # refused credentials (invalid_grant, a bad key): not transient
                 raise ApiError(
@@ -299,16 +370,27 @@ class Client:
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = "%s (%s)" % (type(exc).__name__, first_line(exc))
-                if idempotent or _not_sent(exc):
+                verdict = verbs.decide(rule, failure=_failure_kind(exc))
+                if verdict == verbs.RETRY and not once:
                     raise _Transient(failure) from None
-                raise ApiError(
-                    "%s: %s %s failed after it was sent and may have been applied; check before "
-                    "repeating it: %s" % (what, method, url.split("?")[0], failure),
-                    reason="UNKNOWN",
+                raise Ambiguous(
+                    "%s: %s %s failed after it was sent and may have been applied (%s: %s); check "
+                    "before repeating it" % (what, method, url.split("?")[0], rule.verb, failure),
+                    server_date=sent_after,
                 ) from None
             self.server_date = response.headers.get("Date") or self.server_date
-            if response.status_code in RETRY_STATUSES:
+            if response.status_code < 400:
+                return response
+            verdict = verbs.decide(rule, status=response.status_code)
+            if verdict == verbs.RETRY and not once:
                 raise _Transient(error_message(response)[0], retry_after(response.headers.get("Retry-After")))
+            if verdict == verbs.LOOK:
+                raise Ambiguous(
+                    "%s: %s %s answered %s and may have been applied (%s)"
+                    % (what, method, url.split("?")[0], error_message(response)[0], rule.verb),
+                    status=response.status_code,
+                    server_date=response.headers.get("Date") or sent_after,
+                )
             return response
 
         def give_up(errors, reason, _timeout):

@@ -15,6 +15,8 @@ the `_REVISION` substitution.
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 
 BASE = "https://cloudbuild.googleapis.com/v1"
@@ -43,14 +45,35 @@ def build_body(config, bucket, obj, generation, substitutions):
 
 
 def create(api, project, location, body):
-    """builds.create: the Operation (its metadata.build is the queued Build)."""
+    """builds.create: the Operation (its metadata.build is the queued Build). Never sent twice
+    blindly: after a lost answer the build of this upload (its source object names it) is adopted."""
+    source = (body.get("source") or {}).get("storageSource") or {}
     return api.request(
         "POST",
         "%s/%s/builds" % (BASE, parent(project, location)),
         "Cloud Build build in %s" % project,
         json=body,
-        idempotent=False,
+        look=lambda _lost: build_of_source(api, project, location, source),
     )
+
+
+def build_of_source(api, project, location, source):
+    """A build from `source` (bucket, object), newest first among the last builds, as an operation
+    whose metadata names it (wait() then follows the build itself); None when there is none."""
+    page = (
+        api.request(
+            "GET",
+            "%s/%s/builds" % (BASE, parent(project, location)),
+            "Cloud Build builds in %s" % project,
+            params={"pageSize": 50},
+        )
+        or {}
+    )
+    for build in page.get("builds") or []:
+        theirs = (build.get("source") or {}).get("storageSource") or {}
+        if (theirs.get("bucket"), theirs.get("object")) == (source.get("bucket"), source.get("object")):
+            return {"name": "", "metadata": {"build": build}, "adopted": True}
+    return None
 
 
 def get(api, name):
@@ -126,7 +149,10 @@ def wait(api, operation, project, location, on_line=None, timeout=1800.0):
 
     what = "Cloud Build build %s" % (seen["build"].get("id") or operation.get("name"))
     try:
-        api.wait_operation(operation, BASE, what, timeout=timeout, interval=1.0, on_poll=on_poll)
+        if operation.get("adopted"):  # found by its source after a lost answer: follow the build
+            follow_build(api, seen["build"], project, location, on_poll, timeout)
+        else:
+            api.wait_operation(operation, BASE, what, timeout=timeout, interval=1.0, on_poll=on_poll)
     except ApiError:
         if not seen["op"].get("done"):
             raise
@@ -142,6 +168,24 @@ def wait(api, operation, project, location, on_line=None, timeout=1800.0):
         final["status"] = "FAILURE"
         final["statusDetail"] = error.get("message") or ""
     return final
+
+
+DONE = ("SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED")
+
+
+def follow_build(api, build, project, location, on_poll, timeout):
+    """Poll builds.get until the build is done, handing on_poll an operation-shaped view of it."""
+    give_up = time.monotonic() + timeout
+    name = build_name(build, project, location)
+    while True:
+        build = get(api, name)
+        done = build.get("status") in DONE
+        on_poll({"done": done, "metadata": {"build": build}})
+        if done:
+            return build
+        if time.monotonic() > give_up:
+            raise ApiError("Cloud Build build %s not done after %.0fs" % (build.get("id"), timeout))
+        time.sleep(1.0)
 
 
 def failed_step(build):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import cpu, duration, memory, short_name
 
 BASE = "https://run.googleapis.com/v2"
@@ -45,6 +46,16 @@ OUTPUT_ONLY = (
     "reconciling",
     "satisfiesPzs",
 )
+
+
+def owner_of(job):
+    """The environment whose label the job carries, else None."""
+    return owners.of_labels(job.get("labels"))
+
+
+def own(entry, env):
+    """A job entry that marks the job as `env`'s (its labels gain cloudact-env)."""
+    return dict(entry, labels=dict(entry.get("labels") or {}, **{owners.LABEL: env}))
 
 
 def parent(project, location):

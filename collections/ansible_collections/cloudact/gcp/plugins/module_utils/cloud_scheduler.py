@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
 
 BASE = "https://cloudscheduler.googleapis.com/v1"
@@ -84,6 +85,24 @@ def method(value):
     if isinstance(value, int):
         return _METHOD_NUMBERS.get(value, "POST")
     return "POST" if value in (None, "", "HTTP_METHOD_UNSPECIFIED") else str(value).upper()
+
+
+def owner_of(job):
+    """The environment the end of the trigger's description names (Scheduler jobs have no labels)."""
+    return owners.of_description(job.get("description"))
+
+
+def own(entry, env):
+    """A trigger entry whose description ends with `[cloudact-env=<env>]` (when it sets a description)."""
+    if entry.get("description") is None:
+        return entry
+    return dict(entry, description=owners.described(entry["description"], env))
+
+
+def run_target(uri):
+    """The Cloud Run job a trigger's `:run` URI names, else ''."""
+    tail = (uri or "").rsplit("/", 1)[-1]
+    return tail[: -len(":run")] if tail.endswith(":run") else ""
 
 
 def state(value):

@@ -20,6 +20,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.cloud_run import serv
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
     FAIL,
     OK,
+    SKIPPED,
     WARN,
     Context,
     Row,
@@ -224,7 +225,6 @@ def supabase_rows(ctx: Context):
         json={"query": sql, "read_only": True},
         headers={"Authorization": "Bearer %s" % token},
         authorized=False,
-        idempotent=True,
         deadline=TIMEOUT * 2,
     )
     if response.status_code < 300:
@@ -292,8 +292,22 @@ def migrations_row(ctx: Context, rows) -> Row:
     return Row("migrations", OK, "all %d applied, none pending%s" % (len(files), extra))
 
 
+PROBES = ("alerts",)  # make doctor PROBE=alerts: the checks that POST, run only on request
+
+
 def check_organizations(ctx: Context) -> Row:
-    """Organizations and alert rules from the API's own answer: the alerts endpoint's dry run."""
+    """Organizations and alert rules from the API's own answer: the alerts endpoint's dry run.
+
+    A POST to an admin endpoint is a write by the read-only rule (module_utils/verbs.py), dry run or
+    not: it runs only on request (PROBE=alerts), once, never resent.
+    """
+    if "alerts" not in (ctx.options.get("probes") or ()):
+        return Row(
+            "organizations",
+            SKIPPED,
+            "the alerts endpoint's dry run is a POST, run only on request",
+            ctx.make("doctor", "PROBE=alerts"),
+        )
     url = api_url(ctx).rstrip("/") + "/api/v1/admin/alerts/process-all"
     response = ctx.cloud().send(
         "POST",
@@ -302,7 +316,7 @@ def check_organizations(ctx: Context) -> Row:
         json={"dry_run": True, "send_notifications": False},
         headers=root_key_headers(ctx),
         authorized=False,
-        idempotent=True,  # a dry run changes nothing
+        once=True,
         deadline=TIMEOUT,
     )
     if response.status_code >= 300:

@@ -37,26 +37,85 @@ REHEARSE_VARIABLE = "REHEARSE"
 KEY_VARIABLE = "GCP_SERVICE_ACCOUNT_FILE"
 
 
+ALIASES_FACT = "cloudact_env_aliases"
+
+
 def environments(root):
-    """The valid environment names: one per inventories/<env>/hosts.yml."""
+    """The environments: one per inventories/<env>/hosts.yml."""
     return sorted(p.parent.name for p in (Path(root) / "inventories").glob("*/hosts.yml"))
 
 
+def aliases(root):
+    """{other word: environment}: the words an inventory answers to besides its own name
+    (`cloudact_env_aliases`; test and stage are one environment, so stage answers to test)."""
+    found = {}
+    for env in environments(root):
+        for path in sorted((Path(root) / "inventories" / env / "group_vars" / "all").glob("*.yml")):
+            for word in read_plain(path).get(ALIASES_FACT) or []:
+                found[str(word)] = env
+    return found
+
+
+def valid_words(root):
+    """'local, prod, stage, test (= stage)' for messages."""
+    words = environments(root) + ["%s (= %s)" % (w, e) for w, e in sorted(aliases(root).items())]
+    return ", ".join(sorted(words))
+
+
 def check_environment(name, root, inventory=None):
-    """`name`, or InputError naming it and the valid ones.
+    """The environment `name` is (an alias gives its environment), or InputError naming it and the valid ones.
 
     `inventory`: a play's inventory source names, shown when the play has no cloudact_env (the
     play's wording, with the -i hint); the CLIs name the ENV word they were given.
     """
-    valid = ", ".join(environments(root))
     if name in environments(root):
         return name
+    other = aliases(root).get(name)
+    if other:
+        return other
+    valid = valid_words(root)
     if inventory is None:
         raise InputError("unknown environment %r: valid environments are %s" % (name, valid))
     raise InputError(
         "unknown environment %s: valid environments are %s (use -i inventories/<env>)"
         % (shlex.quote(name or inventory), valid)
     )
+
+
+def alias_note(name, root):
+    """'test is stage (cloudact-testing-1)' when `name` is another word for an environment, else ''."""
+    env = check_environment(name, root)
+    if env == name:
+        return ""
+    return "%s is %s (%s)" % (name, env, read_facts(env, root).get("cloudact_gcp_project") or "?")
+
+
+def identity(facts, root):
+    """What makes an environment's resources its own: (project, region, job names)."""
+    catalog_file = Path(root) / (facts.get("cloudact_catalog_file") or "catalog/jobs.yml")
+    try:
+        data = yaml.safe_load(catalog_file.read_text()) or {}
+    except OSError:
+        data = {}
+    names = tuple(sorted(str(j.get("name")) for j in data.get("jobs") or [] if isinstance(j, dict)))
+    return (facts.get("cloudact_gcp_project") or "", facts.get("cloudact_gcp_region") or "", names)
+
+
+def check_distinct(root):
+    """InputError when two inventories resolve to the same project, region and job names: they would
+    converge, run and prune the same resources (give one a project of its own, or make it an alias
+    with cloudact_env_aliases)."""
+    seen = {}
+    for env in environments(root):
+        key = identity(read_facts(env, root, distinct=False), root)
+        if key in seen:
+            raise InputError(
+                "inventories/%s and inventories/%s resolve to the same project %s, region %s and job "
+                "names: they would overwrite each other's jobs; give one a project of its own, or make "
+                "one an alias of the other (%s: [%s] in inventories/%s/group_vars/all/)"
+                % (seen[key], env, key[0], key[1], ALIASES_FACT, env, seen[key])
+            )
+        seen[key] = env
 
 
 def read_plain(path):
@@ -72,10 +131,13 @@ def read_plain(path):
     return data
 
 
-def read_facts(name, root):
-    """The plain facts of one environment: the shared defaults, then its group_vars, file by file."""
+def read_facts(name, root, distinct=True):
+    """The plain facts of one environment (an alias reads its environment's): the shared defaults,
+    then its group_vars, file by file. `distinct`: first refuse inventories that overlap."""
     root = Path(root)
-    check_environment(name, root)
+    name = check_environment(name, root)
+    if distinct:
+        check_distinct(root)
     merged = read_plain(root / DEFAULTS_FILE)
     for path in sorted((root / "inventories" / name / "group_vars" / "all").glob("*.yml")):
         merged.update(read_plain(path))

@@ -37,7 +37,8 @@ def get_account(api, project, email):
 
 
 def create_account(api, project, account):
-    """Create the service account (its id is the email's local part); an existing one is read instead."""
+    """Create the service account (its id is the email's local part). After a lost answer, or a 409,
+    the account of that email is read instead: the toolkit's accounts are named per project."""
     try:
         return api.request(
             "POST",
@@ -50,7 +51,7 @@ def create_account(api, project, account):
                     "description": account["description"],
                 },
             },
-            idempotent=True,  # named: a repeat meets 409 and reads what the first made
+            look=lambda _lost: get_account(api, project, account["email"]),
         )
     except ApiError as exc:
         if exc.status != 409:
@@ -80,7 +81,6 @@ def get_policy(api, kind, project, region, name, allow_missing=False):
             url,
             what,
             json={"options": {"requestedPolicyVersion": POLICY_VERSION}},
-            idempotent=True,
             allow_missing=allow_missing,
         )
     method = "POST" if kind == "account" else "GET"  # IAM v1 serviceAccounts.getIamPolicy is a POST
@@ -89,7 +89,6 @@ def get_policy(api, kind, project, region, name, allow_missing=False):
         url,
         what,
         params={"options.requestedPolicyVersion": POLICY_VERSION},
-        idempotent=True,
         allow_missing=allow_missing,
     )
 
@@ -192,6 +191,5 @@ def test_permissions(api, project, permissions):
         "%s/projects/%s:testIamPermissions" % (CRM, project),
         "permissions on project %s" % project,
         json={"permissions": sorted(permissions)},
-        idempotent=True,  # a read
     )
     return set((got or {}).get("permissions") or [])

@@ -14,20 +14,35 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import re
 import subprocess
 import tarfile
 from pathlib import Path
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import artifact_registry
+from ansible_collections.cloudact.gcp.plugins.module_utils import artifact_registry, storage
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
+# The collection's module_utils the job image shares with the operator side (standard library only),
+# copied by the Dockerfile to the same import path under /app.
+SHARED = ("collections/ansible_collections/cloudact/gcp/plugins/module_utils/verbs.py",)
 # What the image is built from (Dockerfile's COPY lines and the build file); a change to any of
 # them without a rebuild makes the deployed image stale.
-INPUTS = ("jobs/", "requirements/jobs.txt", "Dockerfile", "cloudbuild-jobs.yaml", ".dockerignore")
+INPUTS = ("jobs/", *SHARED, "requirements/jobs.txt", "Dockerfile", "cloudbuild-jobs.yaml", ".dockerignore")
 EXAMPLES = "migrations/"  # this repository's example migrations: local images only
 SOURCE_VARIABLE = "cloudact_migrations_source"
+CONTEXT_LABEL = "ai.cloudact.context"  # the build context's fingerprint (context_digest), set at build time
+# The environment's facts a plan reads.
+PLAN_FACTS = (
+    "cloudact_env",
+    "cloudact_gcp_project",
+    "cloudact_gcp_region",
+    "cloudact_localcloud",
+    "cloudact_image_repository",
+    "cloudact_build_bucket",
+    SOURCE_VARIABLE,
+)
 RELEASE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 SHORT = 7
 
@@ -149,6 +164,120 @@ def context(root, rev, local, migration_files):
                 info.size, info.mode = len(data), 0o644
                 tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def context_digest(root, rev, local, migration_files):
+    """The build context's fingerprint, 'sha256:<hex>': HEAD's image inputs (each path and blob id at
+    `rev`) and the migrations' names and contents. The image carries it as a label, so a rebuild of
+    the same context is known to be one, and a changed migrations source on the same HEAD is not."""
+    paths = inputs(local) if not migration_files else INPUTS
+    listed = git(root, "ls-tree", "-r", "--full-tree", rev, "--", *paths, strip=False)
+    digest = hashlib.sha256()
+    for line in sorted(listed.splitlines()):
+        meta, _, path = line.partition("\t")
+        digest.update(("%s %s\n" % (meta.split()[-1], path)).encode())
+    for name, path in sorted((migration_files or {}).items()):
+        digest.update(
+            ("migrations/%s %s\n" % (name, hashlib.sha256(Path(path).read_bytes()).hexdigest())).encode()
+        )
+    return "sha256:" + digest.hexdigest()
+
+
+def plan(api, facts, root, release="", dirty_ok=False, force=False):
+    """What `make image` would build and push, every input checked first; InputError naming a bad one.
+
+    {env, project, region, local, root, repository, release, revision, short, tags, bucket,
+    bucket_exists, repository_exists, migrations, context, moves, exists, action, lines}: `exists`
+    (a line) when that release tag already holds an image of this very context (nothing to build).
+    """
+    env, project, region = facts["cloudact_env"], facts["cloudact_gcp_project"], facts["cloudact_gcp_region"]
+    local = bool(facts.get("cloudact_localcloud"))
+    ref = artifact_registry.parse(facts["cloudact_image_repository"])
+    changed = dirty(root, local)
+    if changed and not dirty_ok:
+        raise InputError(
+            "uncommitted changes to the image's inputs: %s: commit them, or DIRTY=1 builds HEAD "
+            "without them" % ", ".join(changed)
+        )
+    release = check_release(release or default_release(root), env)
+    rev = revision(root)
+    found = migrations(env, local, facts.get(SOURCE_VARIABLE) or "", root)
+    fingerprint = context_digest(root, rev, local, found["files"])
+    bucket = facts["cloudact_build_bucket"]
+    bucket_exists = storage.get_bucket(api, bucket) is not None
+    repository_exists = artifact_registry.get_repository(api, ref) is not None
+    existing = artifact_registry.tag_digest(api, ref, release) if repository_exists else None
+    rev_short = rev[:SHORT]
+    tags = [release, "git-%s" % rev_short]
+    out = {
+        "env": env,
+        "project": project,
+        "region": region,
+        "local": local,
+        "root": str(root),
+        "repository": ref["path"],
+        "release": release,
+        "revision": rev,
+        "short": rev_short,
+        "tags": tags,
+        "bucket": bucket,
+        "bucket_exists": bucket_exists,
+        "repository_exists": repository_exists,
+        "migrations": found,
+        "context": fingerprint,
+        "moves": "",
+        "exists": "",
+    }
+    if existing:
+        labels = artifact_registry.labels(api, ref, existing)
+        if labels.get(CONTEXT_LABEL) == fingerprint and not force:
+            have = [i["tags"] for i in artifact_registry.images(api, ref) or [] if i["digest"] == existing]
+            out["exists"] = "image for %s exists: %s@%s%s; nothing to build" % (
+                rev_short,
+                ref["path"],
+                existing,
+                described(have[0] if have else [release]),
+            )
+            out.update(action="", lines=[out["exists"]])
+            return out
+        if not force:
+            raise InputError(
+                "release tag %s:%s exists (%s) and holds another build context: a release tag is never "
+                "moved to a new build; name another RELEASE, or FORCE=1 moves it"
+                % (ref["path"], release, short(existing))
+            )
+        out["moves"] = existing
+    creating = [
+        w
+        for w, there in (
+            ("bucket gs://%s" % bucket, bucket_exists),
+            ("repository %s" % artifact_registry.repository_name(ref), repository_exists),
+        )
+        if not there
+    ]
+    out["lines"] = [
+        "image %s: tags %s, from %s%s"
+        % (ref["path"], ", ".join(tags), rev_short, " (DIRTY=1: HEAD only)" if changed else ""),
+        "migrations: %s"
+        % (
+            "this repository's examples (local only)"
+            if not found["files"]
+            else "%d file(s) from %s" % (len(found["files"]), found["label"])
+        ),
+        "build bucket gs://%s: %s"
+        % (bucket, "exists" if bucket_exists else "will be created in %s" % region),
+        "repository %s: %s"
+        % (artifact_registry.repository_name(ref), "exists" if repository_exists else "will be created"),
+    ]
+    if existing:
+        out["lines"].append("release tag %s moves from %s (FORCE=1)" % (release, short(existing)))
+    out["action"] = "build and push %s:%s (git-%s)%s" % (
+        ref["package"],
+        release,
+        rev_short,
+        "; create %s" % " and ".join(creating) if creating else "",
+    )
+    return out
 
 
 def _under(name, path):

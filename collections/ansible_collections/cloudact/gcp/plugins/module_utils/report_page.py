@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import calendar as cal
-from ansible_collections.cloudact.gcp.plugins.module_utils import ledger, ledger_sync, report_html, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import ledger, report_html, status
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
@@ -95,38 +95,36 @@ def build(
     dataset: str = ledger.DATASET,
     image_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """{html, line, notes, rows, source, appended}: the page of `days` days and the line that says
-    what it shows.
+    """{html, line, notes, rows, source}: the page of `days` days and the line that says what it shows.
 
-    First the ledger is reconciled with Cloud Run's executions (ledger_sync.reconcile, as make
-    ledger-sync does; a failure is a note, not an error: the page still gets written). Rows come
-    from the ledger's view (`ledger.read_rows`, created since the cloud's now - days); where the
-    ledger does not exist yet (create-jobs has not converged it), from Cloud Run's own executions,
-    and the page and the line say so. `image_facts`: the environment's facts status.py's
-    image_state reads (status.IMAGE_FACTS); with them the page flags STALE images as make status does.
+    Reads only (a report never writes, module_utils/verbs.py): rows come from the ledger's view
+    (`ledger.read_rows`, created since the cloud's now - days), merged in memory with Cloud Run's own
+    executions the ledger lacks (appending them is make ledger-sync's, run's and release's; a note
+    counts them); where the ledger does not exist yet (create-jobs has not converged it), from Cloud
+    Run's own executions alone, and the page and the line say so. `image_facts`: the environment's
+    facts status.py's image_state reads (status.IMAGE_FACTS); with them the page flags STALE images
+    as make status does.
     """
     notes = []
-    synced = None
-    try:
-        synced = ledger_sync.reconcile(api, project, region, catalog_jobs, env, trigger_account, dataset)
-    except ApiError as exc:
-        if exc.status != 404:
-            notes.append(f"the ledger was not reconciled ({exc}); make ledger-sync ENV={env} does it later")
     found = status.gather(api, project, region, catalog_jobs, image_facts=image_facts)
     now = parse_time(found["now"])
     since = now - timedelta(days=days)
-    if synced:
-        notes.append(
-            f"ledger {project}.{dataset}: {synced['listed']} execution(s) in Cloud Run, "
-            f"{len(synced['appended'])} observation(s) appended"
-        )
+    live = live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account)
     try:
         rows = ledger.read_rows(api, project, since=since, dataset=dataset)
         source = f"the ledger {project}.{dataset}.{ledger.VIEW}"
+        known = {r.get("execution") for r in rows}
+        missing = [r for r in live if r.get("execution") not in known]
+        if missing:
+            rows = sorted(rows + missing, key=lambda r: (r["created"], r["execution"]), reverse=True)
+            notes.append(
+                f"{len(missing)} execution(s) Cloud Run has are not in the ledger yet: shown from Cloud Run; "
+                f"make ledger-sync ENV={env} records them"
+            )
     except ApiError as exc:
         if exc.status != 404:
             raise
-        rows = live_rows(api, project, region, catalog_jobs, env, since, now, trigger_account)
+        rows = live
         source = LIVE_SOURCE
         notes.append(
             f"the ledger {project}.{dataset} does not exist yet (make create-jobs ENV={env} converges it): "
@@ -179,5 +177,4 @@ def build(
         "notes": notes,
         "rows": len(rows),
         "source": source,
-        "appended": len((synced or {}).get("appended") or []),
     }

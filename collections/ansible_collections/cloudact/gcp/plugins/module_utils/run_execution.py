@@ -26,6 +26,11 @@ PRODUCT = "cloudact-cloud-run"
 # step. Executions without it were started by a Cloud Scheduler trigger (their `creator` is the
 # trigger account) or by someone else (console, gcloud: their creator names who).
 TRIGGER_ENV = "CLOUDACT_TRIGGER"
+# Overrides env naming each run the toolkit starts: after a lost answer to its :run, the execution
+# carrying this id is the one that run started (look before you leap), never another.
+RUN_ID_ENV = "CLOUDACT_RUN_ID"
+# How far before the failed :run's Date the look pages back (clocks and queueing).
+LOOK_BACK_SECONDS = 60
 
 _CONDITION_STATES = {
     0: "STATE_UNSPECIFIED",
@@ -60,8 +65,17 @@ def operations_base():
     return BASE
 
 
-def overrides(args=None, env=None, task_count=None, timeout=None, clear_args=False, trigger="manual"):
-    """RunJobRequest.overrides; `args` replace the job's, `env` merges over it."""
+def new_run_id():
+    """A fresh id for one intended run (12 hex characters)."""
+    import secrets
+
+    return secrets.token_hex(6)
+
+
+def overrides(
+    args=None, env=None, task_count=None, timeout=None, clear_args=False, trigger="manual", run_id=None
+):
+    """RunJobRequest.overrides; `args` replace the job's, `env` merges over it; `run_id` names the run."""
     container = {}
     if args:
         container["args"] = [str(a) for a in args]
@@ -70,6 +84,8 @@ def overrides(args=None, env=None, task_count=None, timeout=None, clear_args=Fal
     items = dict(env or {})
     if trigger:
         items.setdefault(TRIGGER_ENV, trigger)
+    if run_id:
+        items[RUN_ID_ENV] = run_id
     if items:
         container["env"] = [{"name": str(k), "value": str(v)} for k, v in sorted(items.items())]
     body = {}
@@ -114,14 +130,24 @@ def state(execution):
     return "PENDING"
 
 
-def trigger(execution):
-    """The toolkit's mark in the run's overrides (`manual`, `release:<id>`), else ''."""
+def env_value(execution, name):
+    """The value of env `name` in an execution's containers (its overrides included), else ''."""
     template = execution.get("template") or {}
     for box in template.get("containers") or []:
         for item in box.get("env") or []:
-            if item.get("name") == TRIGGER_ENV and item.get("value"):
+            if item.get("name") == name and item.get("value"):
                 return item["value"]
     return ""
+
+
+def trigger(execution):
+    """The toolkit's mark in the run's overrides (`manual`, `release:<id>`), else ''."""
+    return env_value(execution, TRIGGER_ENV)
+
+
+def run_id(execution):
+    """The id of the run the toolkit started this execution for, else ''."""
+    return env_value(execution, RUN_ID_ENV)
 
 
 def summary(execution, now=None):
@@ -155,6 +181,7 @@ def summary(execution, now=None):
         "message": cond.get("message", ""),
         "reason": _enum(cond.get("executionReason"), _EXECUTION_REASONS),
         "trigger": trigger(execution),
+        "run_id": run_id(execution),
         "creator": execution.get("creator", ""),
         "log_uri": execution.get("logUri", ""),
     }

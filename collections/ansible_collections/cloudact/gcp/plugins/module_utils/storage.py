@@ -5,8 +5,9 @@ Uploads as google-cloud-storage sends them: a media upload (`uploadType=media`, 
 as the body) up to MEDIA_LIMIT, else a resumable one (`uploadType=resumable`: a POST with the
 object's metadata answers with the session URI in `Location`; PUTs of CHUNK bytes with
 `Content-Range` answer 308 until the last, which returns the object). Each upload names a new object
-with `ifGenerationMatch=0` (create only), so a retried attempt cannot overwrite anything: the client
-may retry it like an idempotent call, as google-cloud-storage does with that precondition.
+with `ifGenerationMatch=0` (create only), so no attempt can overwrite anything. After a lost answer
+the object is looked for (module_utils/verbs.py: a create is never resent blindly) and adopted when
+it holds as many bytes as were sent; a chunk of a resumable upload is safe to resend.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def create_bucket(api, project, bucket, location):
         "Cloud Storage bucket %s" % bucket,
         params={"project": project},
         json=body,
-        idempotent=True,  # a name is global: a retried insert answers 409, never a second bucket
+        look=lambda _lost: get_bucket(api, bucket),  # a name is global: ours if it is there now
     )
 
 
@@ -52,6 +53,13 @@ def upload(api, bucket, name, data, content_type="application/gzip", media_limit
     what = "Cloud Storage object gs://%s/%s" % (bucket, name)
     url = "%s/b/%s/o" % (UPLOAD, quote(bucket, safe=""))
     params = {"name": name, "ifGenerationMatch": "0"}
+
+    def uploaded(_lost):
+        found = api.request(
+            "GET", "%s/o/%s" % (bucket_url(bucket), quote(name, safe="")), what, allow_missing=True
+        )
+        return found if found and int(found.get("size") or -1) == len(data) else None
+
     if len(data) <= media_limit:
         return api.request(
             "POST",
@@ -60,8 +68,9 @@ def upload(api, bucket, name, data, content_type="application/gzip", media_limit
             params=dict(params, uploadType="media"),
             data=data,
             headers={"Content-Type": content_type},
-            idempotent=True,
+            look=uploaded,
         )
+    # Starting a session stores nothing: a lost answer leaves at most an unused session behind.
     start = api.send(
         "POST",
         url,

@@ -195,7 +195,7 @@ def run(mod):
             if patch:
                 ops.append("update table %s (%s)" % (ledger.TABLE, ", ".join(sorted(patch))))
                 if not mod.check_mode:
-                    bq.patch_table(api, project, dataset, ledger.TABLE, patch)
+                    bq.patch_table(api, project, dataset, ledger.TABLE, patch, etag=table.get("etag"))
         wanted_view = view_body(project, dataset)
         view = bq.get_table(api, project, dataset, ledger.VIEW) if found else None
         before["view"] = shown(view, "view")
@@ -207,7 +207,9 @@ def run(mod):
         elif (view.get("view") or {}).get("query") != wanted_view["view"]["query"]:
             ops.append("update view %s" % ledger.VIEW)
             if not mod.check_mode:
-                bq.patch_table(api, project, dataset, ledger.VIEW, {"view": wanted_view["view"]})
+                bq.patch_table(
+                    api, project, dataset, ledger.VIEW, {"view": wanted_view["view"]}, etag=view.get("etag")
+                )
     except ApiError as exc:
         mod.fail_json(msg=str(exc), status=exc.status)
     result = dict(changed=bool(ops), operations=ops, schema_version=ledger.SCHEMA_VERSION)

@@ -14,6 +14,15 @@ description:
     so that a play can loop and print progress; or cancels it.
   - Starting is an action, never idempotent. Each call with O(state=present) and no O(name) starts
     one execution (in check mode it reports C(changed) and starts nothing).
+  - Exactly one execution per call, also when an answer is lost. The job is read first; the C(:run)
+    carries the job's C(etag), so Cloud Run itself refuses the run if the job changed since, and an
+    id of this run (O(run_id), in the overrides' env as C(CLOUDACT_RUN_ID)). After a lost answer (a
+    500, 502 or 504, a read timeout, a dropped connection) the module never sends C(:run) again
+    blindly: it pages the job's executions newest first, back to the failed request's Date minus
+    60 s, and adopts the one carrying this run's id (two are refused, naming both). Only when none
+    appears within 10 s is the run sent again. A 408, 429 or 503 (the server did not act) is resent.
+  - With O(confirmed_digest), the run is refused before anything is sent when the job's image is
+    not that digest (what was confirmed is what runs).
   - Cancelling an execution that has already finished changes nothing.
   - The Cloud Run API has no command override. O(command) is accepted only to refuse it clearly.
 version_added: 0.1.0
@@ -55,6 +64,18 @@ options:
   timeout:
     description: Task timeout of this execution, as seconds or C(600s), C(15m), C(1h).
     type: str
+  run_id:
+    description:
+      - The id of this run, sent in the overrides' env as C(CLOUDACT_RUN_ID); empty makes a new one.
+      - After a lost answer the execution carrying it is adopted instead of starting another.
+    type: str
+    default: ""
+  confirmed_digest:
+    description:
+      - The image digest (C(sha256:...)) the operator confirmed. When the job's image is another
+        digest (or no digest), nothing is started and the module fails naming both.
+    type: str
+    default: ""
   if_running:
     description:
       - When starting and an execution of the job is already running (or pending), C(start) starts
@@ -156,6 +177,10 @@ execution:
     message: {description: The Completed condition's message (why it failed)., type: str, returned: always}
     reason: {description: The Completed condition's execution reason., type: str, returned: always}
     trigger: {description: C(manual) when started by this module, else empty., type: str, returned: always}
+    run_id:
+      description: The toolkit's id of the run (C(CLOUDACT_RUN_ID)), else empty.
+      type: str
+      returned: always
 done:
   description: Whether the execution has finished (always true after a cancel).
   returned: success
@@ -164,6 +189,11 @@ server_time:
   description: The API's clock (its Date header) at the last reply, RFC 3339.
   returned: success
   type: str
+lost_answers:
+  description: One line per answer lost on the way (what was looked for, and what was adopted or resent).
+  returned: success
+  type: list
+  elements: str
 log_entries:
   description:
     - The execution's log entries, oldest first (timestamp, severity, message, execution, task_index,
@@ -179,6 +209,7 @@ log_lines:
 """
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
@@ -188,6 +219,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
     short_name,
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import gcp_module as module
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_http_date, parse_time
 
 FIRST_POLL = 0.1  # seconds
 
@@ -212,7 +244,66 @@ def running_executions(api, p):
     return [short_name(e.get("name")) for e in page.get("executions") or [] if rx.state(e) not in rx.FINISHED]
 
 
-def start_execution(api, p):
+def get_job(api, p):
+    """The job (its etag and image), or a failure naming it when it does not exist."""
+    job = api.request(
+        "GET",
+        rx.job_url(p["project"], p["location"], p["job"]),
+        "Cloud Run job %s" % p["job"],
+        allow_missing=True,
+    )
+    if job is None:
+        raise ApiError(
+            "Cloud Run job %s does not exist in %s/%s" % (p["job"], p["project"], p["location"]), 404
+        )
+    return job
+
+
+def digest_of(job):
+    """The sha256 digest the job's container image names, else ''."""
+    boxes = ((job.get("template") or {}).get("template") or {}).get("containers") or [{}]
+    image = boxes[0].get("image") or ""
+    return image.rpartition("@")[2] if "@sha256:" in image else ""
+
+
+def check_confirmed(job, p):
+    """Refuse, before anything is sent, a job whose image is not the digest the operator confirmed."""
+    wanted = p["confirmed_digest"]
+    found = digest_of(job)
+    if wanted and found != wanted:
+        raise ApiError(
+            "refused: you confirmed %s but %s is pinned to %s; nothing was changed"
+            % (wanted, p["job"], found or "an unpinned image")
+        )
+
+
+def look_for_run(api, p, run_id, lost):
+    """The execution a lost :run started: the job's executions, newest first, back to the failed
+    request's Date minus LOOK_BACK_SECONDS, that carry `run_id`; None when there is none yet."""
+    sent = parse_http_date(lost.server_date) or datetime.now(UTC)
+    since = sent - timedelta(seconds=rx.LOOK_BACK_SECONDS)
+    url = rx.executions_url(p["project"], p["location"], p["job"])
+    matches, params = [], {"pageSize": 50}
+    while True:
+        page = api.request("GET", url, "executions of Cloud Run job %s" % p["job"], params=params) or {}
+        items = page.get("executions") or []
+        matches += [e for e in items if rx.run_id(e) == run_id]
+        older = [e for e in items if (parse_time(e.get("createTime")) or sent) < since]
+        if older or not page.get("nextPageToken"):
+            break
+        params["pageToken"] = page["nextPageToken"]
+    if len(matches) > 1:
+        names = ", ".join(short_name(e.get("name")) for e in matches)
+        raise ApiError(
+            "refused: executions %s both carry run id %s of one run of %s; nothing was sent again: "
+            "check them (make history) before running it again" % (names, run_id, p["job"])
+        )
+    return {"metadata": matches[0]} if matches else None
+
+
+def start_execution(api, p, job):
+    """:run with this run's id and the job's etag; the execution, exactly one whatever is lost on the way."""
+    run_id = p["run_id"] or rx.new_run_id()
     body = {
         "overrides": rx.overrides(
             args=p["args"],
@@ -220,13 +311,17 @@ def start_execution(api, p):
             task_count=p["task_count"],
             timeout=p["timeout"],
             clear_args=p["clear_args"],
+            run_id=run_id,
         )
     }
+    if job.get("etag"):
+        body["etag"] = job["etag"]  # a job changed since it was read (and confirmed) is not run
     operation = api.request(
         "POST",
         rx.job_url(p["project"], p["location"], p["job"]) + ":run",
         "Cloud Run job %s" % p["job"],
         json=body,
+        look=lambda lost: look_for_run(api, p, run_id, lost),
     )
     # The run operation stays open until the execution ends; its metadata names the execution.
     metadata = operation.get("metadata") or {}
@@ -241,7 +336,7 @@ def start_execution(api, p):
 def cancel_execution(api, p, name):
     url = rx.execution_url(p["project"], p["location"], p["job"], name) + ":cancel"
     try:
-        api.request("POST", url, "Cloud Run execution %s" % name, json={}, idempotent=True)
+        api.request("POST", url, "Cloud Run execution %s" % name, json={})
     except ApiError as exc:
         if exc.status not in (400, 409, 412):  # it finished meanwhile: nothing to cancel
             raise
@@ -277,6 +372,8 @@ ARGUMENT_SPEC = dict(
     env=dict(type="dict"),
     task_count=dict(type="int"),
     timeout=dict(type="str"),
+    run_id=dict(type="str", default=""),
+    confirmed_digest=dict(type="str", default=""),
     if_running=dict(type="str", default="start", choices=["start", "fail"]),
     running_hint=dict(type="str", default=""),
     command=dict(type="list", elements="str"),
@@ -352,12 +449,14 @@ def run(mod):
                         ),
                         running=running,
                     )
+            job = get_job(api, p)
+            check_confirmed(job, p)
             changed = True
             if mod.check_mode:
                 mod.exit_json(
                     changed=True, done=False, execution={}, msg="would start an execution of %s" % p["job"]
                 )
-            execution = start_execution(api, p)
+            execution = start_execution(api, p, job)
             if p["wait"]:
                 execution = wait_execution(api, p, execution)
         now = rx.server_now(api)
@@ -367,6 +466,7 @@ def run(mod):
             execution=summary,
             done=summary["state"] in rx.FINISHED,
             server_time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            lost_answers=list(api.lost),
         )
         if p["logs"] and result["done"]:
             name = summary["name"]
@@ -376,7 +476,7 @@ def run(mod):
             )
             result.update(log_entries=entries, log_lines=rx.log_lines(entries, p["job"], name))
     except ApiError as exc:
-        mod.fail_json(msg=str(exc), status=exc.status)
+        mod.fail_json(msg=str(exc), status=exc.status, lost_answers=list(api.lost))
     mod.exit_json(**result)
 
 

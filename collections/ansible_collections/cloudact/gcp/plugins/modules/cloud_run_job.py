@@ -173,10 +173,12 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.batch import (
     batch_module,
     converge_all,
     field_diff,
+    met_on_create,
     plan,
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
     ApiError,
+    changed_fields,
     cpu,
     duration,
     memory,
@@ -189,8 +191,19 @@ def get_job(api, project, location, name):
     )
 
 
-def create_job(api, project, location, name, spec):
+def create_job(api, project, location, name, spec, env=None):
+    """jobs.create, never sent twice blindly: after a lost answer (or a 409) the job of that name is
+    adopted only when it is this environment's and has `spec`; anything else is refused."""
     what = "Cloud Run job %s (create)" % name
+
+    def met(_lost=None):
+        found = get_job(api, project, location, name)
+        if found is None:
+            return None
+        return {
+            "adopted": met_on_create(cloud_run, name, found, env, spec, lambda j: cloud_run.view(j, project))
+        }
+
     try:
         op = api.request(
             "POST",
@@ -198,22 +211,38 @@ def create_job(api, project, location, name, spec):
             what,
             json=cloud_run.apply({}, spec),
             params={"jobId": name},
-            idempotent=True,  # named: a repeat meets 409 and converges what the first made
+            look=met,
         )
     except ApiError as exc:
-        # A retried create whose first attempt went through, or a concurrent one: converge what is there.
-        current = get_job(api, project, location, name) if exc.status == 409 else None
-        if not current:
+        found = met() if exc.status == 409 else None  # made meanwhile (by us, or another converge)
+        if not found:
             raise
-        return update_job(api, project, location, name, current, spec)
+        op = found
+    if "adopted" in op:
+        return op["adopted"]
     return api.wait_operation(op, cloud_run.BASE, what)
 
 
 def update_job(api, project, location, name, current, spec):
+    """A PATCH carrying the etag read. Resent after a lost answer, it meets 409 ABORTED when the first
+    one went through: the job is read again, and what it shows then is the answer when it has `spec`."""
     what = "Cloud Run job %s (update)" % name
-    op = api.request(
-        "PATCH", cloud_run.job_url(project, location, name), what, json=cloud_run.apply(current, spec)
-    )
+    try:
+        op = api.request(
+            "PATCH", cloud_run.job_url(project, location, name), what, json=cloud_run.apply(current, spec)
+        )
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        now = get_job(api, project, location, name)
+        if now is None or changed_fields(cloud_run.view(now, project), spec):
+            raise ApiError(
+                "%s: the job changed since it was read (%s); nothing more was changed: run the converge "
+                "again" % (what, str(exc).split(": ", 1)[-1]),
+                409,
+                "ABORTED",
+            ) from None
+        return now
     return api.wait_operation(op, cloud_run.BASE, what)
 
 
@@ -315,7 +344,7 @@ def check_options(p):
             raise ValueError("%s %d of job %s: must be 0 or more" % (key, p[key], name))
 
 
-def converge(api, p, current, project, location, check):
+def converge(api, p, current, project, location, check, env=None):
     """Bring one job to the options `p`; (result, diff)."""
     name = p["name"]
     before = cloud_run.view(current, project) if current else {}
@@ -331,7 +360,7 @@ def converge(api, p, current, project, location, check):
     elif not check and operation == "delete":
         delete_job(api, project, location, name)
     elif not check and operation == "create":
-        result["job"] = create_job(api, project, location, name, after)
+        result["job"] = create_job(api, project, location, name, after, env)
     elif not check and operation == "update":
         result["job"] = update_job(api, project, location, name, current, after)
     return result, field_diff("cloud_run_job %s" % name, result, current, before, after)

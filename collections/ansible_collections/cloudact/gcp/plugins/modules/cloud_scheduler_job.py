@@ -179,48 +179,74 @@ diff:
   type: raw
 """
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_scheduler as sched
 from ansible_collections.cloudact.gcp.plugins.module_utils.batch import (
     batch_module,
     converge_all,
     field_diff,
+    met_on_create,
     plan,
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, duration
 
 
-def create_job(api, project, location, name, spec):
+def get_job(api, project, location, name):
+    return api.request(
+        "GET", sched.job_url(project, location, name), "Cloud Scheduler job %s" % name, allow_missing=True
+    )
+
+
+def create_job(api, project, location, name, spec, env=None):
+    """jobs.create, never sent twice blindly: after a lost answer (or a 409) the trigger of that name
+    is adopted only when it is this environment's and has `spec`; anything else is refused."""
     full = "%s/jobs/%s" % (sched.parent(project, location), name)
+
+    def met(_lost=None):
+        found = get_job(api, project, location, name)
+        return None if found is None else met_on_create(sched, name, found, env, spec, sched.view)
+
     try:
         return api.request(
             "POST",
             sched.jobs_url(project, location),
             "Cloud Scheduler job %s (create)" % name,
             json=sched.body(full, spec),
-            idempotent=True,  # named: a repeat meets 409 and converges what the first made
+            look=met,
         )
     except ApiError as exc:
-        # A retried create whose first attempt went through, or a concurrent one: converge what is there.
-        if exc.status != 409:
+        found = met() if exc.status == 409 else None  # made meanwhile (by us, or another converge)
+        if not found:
             raise
-        return update_job(api, project, location, name, spec, sorted(sched.MASK))
+        return found
 
 
 def update_job(api, project, location, name, spec, fields):
+    """A PATCH of the changed fields. Scheduler jobs have no etag: after a lost answer the trigger is
+    read, and when it already shows `spec` in those fields the PATCH is not sent again."""
     full = "%s/jobs/%s" % (sched.parent(project, location), name)
+
+    def applied(_lost):
+        found = get_job(api, project, location, name)
+        if found is None:
+            return None
+        have = sched.view(found)
+        return found if not [k for k in fields if have.get(k) != spec.get(k)] else None
+
     return api.request(
         "PATCH",
         sched.job_url(project, location, name),
         "Cloud Scheduler job %s (update)" % name,
         json=sched.body(full, spec),
         params={"updateMask": sched.update_mask(fields)},
+        look=applied,
     )
 
 
 def set_paused(api, project, location, name, paused):
     verb = "pause" if paused else "resume"
     url = "%s:%s" % (sched.job_url(project, location, name), verb)
-    return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={}, idempotent=True)
+    return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={})
 
 
 def delete_job(api, project, location, name):
@@ -314,7 +340,7 @@ JOB_OPTIONS = dict(
 )
 
 
-def converge(api, p, current, project, location, check):
+def converge(api, p, current, project, location, check, env=None):
     """Bring one trigger to the options `p`; (result, diff)."""
     name = p["name"]
     before = sched.view(current) if current else {}
@@ -337,7 +363,7 @@ def converge(api, p, current, project, location, check):
     if not check and operation == "delete":
         delete_job(api, project, location, name)
     elif not check and operation == "create":
-        job = create_job(api, project, location, name, after)
+        job = create_job(api, project, location, name, after, env)
     elif not check and operation == "update":
         job = update_job(api, project, location, name, after, result["changed_fields"])
     if after is None:
@@ -360,8 +386,34 @@ def converge(api, p, current, project, location, check):
     return result, diff
 
 
+def targets_owned(api, entries, project, location, env):
+    """With an owner: refuse a trigger whose :run URI names a Cloud Run job another environment owns
+    (a trigger and the job it runs have one owner). One list of the region's Cloud Run jobs."""
+    if not env:
+        return
+    wanted = {}
+    for entry in entries:
+        target = sched.run_target((entry.get("http_target") or {}).get("uri"))
+        if target and entry.get("state") != "absent":
+            wanted[target] = entry["name"]
+    if not wanted:
+        return
+    jobs = api.list_all(cloud_run.jobs_url(project, location), "jobs", "Cloud Run jobs of %s" % location)
+    for job in jobs:
+        name = job.get("name", "").rsplit("/", 1)[-1]
+        found = cloud_run.owner_of(job)
+        if name in wanted and found not in (None, env):
+            raise ValueError(
+                "refused: trigger %s runs Cloud Run job %s, which belongs to environment %s, not %s: a "
+                "trigger and the job it runs have one owner; nothing was changed"
+                % (wanted[name], name, found, env)
+            )
+
+
 def main():
-    converge_all(batch_module(JOB_OPTIONS), JOB_OPTIONS, sched, converge, check=requested)
+    converge_all(
+        batch_module(JOB_OPTIONS), JOB_OPTIONS, sched, converge, check=requested, before=targets_owned
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,13 @@ options:
     description: Minutes past a due time (or a timeout) before a job is flagged.
     type: int
     default: 10
+  probes:
+    description:
+      - Checks that POST, run only on request (C(make doctor PROBE=alerts)); C(alerts) runs the alerts
+        endpoint's dry run once (never resent). Without it that row is C(skipped) naming how to ask.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""

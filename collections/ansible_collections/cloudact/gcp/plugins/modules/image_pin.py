@@ -39,6 +39,27 @@ options:
     description: Print each stale finding as a warning.
     type: bool
     default: false
+  confirmed_digest:
+    description:
+      - The digest the operator confirmed (make's question named it). When what will run differs,
+        fail before any change, naming both.
+    type: str
+    default: ""
+  confirmed_of:
+    description:
+      - What O(confirmed_digest) is compared with. V(pin), the digest the converge pins every job
+        to; V(deployed), the digest the jobs are pinned to now (what a release or a run runs).
+    type: str
+    choices: [pin, deployed]
+    default: pin
+  check_inputs:
+    description:
+      - Before anything else, fail naming an inventory value the jobs need that is empty or invalid
+        (C(cloudact_supabase_project_ref) for migrate) and where to set it. With
+        O(confirmed_of=deployed), also fail when a migrate would run an image that carries no
+        migrations of this environment (its C(ai.cloudact.migrations) label, read from the registry).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -65,6 +86,10 @@ tags:
   returned: always
   type: list
   elements: str
+runs:
+  description: The digest compared with O(confirmed_digest) (per O(confirmed_of)).
+  returned: always
+  type: str
 missing:
   description: The repository has no image yet (with O(allow_missing)).
   returned: always

@@ -14,7 +14,9 @@ description:
     exists (C(~) expanded), is a service-account key, and is of the environment's project.
   - With O(check_secrets), checks every Secret Manager secret the catalog's jobs reference exists
     (its metadata only, never a value); in check mode a missing one is a warning.
-  - Without C(cloudact_api_url), discovers the API URL from the API's Cloud Run service and prints it.
+  - With O(api_url), without C(cloudact_api_url), discovers the API URL from the API's Cloud Run service
+    and prints it. A play that never calls the API (status, history, logs, report, calendar, run)
+    leaves O(api_url) false, so it does not need that service to exist.
   - Sets C(cloudact_auth_kind), C(cloudact_auth_file), C(cloudact_credentials_path) and
     C(cloudact_api_url_effective). Each refusal is one line naming the value and the fix.
 version_added: 0.2.0
@@ -36,6 +38,12 @@ options:
     type: str
     choices: ["", converge, run, release]
     default: ""
+  api_url:
+    description:
+      - The play calls the CloudAct API (or gives its URL to the jobs): set C(cloudact_api_url_effective),
+        discovering the URL from the API's Cloud Run service when C(cloudact_api_url) is empty.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
