@@ -31,9 +31,9 @@ from urllib.parse import unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import config, projects
+from localcloud import admin, config, projects
 from localcloud.auth import Auth
-from localcloud.clock import Clock, parse_duration, parse_time, rfc3339
+from localcloud.clock import Clock, rfc3339
 from localcloud.conformance import Conformance
 from localcloud.faults import Fault, Faults, RequestCounter
 from localcloud.iam import BadSetting, Iam, mode_from_env
@@ -208,78 +208,18 @@ class LocalCloud:
     # ---- admin API -----------------------------------------------------------------------------------
 
     def handle_admin(self, request: Request) -> Response:
-        parts = request.path.removeprefix("/_localcloud/").split("/", 1)
-        name, subpath = parts[0], parts[1] if len(parts) > 1 else ""
-        method = request.method
-        try:
-            if name == "health" and method == "GET":
-                return json_response(
-                    {
-                        "ready": self.ready.is_set(),
-                        "pid": _pid(),
-                        "proxy_url": self.proxy_url,
-                        "services": [s.name for s in self.services],
-                        "hosts": sorted(self._by_host),
-                    },
-                    status=200 if self.ready.is_set() else 503,
-                )
-            if name == "env" and method == "GET":
-                return json_response(self.client_env())
-            if name == "clock":
-                if method == "GET":
-                    return json_response(self.clock.describe())
-                if method == "POST":
-                    body = _json_body(request)
-                    if not isinstance(body, dict) or len(set(body) & {"set", "advance"}) != 1:
-                        raise ValueError('clock: expected {"set": "<RFC 3339 time>"} or {"advance": "<n>s"}')
-                    if "set" in body:
-                        self.clock.set(parse_time(body["set"]))
-                    else:
-                        self.clock.advance(parse_duration(body["advance"]))
-                    self._clock_changed()
-                    return json_response(self.clock.describe())
-            if name == "faults" and not subpath:
-                if method == "GET":
-                    return json_response({"faults": self.faults.list(), "fired": self.faults.fired()})
-                if method == "POST":
-                    fault = self.faults.add(_json_body(request))
-                    return json_response({"id": fault.id}, status=201)
-                if method == "DELETE":
-                    return json_response({"cleared": self.faults.clear()})
-            if name == "requests" and not subpath:
-                if method == "GET":
-                    return json_response(self.counter.summary())
-                if method == "DELETE":
-                    self.counter.reset()
-                    self.request_log.reset()
-                    return json_response({})
-            if name == "requests" and subpath == "log" and method == "GET":
-                after = request.args.get("after", "0")
-                if not after.isdigit():
-                    raise ValueError(f"requests/log after {after!r}: expected a request seq, an integer >= 0")
-                return json_response(self.request_log.read(int(after)))
-            if name == "reset" and method == "POST":
-                self.reset()
-                return json_response({"reset": [s.name for s in self.services]})
-            if name in self._by_name:
-                return self._by_name[name].handle_admin(request, subpath)
-        except ValueError as e:
-            return json_response({"error": str(e)}, status=400)
-        return json_response(
-            {
-                "error": f"no admin endpoint {method} {request.path}; see health, env, clock, faults, "
-                f"requests, reset, or /_localcloud/<service>/... with a service of {sorted(self._by_name)}"
-            },
-            status=404,
-        )
+        return admin.handle(self, request)
 
-    def _clock_changed(self) -> None:
+    def hosts(self) -> list[str]:
+        return sorted(self._by_host)
+
+    def service_names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def clock_changed(self) -> None:
+        """Tell every service the emulated clock was set or advanced."""
         for svc in self.services:
             svc.clock_changed()
-
-
-def _pid() -> int:
-    return os.getpid()
 
 
 def _injected(fault: Fault, host: str) -> Response:
@@ -293,16 +233,6 @@ def _injected(fault: Fault, host: str) -> Response:
     if fault.retry_after is not None:
         resp.headers["Retry-After"] = str(fault.retry_after)
     return resp
-
-
-def _json_body(request: Request) -> Any:
-    data = request.get_data()
-    if not data:
-        return {}
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise ValueError(f"request body is not JSON: {data[:80]!r}") from None
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -633,7 +563,7 @@ def serve(state_dir: Path, port: int = 0, ready_file: Path | None = None) -> int
         _write_json(
             Path(ready_file),
             {
-                "pid": _pid(),
+                "pid": os.getpid(),
                 "port": cloud.port,
                 "proxy_url": cloud.proxy_url,
                 "seconds": round(time.monotonic() - started, 3),

@@ -1,8 +1,11 @@
-"""toolkit.ask, the prod guard make runs before a play: typed, piped or CONFIRM=yes, else nothing runs."""
+"""toolkit.ask, the prod guard make runs before a play: inputs first, then a typed, piped or CONFIRM=yes
+answer to a question naming what will run, else nothing runs."""
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import os
 import subprocess
 import sys
@@ -17,23 +20,28 @@ class Tty(io.StringIO):
         return True
 
 
-# The prompt resolves the image's tag to its digest: here with no credentials and only a dead
-# loopback proxy, so nothing can reach a real registry (the prompt then names the reference).
+# No credentials and only a dead loopback proxy: nothing can reach a real cloud.
 NO_CLOUD = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/adc.json", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+def args(**given) -> argparse.Namespace:
+    values = dict(job="", execution="", start="", release="", dirty=False, force=False, extra=[])
+    values.update(given)
+    return argparse.Namespace(**values)
 
 
 @pytest.mark.parametrize(
     ("env", "answer", "confirm", "expected"),
     [
-        ("local", "", None, None),  # not guarded: nothing asked
-        ("stage", "no", None, None),
-        ("prod", "yes\n", None, True),
-        ("prod", "  yes  \n", None, True),
-        ("prod", "no\n", None, False),
-        ("prod", "YES\n", None, False),
-        ("prod", "", None, False),
-        ("prod", "", "yes", True),
-        ("prod", "yes\n", "y", False),  # a wrong CONFIRM is a refusal, not a prompt
+        ("local", "", None, {}),  # not guarded: nothing asked, nothing to pass
+        ("stage", "no", None, {}),
+        ("prod", "yes\n", None, {"cloudact_confirmed": True}),
+        ("prod", "  yes  \n", None, {"cloudact_confirmed": True}),
+        ("prod", "no\n", None, None),
+        ("prod", "YES\n", None, None),
+        ("prod", "", None, None),
+        ("prod", "", "yes", {"cloudact_confirmed": True}),
+        ("prod", "yes\n", "y", None),  # a wrong CONFIRM is a refusal, not a prompt
     ],
 )
 def test_confirmed(monkeypatch, env, answer, confirm, expected) -> None:
@@ -44,16 +52,17 @@ def test_confirmed(monkeypatch, env, answer, confirm, expected) -> None:
     if confirm is not None:
         monkeypatch.setenv("CONFIRM", confirm)
     err = io.StringIO()
-    assert ask.confirmed(env, "run alerts in " + env, stdin=Tty(answer), stderr=err) is expected
-    if expected is False:
+    # pause names no digest: its question needs no cloud
+    assert ask.confirmed(env, "pause", args(job="alerts"), stdin=Tty(answer), stderr=err) == expected
+    if expected is None:
         assert "nothing was changed" in err.getvalue()
 
 
-def run_ask(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+def run_ask(*argv: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("CONFIRM", "GCP_SERVICE_ACCOUNT_FILE")}
     env.update(NO_CLOUD)
     return subprocess.run(
-        [sys.executable, "-m", "toolkit.ask", *args],
+        [sys.executable, "-m", "toolkit.ask", *argv],
         cwd=ROOT,
         env=env,
         input=stdin,
@@ -64,16 +73,47 @@ def run_ask(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def test_the_command_prints_what_make_passes_to_the_play() -> None:
-    assert run_ask("local", "run x").stdout == "false\n"
-    piped = run_ask("prod", "run alerts in prod", stdin="yes\n")
-    assert piped.returncode == 0 and piped.stdout == "true\n"
-    assert "About to run alerts in prod (project cloudact-prod, image us-central1-docker.pkg.dev/" in (
-        piped.stderr
-    )
-    assert "(digest not resolved: " in piped.stderr  # no credentials here: named, and still asked
-    refused = run_ask("prod", "run alerts in prod", stdin="nope\n")
+    assert run_ask("local", "pause").stdout == "{}\n"
+    piped = run_ask("prod", "pause", "--job", "alerts", stdin="yes\n")
+    assert piped.returncode == 0 and json.loads(piped.stdout) == {"cloudact_confirmed": True}
+    assert "About to pause cloudact-daily-alerts-trigger in prod (project cloudact-prod)" in piped.stderr
+    refused = run_ask("prod", "pause", stdin="nope\n")
     assert refused.returncode == 1 and refused.stdout == ""
     assert "prod needs a typed \"yes\" and got 'nope': nothing was changed" in refused.stderr
-    unknown = run_ask("dev", "run x")
+    unknown = run_ask("dev", "pause")
     assert unknown.returncode == 2
-    assert "unknown environment 'dev': valid environments are local, prod, stage, test" in unknown.stderr
+    assert (
+        "unknown environment 'dev': valid environments are local, prod, stage, test (= stage)"
+        in unknown.stderr
+    )
+
+
+def test_inputs_are_checked_before_the_question() -> None:
+    """A release needs the Supabase project ref: an empty one is the refusal, and no question is asked."""
+    release = run_ask("prod", "release", stdin="yes\n")
+    assert release.returncode == 2, release.stderr
+    assert (
+        "cloudact_supabase_project_ref='': migrate needs the Supabase project ref of prod" in release.stderr
+    )
+    assert "inventories/prod/group_vars/all/env.yml" in release.stderr
+    assert "About to" not in release.stderr
+
+
+def test_a_question_that_cannot_name_the_digest_is_not_asked() -> None:
+    """What would run must be read before the yes: without credentials the command stops, naming why."""
+    run = run_ask("prod", "run", "--job", "alerts", stdin="yes\n")
+    assert run.returncode == 2 and run.stdout == ""
+    assert "About to" not in run.stderr
+    assert run.stderr.startswith("error: ")
+
+
+def test_extra_vars_are_read_as_ansible_reads_them(tmp_path) -> None:
+    path = tmp_path / "vars.yml"
+    path.write_text("cloudact_supabase_project_ref: fromfile\n")
+    given = ["-e", "cloudact_migrations_source=/x", "-e", '{"a": {"b": 1}}', f"--extra-vars=@{path}"]
+    assert ask.extra_vars(given) == {
+        "cloudact_migrations_source": "/x",
+        "a": {"b": 1},
+        "cloudact_supabase_project_ref": "fromfile",
+    }
+    assert ask.extra_vars(["-i", "inventories/prod"]) == {}

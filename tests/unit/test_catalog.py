@@ -247,7 +247,13 @@ def test_resolve_unknown_word_lists_names_and_the_closest(root: Path) -> None:
 
 
 def test_environments_and_their_facts() -> None:
-    assert inventory.environments(ROOT) == ["local", "prod", "stage", "test"]
+    # test and stage are one environment (one project, one set of jobs): test is another word for stage.
+    assert inventory.environments(ROOT) == ["local", "prod", "stage"]
+    assert inventory.aliases(ROOT) == {"test": "stage"}
+    assert inventory.check_environment("test", ROOT) == "stage"
+    assert inventory.alias_note("test", ROOT) == "test is stage (cloudact-testing-1)"
+    assert inventory.alias_note("stage", ROOT) == ""
+    assert inventory.load_environment("test", ROOT) == inventory.load_environment("stage", ROOT)
     prod = inventory.load_environment("prod", ROOT)
     assert prod["cloudact_gcp_project"] == "cloudact-prod"
     assert prod["cloudact_confirm_required"] is True

@@ -85,7 +85,7 @@ def test_every_check_after_an_unknown_environment_word_is_skipped():
     assert rows[0] == Row(
         "environment",
         "FAIL",
-        "unknown environment 'dev': valid environments are local, prod, stage, test",
+        "unknown environment 'dev': valid environments are local, prod, stage, test (= stage)",
         "make doctor ENV=<local|prod|stage|test>",
     )
     assert rows[1] == Row("x", "skipped", "unknown environment 'dev'")

@@ -253,7 +253,12 @@ class Client:
     @property
     def session(self):
         if self._session is None:
-            creds = self._credentials() if callable(self._credentials) else self._credentials
+            try:
+                creds = self._credentials() if callable(self._credentials) else self._credentials
+            except (GoogleAuthError, OSError, ValueError) as exc:  # no ADC, an unreadable key file
+                raise ApiError(
+                    "no usable credentials: %s" % first_line(exc), reason="UNAUTHENTICATED"
+                ) from None
             if creds is None:
                 raise ApiError("no credentials: this client makes plain calls only")
             self._session = AuthorizedSession(creds)

@@ -46,13 +46,14 @@ def load_facts(ctx: Context, overrides: dict | None = None) -> None:
 
 
 def check_environment(ctx: Context) -> Row:
-    valid = environment.environments(ctx.root)
     if ctx.facts is None:
+        words = sorted([*environment.environments(ctx.root), *environment.aliases(ctx.root)])
         return Row(
             "environment",
             FAIL,
-            "unknown environment %r: valid environments are %s" % (ctx.env, ", ".join(valid)),
-            "make doctor ENV=<%s>" % "|".join(valid),
+            "unknown environment %r: valid environments are %s"
+            % (ctx.env, environment.valid_words(ctx.root)),
+            "make doctor ENV=<%s>" % "|".join(words),
         )
     try:
         environment.check_facts(ctx.facts)
