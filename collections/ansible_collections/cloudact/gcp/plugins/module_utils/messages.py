@@ -133,10 +133,11 @@ def run_started(started: dict[str, Any], job: str, env: str, wait: bool) -> str:
     execution = started.get("execution")
     name = execution.get("name", "") if isinstance(execution, dict) else ""
     line = f"{job}: started {name or 'nothing (check mode)'}"
+    lost = "".join(f"; a lost answer: {text}" for text in started.get("lost_answers") or [])
     if started.get("done"):
-        return line
+        return line + lost
     waiting = "waiting; an interrupt leaves it running" if wait else "not waiting"
-    return f"{line} ({waiting}); cancel with: make cancel ENV={env} JOB={job} EXECUTION={name}"
+    return f"{line} ({waiting}); cancel with: make cancel ENV={env} JOB={job} EXECUTION={name}{lost}"
 
 
 def run_finished(started: dict[str, Any], waited: dict[str, Any]) -> dict[str, Any]:

@@ -244,9 +244,19 @@ def update_job(api, project, location, name, spec, fields):
 
 
 def set_paused(api, project, location, name, paused):
+    """:pause or :resume. Resent after a lost answer it may find the state already set (a 400
+    FAILED_PRECONDITION): the trigger is read, and it is the answer when it is in that state."""
     verb = "pause" if paused else "resume"
     url = "%s:%s" % (sched.job_url(project, location, name), verb)
-    return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={})
+    try:
+        return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={})
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        found = get_job(api, project, location, name)
+        if found is None or (sched.state(found.get("state")) == "PAUSED") != paused:
+            raise
+        return found
 
 
 def delete_job(api, project, location, name):
