@@ -94,13 +94,16 @@ def plan(ctx: Context) -> dict:
 
     def read():
         api, out = ctx.cloud(), {}
-        for kind, module, wanted, existing in (
-            ("jobs", cloud_run_job, entries(ctx, "jobs"), deployed(ctx)),
-            ("triggers", cloud_scheduler_job, entries(ctx, "triggers"), triggers(ctx)),
+        env = ctx.facts["cloudact_env"]
+        for kind, module, resource, wanted, existing in (
+            ("jobs", cloud_run_job, cloud_run, entries(ctx, "jobs"), deployed(ctx)),
+            ("triggers", cloud_scheduler_job, cloud_scheduler, entries(ctx, "triggers"), triggers(ctx)),
         ):
+            # As the converge's modules mark them (owner=<env>): each present one as this environment's.
+            owned = [resource.own(e, env) if e.get("state") != "absent" else e for e in wanted]
             out[kind] = [
-                module.converge(api, e, existing.get(e["name"]), ctx.project, ctx.region, True)[0]
-                for e in wanted
+                module.converge(api, e, existing.get(e["name"]), ctx.project, ctx.region, True, env=env)[0]
+                for e in owned
             ]
         return out
 
