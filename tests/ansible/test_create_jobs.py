@@ -171,20 +171,22 @@ def test_preflight_accepts_a_key_under_home_and_only_warns_of_a_missing_secret_i
 
 
 def test_prod_is_guarded(localcloud, tmp_path):
+    """Inputs first, then the question: prod without usable credentials is refused for that, naming it,
+    before anything is asked or sent (the question names the digest the converge will pin, which needs
+    the cloud: tests/e2e/test_guard.py asks it on a rehearsed prod)."""
     env = base_env(tmp_path / "no-localcloud")
-    # Direct ansible-playbook without a terminal or CONFIRM=yes: refused, nothing sent anywhere.
+    # Direct ansible-playbook: the preflight refuses the missing credentials before the guard's question.
     result = playbook(env, "create-jobs.yml", inventory="prod")
     assert result.rc != 0
-    assert 'prod needs a typed "yes"' in result.output, result.output[-3000:]
-    # make reads the answer (typed or piped): anything but yes changes nothing.
-    result = make(env, "create-jobs", "ENV=prod", stdin="no\n")
-    assert result.rc != 0 and "needs a typed \"yes\" and got 'no': nothing was changed" in result.stderr
-    # A piped yes passes the guard; the preflight then refuses the missing key before any call.
+    assert "no usable credentials" in result.output and "Type yes" not in result.output, result.output[-3000:]
+    # make checks the same inputs before it asks: no question, whatever is piped.
+    result = make(env, "create-jobs", "ENV=prod", stdin="yes\n")
+    assert result.rc != 0 and "no usable credentials" in result.stderr and "About to" not in result.stderr
+    # A key file that does not exist is named, by make and by the play.
     env["GCP_SERVICE_ACCOUNT_FILE"] = str(tmp_path / "prod-key.json")
     result = make(env, "create-jobs", "ENV=prod", stdin="yes\n")
     assert result.rc != 0
     assert f"credentials file {tmp_path}/prod-key.json does not exist" in result.output, result.output[-3000:]
-    # CONFIRM=yes does the same for ansible-playbook.
     result = playbook(dict(env, CONFIRM="yes"), "create-jobs.yml", inventory="prod")
     assert result.rc != 0 and "prod-key.json does not exist" in result.output
 
@@ -192,7 +194,10 @@ def test_prod_is_guarded(localcloud, tmp_path):
 def test_unknown_environment_and_job_words_are_refused_by_make(ansible_env):
     result = make(ansible_env, "plan", "ENV=dev")
     assert result.rc != 0
-    assert "unknown environment 'dev': valid environments are local, prod, stage, test" in result.stderr
+    assert (
+        "unknown environment 'dev': valid environments are local, prod, stage, test (= stage)"
+        in result.stderr
+    )
     result = make(ansible_env, "pause", "ENV=local", "JOB=alrts")
     assert result.rc != 0
     assert "unknown job 'alrts': did you mean 'alerts'?" in result.stderr

@@ -271,25 +271,39 @@ def test_changed_fields():
     assert changed_fields({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == ["b", "c"]
 
 
-def test_a_create_that_meets_an_existing_job_converges_it_instead(httpserver, monkeypatch):
-    # The race localcloud cannot stage: a retried create whose first attempt went through.
+@pytest.mark.parametrize(
+    ("labels", "timeout", "adopted"),
+    [
+        ({"cloudact-env": "stage"}, "1800s", True),  # made by this environment with this spec: ours
+        ({"cloudact-env": "stage"}, "60s", False),  # another spec: not what this create made
+        ({"cloudact-env": "test"}, "1800s", False),  # another environment's: a takeover
+        ({}, "1800s", False),  # unlabelled: a create never adopts what it did not make
+    ],
+)
+def test_a_create_that_meets_an_existing_job_adopts_only_its_own(
+    httpserver, monkeypatch, labels, timeout, adopted
+):
+    # The race localcloud cannot stage: a create that meets 409 ALREADY_EXISTS (a concurrent converge,
+    # or a resend whose first attempt went through).
     from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job
 
     monkeypatch.setattr(cloud_run, "BASE", httpserver.url_for("/v2"))
     jobs = "/v2/projects/p/locations/l/jobs"
-    existing = dict(cloud_run.apply({}, dict(SPEC, timeout="60s")), name="projects/p/locations/l/jobs/j")
-    patched = []
-
-    def patch(request):
-        patched.append(request.get_json())
-        done = {"name": "projects/p/locations/l/operations/o", "done": True, "response": {"name": "j"}}
-        return Response(json.dumps(done), mimetype="application/json")
-
+    wanted = dict(SPEC, labels={"cloudact-env": "stage"})
+    existing = dict(
+        cloud_run.apply({}, dict(wanted, timeout=timeout, labels=labels)),
+        name="projects/p/locations/l/jobs/j",
+    )
     httpserver.expect_request(jobs, method="POST").respond_with_response(
         error(409, "ALREADY_EXISTS", "exists")
     )
     httpserver.expect_request(f"{jobs}/j", method="GET").respond_with_json(existing)
-    httpserver.expect_request(f"{jobs}/j", method="PATCH").respond_with_handler(patch)
     client = api()
-    assert cloud_run_job.create_job(client, "p", "l", "j", SPEC) == {"name": "j"}
-    assert patched[0]["template"]["template"]["timeout"] == "1800s"
+    if adopted:
+        assert cloud_run_job.create_job(client, "p", "l", "j", wanted, env="stage") == existing
+    else:
+        with pytest.raises(ApiError) as err:
+            cloud_run_job.create_job(client, "p", "l", "j", wanted, env="stage")
+        assert str(err.value).startswith("refused: Cloud Run job j already exists")
+        assert "nothing was changed" in str(err.value)
+    assert [r.method for r, _ in httpserver.log] == ["POST", "GET"]  # never a PATCH of what it met
