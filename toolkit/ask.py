@@ -84,14 +84,15 @@ def question(kind: str, facts: dict, args: argparse.Namespace) -> dict:
     plan = image.plan(api, facts, ROOT, args.release, args.dirty, args.force)
     if plan["exists"]:
         return {"text": "", "nothing": plan["exists"]}
-    return {"text": plan["action"]}
+    return {"text": plan["action"], "lines": plan["lines"]}  # what it builds and creates, shown first
 
 
 def confirmed(
     env: str, kind: str, args: argparse.Namespace, stdin=sys.stdin, stderr=sys.stderr
 ) -> dict | None:
     """The play's extra variables after a yes ({} when none is needed); None after a refusal (on stderr)."""
-    facts = environment.load_environment(env, ROOT)
+    # The play's facts: the inventory's plain ones, the -e of ANSIBLE_ARGS over them, then derived.
+    facts = environment.read_facts(env, ROOT)
     facts.update(extra_vars(args.extra))
     facts.update(environment.derive(facts))
     required = bool(facts.get("cloudact_confirm_required"))

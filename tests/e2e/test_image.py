@@ -218,14 +218,32 @@ def test_a_missing_tag_names_itself_and_the_tags_that_exist(clone) -> None:
     assert f"ENV=local: cloudact_image_tag='v9' is not a tag of {REPO}; the newest tags: t2, t1" in r.out
 
 
-def test_a_release_tag_moves_only_with_force(clone) -> None:
+def test_a_rebuild_of_the_same_context_is_nothing_to_do_and_a_release_tag_moves_only_with_force(
+    clone,
+) -> None:
     r = clone.make("image", "RELEASE=t2")
-    assert r.returncode != 0
-    assert f"release tag {REPO}:t2 exists ({SEEN['t2'][:19]}): a release tag is never moved" in r.out
+    assert r.returncode == 0, r.out[-3000:]  # the same build context under that tag: nothing to build
+    head = clone.git("rev-parse", "--short=7", "HEAD")
+    assert f"image for {head} exists: {REPO}@{SEEN['t2']} (" in r.out and "; nothing to build" in r.out
+    assert "uploaded gs://" not in r.out
     r = clone.make("image", "RELEASE=t2", "FORCE=1")
     assert r.returncode == 0, r.out[-3000:]
     assert f"release tag t2 moves from {SEEN['t2'][:19]} (FORCE=1)" in r.out
     assert pushed(r.out) == SEEN["t2"]  # the same tree, files and labels: the same digest
+    # Another context under that tag (here: another HEAD of the image's inputs) is refused, as ever.
+    path = "jobs/daily/alerts_daily.py"
+    good = (clone.root / path).read_text()
+    clone.commit(path, good + "\n# another context\n", "alerts: a comment")
+    try:
+        r = clone.make("image", "RELEASE=t2")
+        assert r.returncode != 0
+        text = " ".join(r.out.split())
+        assert f"release tag {REPO}:t2 exists ({SEEN['t2'][:19]}) and holds another build context" in text
+        assert (
+            "a release tag is never moved to a new build; name another RELEASE, or FORCE=1 moves it" in text
+        )
+    finally:
+        clone.commit(path, good, "alerts: without the comment")
 
 
 def test_a_syntax_error_fails_the_smoke_test_and_nothing_is_pushed(clone) -> None:
@@ -298,6 +316,7 @@ def test_a_stage_image_carries_its_sources_migrations_never_the_examples(clone, 
     assert "jobs/manual/bootstrap_smart.py" in names and "README.md" not in names
 
     # prod asks for a typed yes (none here), after showing what it would build and create.
+    # (make asks; the plan's lines come before its question.)
     r = clone.make(
         "image",
         "ENV=prod",

@@ -71,7 +71,7 @@ def test_bad_input_is_refused_before_anything_runs(e2e) -> None:
 
     r = e2e.make("run", "ENV=dev", "JOB=alerts")
     assert r.returncode != 0
-    assert "unknown environment 'dev': valid environments are local, prod, stage, test" in r.out
+    assert "unknown environment 'dev': valid environments are local, prod, stage, test (= stage)" in r.out
 
     r = e2e.make("run", "JOB=alerts")  # a fresh localcloud has no jobs
     assert r.returncode != 0
@@ -134,10 +134,10 @@ def test_a_failing_bootstrap_stops_the_release_and_from_resumes_it(e2e) -> None:
 
 def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
     e2e.admin.reset_requests()
-    for answer in ("no\n", ""):
-        r = e2e.make("run", "ENV=prod", "JOB=quota-reset", stdin=answer)
-        assert r.returncode != 0
-        assert 'prod needs a typed "yes"' in r.out and "nothing was changed" in r.out
+    # Inputs before the question: this shell's key is the local project's, which prod refuses, naming both.
+    r = e2e.make("run", "ENV=prod", "JOB=quota-reset", stdin="yes\n")
+    assert r.returncode != 0 and "About to" not in r.out
+    assert "is a key of project 'cloudact-local', but this environment's project is 'cloudact-prod'" in r.out
     assert e2e.admin.requests()["total"] == 0  # refused before any call, let alone a :run
 
     # prod's guard, with its facts pointed at this localcloud (a test never reaches a real project)
@@ -150,11 +150,20 @@ def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
                 "cloudact_secret_suffix": "local",
                 "cloudact_api_url": f"https://{API_HOST}",
                 "cloudact_credentials_file": str(e2e.key_file),
+                # the local jobs' image repository (prod's own is cloudact-jobs-prod)
+                "cloudact_image_repository": "us-central1-docker.pkg.dev/cloudact-local/cloudact/cloudact-jobs-local",
             }
         )
     )
+    for answer in ("no\n", ""):
+        r = e2e.make("run", "ENV=prod", "JOB=quota-reset", f"ANSIBLE_ARGS=-e @{facts}", stdin=answer)
+        assert r.returncode != 0
+        assert 'prod needs a typed "yes"' in r.out and "nothing was changed" in r.out
+    assert run_calls(e2e) == 0
     r = e2e.make("run", "ENV=prod", "JOB=quota-reset", f"ANSIBLE_ARGS=-e @{facts}", stdin="yes\n")
     assert r.returncode == 0, r.out[-3000:]
+    # The question names the digest the job is pinned to: what runs.
+    assert re.search(r"About to run quota-reset in prod on image \S+@sha256:[0-9a-f]{64} \(", r.out), r.out
     assert re.search(
         r"quota-reset: cloudact-daily-quota-reset-\w+ succeeded in [\d.]+s: Daily quota reset complete", r.out
     )

@@ -46,8 +46,16 @@ def rows_shown(e2e: E2E, source: str, now) -> list[dict]:
         if source == report_page.LIVE_SOURCE:  # a ledger not converged (not expected after create-jobs)
             return report_page.live_rows(api, PROJECT, REGION, jobs, "local", since, now)
         assert source == f"the ledger {PROJECT}.cloudact_ops.job_executions", source
-        # Only what existed when the page was made (a scheduled run may land after it).
-        return [r for r in ledger.read_rows(api, PROJECT, since=since) if r["created"] <= now]
+        # The ledger's rows and Cloud Run's executions it lacks (the page appends nothing, it shows them),
+        # only what existed when the page was made (a scheduled run may land after it).
+        rows = ledger.read_rows(api, PROJECT, since=since)
+        known = {r["execution"] for r in rows}
+        rows += [
+            r
+            for r in report_page.live_rows(api, PROJECT, REGION, jobs, "local", since, now)
+            if r["execution"] not in known
+        ]
+        return [r for r in rows if r["created"] <= now]
 
 
 def test_make_report_renders_in_chromium_and_its_marks_are_the_rows(e2e: E2E, tmp_path: Path) -> None:
