@@ -106,6 +106,8 @@ def confirmed(
     asked = question(kind, dict(facts, cloudact_root=str(ROOT)), args)
     if asked.get("nothing"):  # nothing would change: nothing to confirm (the play says so)
         return {}
+    for line in asked.get("lines") or []:
+        print(line, file=stderr)
     if verdict["ask"]:
         print(
             f"About to {asked['text']} (project {facts.get('cloudact_gcp_project')}). Type yes to go on: ",

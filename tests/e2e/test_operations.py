@@ -19,6 +19,7 @@ from google.oauth2 import service_account
 pytestmark = [pytest.mark.e2e, pytest.mark.localcloud]
 
 API_HOST = "api.cloudact.local"
+LOCAL_REGISTRY = "us-central1-docker.pkg.dev/cloudact-local/cloudact"
 RUN_BASE = "https://run.googleapis.com/v2/projects/cloudact-local/locations/us-central1/jobs"
 SEEN: dict[str, str] = {}  # names later tests reuse (executions started earlier)
 
@@ -151,7 +152,7 @@ def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
                 "cloudact_api_url": f"https://{API_HOST}",
                 "cloudact_credentials_file": str(e2e.key_file),
                 # the local jobs' image repository (prod's own is cloudact-jobs-prod)
-                "cloudact_image_repository": "us-central1-docker.pkg.dev/cloudact-local/cloudact/cloudact-jobs-local",
+                "cloudact_image_repository": f"{LOCAL_REGISTRY}/cloudact-jobs-local",
             }
         )
     )
