@@ -7,10 +7,10 @@ of localcloud in its environment: HTTPS_PROXY is a dead port and GCP_* is unset,
 localcloud got there through the play's (or the CLI's) client environment, and nothing can reach a
 real Google host.
 
-The prod inventory leaves `cloudact_supabase_project_ref` to the operator, and its image carries the
-migrations at /app/migrations/supabase_db. Until executions run the files of their image (the image
-issue), the prod rehearsal's converge is given both as an operator would, `-e` on the command line:
-a ref, and the checkout's fixture migrations (`migrations/`). Nothing in the inventory changes.
+The stage and prod inventories leave `cloudact_supabase_project_ref` and `cloudact_migrations_source`
+to the operator: the rehearsals give them as an operator would, `-e` on the command line (a ref, and a
+copy of the checkout's fixture migrations outside the repository). The image carries the migrations at
+/app/migrations/supabase_db, where the migrate job finds them. Nothing in the inventory changes.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 REGION = "us-central1"
 STAGE_URL = re.compile(r"https://cloudact-api-service-test-[a-z0-9]{10}-uc\.a\.run\.app")
 PROD_REF = "rehearsalprodref0001"
-PROD_ARGS = f"-e cloudact_supabase_project_ref={PROD_REF} -e cloudact_migrations_dir=migrations/supabase_db"
-# make image needs the environment's migrations source (the checkout's fixtures stand in for CloudAct's).
-SOURCE_ARGS = f"-e cloudact_migrations_source={ROOT / 'migrations'}"
+STAGE_REF = "rehearsalstageref001"
+PROD_ARGS = f"-e cloudact_supabase_project_ref={PROD_REF}"
+STAGE_ARGS = f"-e cloudact_supabase_project_ref={STAGE_REF}"
 
 
 @dataclass
@@ -86,6 +86,18 @@ class Rehearsal:
 
     def runs(self) -> int:
         return sum(r["count"] for r in self.admin.requests()["requests"] if r["path"].endswith(":run"))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> str:
+    """CloudAct's migrations as an operator has them: a checkout of their own, outside this repository
+    (the fixture migrations stand in), given to make image as `-e cloudact_migrations_source=...`."""
+    directory = tmp_path_factory.mktemp("cloudact") / "supabase_db"
+    shutil.copytree(ROOT / "migrations", directory)
+    git = ["git", "-C", str(directory), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "migrations"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    return f"-e cloudact_migrations_source={directory}"
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +201,12 @@ def test_without_rehearse_make_stage_never_reaches_localcloud(rehearsal):
     assert rehearsal.admin.requests()["total"] == 0, result.out
 
 
-def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact_testing_1(rehearsal, google):
-    built = rehearsal.make("image", "ENV=stage", f"ANSIBLE_ARGS={SOURCE_ARGS}", REHEARSE="1")
+def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact_testing_1(
+    rehearsal, google, source
+):
+    built = rehearsal.make("image", "ENV=stage", f"ANSIBLE_ARGS={source}", REHEARSE="1")
     assert built.returncode == 0, built.out  # jobs are pinned to a build of the project's registry
-    result = rehearsal.make("create-jobs", "ENV=stage", REHEARSE="1")
+    result = rehearsal.make("create-jobs", "ENV=stage", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
     assert result.returncode == 0, result.out
     found = re.search(
         r"API URL discovered from Cloud Run service cloudact-api-service-test: (\S+)", result.out
@@ -214,45 +228,73 @@ def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact
     bootstrap = jobs.get_job(name=migrate.name.replace("supabase-migrate", "bootstrap"))
     env = {e.name: e for e in bootstrap.template.template.containers[0].env}
     assert env["CA_ROOT_API_KEY"].value_source.secret_key_ref.secret == "ca-root-api-key-test"
-    again = rehearsal.make("create-jobs", "ENV=stage", REHEARSE="1")
+    again = rehearsal.make("create-jobs", "ENV=test", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
+    assert "test is stage (cloudact-testing-1)" in again.out  # one environment, said once
     assert "jobs: 0 created, 0 updated, 8 unchanged" in again.out, again.out
     status = rehearsal.make("status", "ENV=stage", REHEARSE="1")
     assert status.returncode == 0 and "status of stage (cloudact-testing-1)" in status.out, status.out
 
 
-def test_rehearse_prod_asks_and_without_a_yes_changes_nothing(rehearsal, google):
-    for target in ("create-jobs", "release"):
-        result = rehearsal.make(target, "ENV=prod", REHEARSE="1", stdin="no\n")
+def test_rehearse_prod_refuses_missing_inputs_before_it_asks_and_without_a_yes_changes_nothing(
+    rehearsal, google, source
+):
+    mark = rehearsal.admin.request_seq()
+    # Inputs first: the release's migrate needs the Supabase project ref the prod inventory leaves empty.
+    result = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="yes\n")
+    assert result.returncode != 0 and "Type yes" not in result.out, result.out
+    assert "cloudact_supabase_project_ref='': migrate needs the Supabase project ref of prod" in result.out
+    # An image without its migrations source is refused for that, not for want of a yes.
+    result = rehearsal.make("image", "ENV=prod", REHEARSE="1", stdin="yes\n")
+    assert result.returncode != 0 and "Type yes" not in result.out, result.out
+    assert "ENV=prod: cloudact_migrations_source is empty" in result.out
+    # The converge asks, naming what it would pin; anything but yes changes nothing.
+    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", stdin="yes\n")
+    assert built.returncode == 0, built.out  # a piped yes answers make image too
+    assert re.search(r"About to build and push cloudact-jobs-prod:\S+ \(git-\w+\); create bucket", built.out)
+    for answer in ("no\n", ""):
+        result = rehearsal.make(
+            "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin=answer
+        )
         assert result.returncode != 0, result.out
-        assert "Type yes to go on" in result.out, result.out
+        question = (
+            r"About to converge the job catalog onto prod, pinning every job to \S+@sha256:[0-9a-f]{64} \("
+        )
+        assert re.search(question, result.out) and "Type yes to go on" in result.out, result.out
     assert cloudact_jobs(google, "cloudact-prod") == [] and triggers(google, "cloudact-prod") == []
+    wrote = [e for e in rehearsal.admin.request_log(after=mark) if "cloudbuild" not in e["host"]]
+    assert not [e for e in wrote if "run.googleapis.com" in e["host"] and e["method"] != "GET"]
 
 
-def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_prod(rehearsal, google):
-    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={SOURCE_ARGS}", REHEARSE="1", CONFIRM="yes")
-    assert built.returncode == 0, built.out
+def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_prod(rehearsal, google, source):
+    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", CONFIRM="yes")
+    assert built.returncode == 0, built.out  # the build above, or this one
     created = rehearsal.make(
         "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n"
     )
     assert created.returncode == 0 and "jobs: 8 created" in created.out, created.out
     assert "API URL discovered" not in created.out  # prod's URL is the inventory's, https://api.cloudact.ai
     before = rehearsal.runs()
-    refused = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="\n")
+    refused = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="\n")
     assert refused.returncode != 0 and rehearsal.runs() == before, refused.out
     _, executions, _ = google("cloudact-prod")
     parent = f"projects/cloudact-prod/locations/{REGION}/jobs/-"
     assert list(executions.list_executions(parent=parent)) == []
 
-    result = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="yes\n")
+    result = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n")
     assert result.returncode == 0, result.out
     assert "release prod (project cloudact-prod" in result.out
-    # make's prompt names the digest the release will run, and the tags it carries.
-    prompt = r"About to release to prod: [^(]*\(project cloudact-prod, image \S+@sha256:[0-9a-f]{64} \("
+    # make's prompt names the digest the release will run (the jobs are pinned to it), and its tags.
+    prompt = (
+        r"About to release to prod: migrate -> bootstrap -> org-sync-all on image \S+@sha256:[0-9a-f]{64} \("
+    )
     assert re.search(prompt, result.out), result.out[-2000:]
     for line in ("migrate: cloudact-manual-supabase-migrate-", "bootstrap: cloudact-manual-bootstrap-"):
         assert line in result.out, result.out
     assert "org-sync-all: cloudact-manual-org-sync-all-" in result.out
-    assert f"project {PROD_REF}, 3 migration files in migrations/supabase_db" in result.out
+    # The image's own migrations, where the image carries them (MIGRATIONS_DIR=/app/migrations/supabase_db,
+    # which localcloud resolves in its copy of the image's files).
+    found = re.search(rf"project {PROD_REF}, 3 migration files in (\S+)", result.out)
+    assert found and found.group(1).endswith("/app/migrations/supabase_db"), result.out
     assert re.search(r"API /health\s+ok\s+healthy \(version \S+, production\)", result.out), result.out
     assert re.search(r"bootstrap status\s+ok\s+SYNCED", result.out), result.out
     assert re.search(r"org datasets \(\*_prod\)\s+ok\s+3", result.out), result.out
