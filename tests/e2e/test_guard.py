@@ -188,9 +188,8 @@ def test_make_image_on_an_unchanged_context_has_nothing_to_build_and_asks_nothin
 def relabel(cloud, project: str, job: str, labels: dict) -> None:
     """Set a job's labels by hand, as someone with the console would."""
     found = cloud.jobs(project)[job]
-    cloud.api(
-        project, "PATCH", f"{RUN.format(project)}/jobs/{job}", json={"labels": labels, "etag": found["etag"]}
-    )
+    body = {"labels": labels, "template": found["template"], "etag": found["etag"]}
+    cloud.api(project, "PATCH", f"{RUN.format(project)}/jobs/{job}", json=body)
 
 
 def test_a_converge_refuses_to_take_over_another_environments_job_and_changes_nothing(cloud) -> None:
@@ -273,13 +272,8 @@ def test_a_prune_never_removes_another_environments_job(cloud) -> None:
 
 @pytest.mark.parametrize("module", ["cloud_run_job", "cloud_scheduler_job"])
 def test_an_empty_purge_prefix_is_refused_by_the_module_itself(cloud, module) -> None:
-    env = cloud.env(
-        **cloud.client_env,
-        GCP_AUTH_KIND="serviceaccount",
-        GCP_SERVICE_ACCOUNT_FILE=cloud.keys[LOCAL],
-        GCP_PROJECT=LOCAL,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-    )
+    env = cloud.env(**dict(cloud.client_env, GCP_SERVICE_ACCOUNT_FILE=cloud.keys[LOCAL]))
+    env.update(GCP_AUTH_KIND="serviceaccount", GCP_PROJECT=LOCAL, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     before = sorted(cloud.jobs(LOCAL))
     mark = cloud.mark()
     for prefix in ("", " "):

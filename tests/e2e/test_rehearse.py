@@ -231,6 +231,11 @@ def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact
     again = rehearsal.make("create-jobs", "ENV=test", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
     assert "test is stage (cloudact-testing-1)" in again.out  # one environment, said once
     assert "jobs: 0 created, 0 updated, 8 unchanged" in again.out, again.out
+    # test and stage no longer overwrite each other: a plan of test after stage changes nothing.
+    plan = rehearsal.make("plan", "ENV=test", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
+    assert plan.returncode == 0, plan.out
+    assert "jobs: 0 would be created, 0 would be updated, 8 unchanged, 0 would be pruned" in plan.out
+    assert "triggers: 0 would be created, 0 would be updated, 5 unchanged, 0 would be pruned" in plan.out
     status = rehearsal.make("status", "ENV=stage", REHEARSE="1")
     assert status.returncode == 0 and "status of stage (cloudact-testing-1)" in status.out, status.out
 
