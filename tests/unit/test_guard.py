@@ -1,5 +1,5 @@
 """module_utils/guard.py, the prod guard's one rule, for make (toolkit.ask) and the play (the
-cloudact.gcp.guard filter of cloudact_confirm), as data cases."""
+cloudact.gcp.confirm action of cloudact_confirm), as data cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, PL
 
 GO = {"needed": True, "go": True, "ask": False, "message": ""}
 FREE = {"needed": False, "go": True, "ask": False, "message": ""}
-PLAY_HINT = "Answer yes at the prompt (a terminal), or set CONFIRM=yes, or pass -e cloudact_confirmed=true"
+PLAY_HINT = (
+    "Answer yes at the prompt (typed, or piped: echo yes | ...), or set CONFIRM=yes, or pass "
+    "-e cloudact_confirmed=true"
+)
 
 
 def refused(message: str, ask: bool = False) -> dict:

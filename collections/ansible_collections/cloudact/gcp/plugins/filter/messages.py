@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for what the roles print, refuse with and choose, and the prod guard's verdict.
+"""Filters for what the roles print, refuse with and choose.
 
-Thin calls into module_utils/messages.py and module_utils/guard.py (pure functions, unit-tested
+Thin calls into module_utils/messages.py and confirmation.py (pure functions, unit-tested
 as data in tests/unit/test_messages.py), so the YAML holds no `x if c else y` and no and/or picking
 a value. Flags arrive as Ansible passes them (true, "true", "yes", ...) and are read as the
 `bool` filter reads them. A bad input becomes one AnsibleFilterError line.
@@ -14,7 +14,6 @@ import functools
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation
-from ansible_collections.cloudact.gcp.plugins.module_utils import guard as guard_rule
 from ansible_collections.cloudact.gcp.plugins.module_utils import messages as m
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
@@ -37,19 +36,6 @@ def _one_line(fn):
             raise AnsibleFilterError(f"{fn.__name__}: unexpected input ({detail})") from None
 
     return call
-
-
-def guard(env, required, check_mode=False, confirmed=None, confirm="", answer=None):
-    """The prod guard's verdict for the cloudact_confirm role: {needed, go, ask, message}."""
-    return guard_rule.decide(
-        str(env),
-        _flag(required),
-        check_mode=_flag(check_mode),
-        confirmed=None if confirmed is None else _flag(confirmed),
-        confirm=confirm,
-        answer=None if answer is None else str(answer),
-        asker=guard_rule.PLAY,
-    )
 
 
 def prune_prefix(prune):
@@ -91,7 +77,6 @@ class FilterModule:
         return {
             fn.__name__: _one_line(fn)
             for fn in (
-                guard,
                 prune_prefix,
                 m.catalog_line,
                 m.trigger_targets,

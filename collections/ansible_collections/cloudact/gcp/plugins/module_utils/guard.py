@@ -1,18 +1,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The prod guard: may a change to a guarded environment go on? The one place the rule lives.
 
-Used by make (toolkit/ask.py, before the play) and by the cloudact_confirm role (through the
-`cloudact.gcp.guard` filter). A guarded environment (cloudact_confirm_required, i.e. prod) is
-changed only when:
+Used by make (toolkit/ask.py, before the play) and by the cloudact_confirm role (the
+cloudact.gcp.confirm action, when a playbook runs without make's confirmation). A guarded
+environment (cloudact_confirm_required, i.e. prod) is changed only when:
   - the change was confirmed (`-e cloudact_confirmed=true`: make passes it after reading a yes), or
   - CONFIRM=yes is in the environment, or
-  - the answer typed (or piped, for make) is "yes".
+  - the answer typed or piped is "yes".
 Check mode changes nothing and never asks.
 
 The two askers differ where their moment differs, and each keeps its own words:
   - make reads CONFIRM as an answer: any other non-empty CONFIRM is a refusal (nothing runs);
-  - the play takes only CONFIRM=yes and otherwise asks at its prompt, and its refusal says
-    every way to confirm.
+  - the play takes only CONFIRM=yes and otherwise asks (a terminal, or a line of a pipe), and its
+    refusal says every way to confirm.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def refusal(env: str, answer: str, asker: str = PLAY) -> str:
         return f'{env} needs a typed "yes" and got {answer or "nothing"!r}: nothing was changed'
     return (
         f'{env} needs a typed "yes" and got {shlex.quote(answer) or "none"}: nothing was changed. '
-        "Answer yes at the prompt (a terminal), or set CONFIRM=yes, or pass -e cloudact_confirmed=true"
+        "Answer yes at the prompt (typed, or piped: echo yes | ...), or set CONFIRM=yes, or pass "
+        "-e cloudact_confirmed=true"
     )
 
 
