@@ -265,6 +265,10 @@ bench-localcloud: $(STAMP) ## localcloud: start-to-ready, proxy throughput, data
 	$(BIN)/python bench/localcloud_proxy.py
 	$(BIN)/python bench/localcloud_data_plane.py
 
+.PHONY: bench-lost-answers
+bench-lost-answers: $(STAMP) ## What the safety reads cost: a run's digest check, the look after a lost answer, prod's question [RUNS=3]
+	$(BIN)/python bench/lost_answers.py --runs $(or $(RUNS),3)
+
 .PHONY: bench-image
 bench-image: $(STAMP) ## make image on a localcloud of its own: wall time, bytes uploaded, requests; the release preflight's added cost [RUNS=3]
 	$(BIN)/python bench/image.py --runs $(or $(RUNS),3)
