@@ -375,9 +375,14 @@ class Client:
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = "%s (%s)" % (type(exc).__name__, first_line(exc))
-                verdict = verbs.decide(rule, failure=_failure_kind(exc))
+                kind = _failure_kind(exc)
+                verdict = verbs.decide(rule, failure=kind)
                 if verdict == verbs.RETRY and not once:
                     raise _Transient(failure) from None
+                if kind == verbs.NOT_SENT:  # `once`, and it never left: nothing may have been applied
+                    raise ApiError(
+                        "%s: %s %s was not sent: %s" % (what, method, url.split("?")[0], failure)
+                    ) from None
                 raise Ambiguous(
                     "%s: %s %s failed after it was sent and may have been applied (%s: %s); check "
                     "before repeating it" % (what, method, url.split("?")[0], rule.verb, failure),
