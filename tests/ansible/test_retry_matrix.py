@@ -40,7 +40,7 @@ EXECUTION = {"name": f"projects/{PROJECT}/locations/{REGION}/jobs/j/executions/j
 TOKEN = "matrix-token"
 
 
-RUNS: list[str] = []  # the run ids the :run calls carried (the work done): listed as executions
+RUN_IDS: list[str] = []  # the run ids the :run calls carried (the work done): listed as executions
 
 
 def answer(request: Request) -> Response:
@@ -50,7 +50,7 @@ def answer(request: Request) -> Response:
         env = ((request.get_json().get("overrides") or {}).get("containerOverrides") or [{}])[0].get(
             "env"
         ) or []
-        RUNS.extend(e["value"] for e in env if e["name"] == "CLOUDACT_RUN_ID")
+        RUN_IDS.extend(e["value"] for e in env if e["name"] == "CLOUDACT_RUN_ID")
         body = {"name": "operations/o1", "metadata": EXECUTION}
     elif path.endswith("/jobs/j/executions"):
         body = {
@@ -60,7 +60,7 @@ def answer(request: Request) -> Response:
                     createTime=_now(),
                     template={"containers": [{"env": [{"name": "CLOUDACT_RUN_ID", "value": r}]}]},
                 )
-                for r in RUNS
+                for r in RUN_IDS
             ]
         }
     elif path == "/health":
@@ -144,7 +144,7 @@ def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.Co
 
 @pytest.mark.parametrize(("entry", "case"), RUNS, ids=[f"{e.id}-{c.id}" for e, c in RUNS])
 def test_the_matrix_through_each_operator_entry_point(entry: Entry, case: Case, httpserver, key_file):
-    RUNS.clear()
+    RUN_IDS.clear()
     fault = Fault(case, entry.matches)
     httpserver.expect_request("/token", method="POST").respond_with_json(
         {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}

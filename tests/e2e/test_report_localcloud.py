@@ -58,6 +58,15 @@ def rows_shown(e2e: E2E, source: str, now) -> list[dict]:
         return [r for r in rows if r["created"] <= now]
 
 
+def unfinished(e2e: E2E) -> list[str]:
+    """The executions of every job of the project that have not finished."""
+    with client.applied_environment(e2e.client_env):
+        api = client.Client(lambda: client.credentials("serviceaccount", str(e2e.key_file)))
+        url = f"https://run.googleapis.com/v2/projects/{PROJECT}/locations/{REGION}/jobs/-/executions"
+        found = api.list_all(url, "executions", "executions", params={"pageSize": 1000})
+    return [x["name"] for x in found if not x.get("completionTime")]
+
+
 def test_make_report_renders_in_chromium_and_its_marks_are_the_rows(e2e: E2E, tmp_path: Path) -> None:
     r = e2e.make("create-jobs", "ENV=local")
     assert r.returncode == 0, r.out
@@ -65,6 +74,9 @@ def test_make_report_renders_in_chromium_and_its_marks_are_the_rows(e2e: E2E, tm
         r = e2e.make("run", "ENV=local", f"JOB={job}")
         assert f"{job}: started " in r.out, r.out
 
+    # The page shows what the cloud has when it is made, and the rows below are read after it: no
+    # execution of the earlier tests may still be running (its result would differ between the two).
+    e2e.wait_for(lambda: not unfinished(e2e), "every execution to finish", timeout=300)
     out = tmp_path / "report.html"
     r = e2e.make("report", "ENV=local", f"OUT={out}")
     assert r.returncode == 0, r.out
