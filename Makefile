@@ -58,7 +58,8 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
 
 .PHONY: test
 test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
-	$(BIN)/python -m pytest
+	@# Two workers (this machine's two cores); a file's tests stay together, in their order, on one of them.
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The report's browser test renders in Debian's chromium (DEVELOPERS.md): installed here when missing.
 .PHONY: chromium
