@@ -171,23 +171,6 @@ def test_a_run_by_the_trigger_account_is_manual_when_the_account_is_not_the_envi
     assert status.run_by(BY["quota-reset"], execution, "other@p.iam.gserviceaccount.com") == "manual"
 
 
-def test_history_table() -> None:
-    rows = status.history(
-        BY["quota-reset"],
-        [
-            _execution("quota-reset", "RUNNING", "2026-11-26T04:59:00Z", trigger="manual", elapsed=None),
-            _execution("quota-reset", "SUCCEEDED", "2026-11-26T00:00:02Z", elapsed=75),
-        ],
-        "2026-11-26T05:00:00Z",
-    )
-    assert rows[0].split() == ["execution", "result", "started", "(UTC)", "duration", "trigger"]
-    assert rows[1].split()[1:] == ["running", "2026-11-26", "04:59", "1m00s", "manual"]
-    assert rows[2].split()[1:] == ["succeeded", "2026-11-26", "00:00", "1m15s", "scheduler"]
-    assert status.history(BY["alerts"], [], "2026-11-26T05:00:00Z") == [
-        "cloudact-daily-alerts: no executions yet"
-    ]
-
-
 # ---- toolkit.run ---------------------------------------------------------------------------------
 
 

@@ -60,7 +60,6 @@ class FilterModule:
     def filters(self):
         return {
             "access_plan": access_plan,
-            "access_summary": access_summary,
             "recent_grants": recent_grants,
             "access_deferred": access_deferred,
         }

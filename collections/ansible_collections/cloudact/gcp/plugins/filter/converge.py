@@ -238,7 +238,6 @@ def resolve_job(word, root, catalog_file="catalog/jobs.yml", scheduled=False):
 class FilterModule:
     def filters(self):
         return {
-            "job_spec": job_spec,
             "job_entries": job_entries,
             "trigger_entries": trigger_entries,
             "converge_summary": converge_summary,

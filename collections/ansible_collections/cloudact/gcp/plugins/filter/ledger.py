@@ -94,4 +94,4 @@ def history_lines(job, live, rows, now, trigger_account="", limit=None, ledger_e
 
 class FilterModule:
     def filters(self):
-        return {"history_lines": history_lines, "merged_history": merged_history}
+        return {"history_lines": history_lines}

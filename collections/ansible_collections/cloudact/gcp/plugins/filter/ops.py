@@ -1,4 +1,4 @@
-"""Filters of the operations roles (run, release, status, history): thin calls into module_utils runs/status.
+"""Filters of the operations roles (run, release): thin calls into module_utils/runs.py.
 
 The rules live in the collection's module_utils, unit-tested as data; the roles only wire module results
 through these filters. A bad input becomes one AnsibleFilterError line.
@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.module_utils import runs as run
-from ansible_collections.cloudact.gcp.plugins.module_utils import status
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
 DOCUMENTATION = ""
@@ -27,14 +26,6 @@ def _wrap(fn):
     call.__name__ = fn.__name__
     call.__doc__ = fn.__doc__
     return call
-
-
-def status_report(jobs, deployed, triggers, executions, now, grace_seconds=600, trigger_account=""):
-    return status.report(jobs, deployed, triggers, executions, now, int(grace_seconds), trigger_account)
-
-
-def history_table(job, executions, now, trigger_account=""):
-    return status.history(job, executions, now, trigger_account)
 
 
 def release_id(given=""):
@@ -58,12 +49,9 @@ class FilterModule:
         return {
             name: _wrap(fn)
             for name, fn in {
-                "status_report": status_report,
-                "history_table": history_table,
                 "release_plan": release_plan,
                 "release_id": release_id,
                 "dependency_warning": run.dependency_warning,
-                "run_progress": run.progress,
                 "summary_line": run.summary_line,
                 "run_failure": run.failure,
                 "parse_args": run.parse_args,

@@ -435,23 +435,3 @@ def trigger_text(job: dict[str, Any], execution: dict[str, Any], trigger_account
     """`scheduler`, `manual (<principal>)`, `release (<release id>)`: the history's trigger column."""
     how, detail = trigger_of(job, execution, trigger_account)
     return f"{how} ({detail})" if detail else how
-
-
-def history(
-    job: dict[str, Any], executions: list[dict[str, Any]], now: Any, trigger_account: str = ""
-) -> list[str]:
-    """The history table of one job: execution, result, started, duration, trigger."""
-    now_dt = parse_time(now) or datetime.now(UTC)
-    body = [
-        [
-            ex["name"],
-            ex["state"].lower(),
-            when(parse_time(ex.get("start_time") or ex.get("create_time"))),
-            seconds(duration_of(ex, now_dt)),
-            trigger_text(job, ex, trigger_account),
-        ]
-        for ex in executions
-    ]
-    if not body:
-        return [f"{job['name']}: no executions yet"]
-    return table(["execution", "result", "started (UTC)", "duration", "trigger"], body)
