@@ -18,6 +18,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# One OAuth token per key and scope, shared by every process of a target (module_utils/tokens.py).
+export CLOUDACT_STATE_DIR ?= $(CURDIR)/.cloudact
 
 ##@ Setup
 

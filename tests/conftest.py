@@ -19,6 +19,11 @@ CONFORMANCE_LOG = "LOCALCLOUD_CONFORMANCE_LOG"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The run's shared OAuth tokens (module_utils/tokens.py) in a directory of the session's own, not
+    # in the checkout's .cloudact/: every process a test starts (make, ansible, a CLI) inherits it.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        os.environ["CLOUDACT_STATE_DIR"] = tempfile.mkdtemp(prefix="cloudact-state-")
+        config.stash[_state_key] = Path(os.environ["CLOUDACT_STATE_DIR"])
     # Every localcloud this session starts (the session's, a test's own, an in-process one, those of
     # make and molecule) inherits the switch: each response that departs from Google's discovery
     # document is appended to one file, which must be empty when the session ends.
@@ -30,6 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_state_key, None)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
     path = session.config.stash.get(_conformance_key, None)
     if path is None:
         return
@@ -60,6 +68,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 _conformance_key = pytest.StashKey[Path]()
+_state_key = pytest.StashKey[Path]()
 _violations_key = pytest.StashKey[list]()
 
 

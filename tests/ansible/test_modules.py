@@ -22,9 +22,9 @@ def test_module_features_in_four_steps(ansible_env):
     assert "failed=0" in result.stdout
 
 
-def adhoc(localcloud, module: str, args: dict) -> tuple[int, dict]:
+def adhoc(localcloud, module: str, args: dict, **extra: str) -> tuple[int, dict]:
     """One module run as `ansible localhost -m`, pointed at localcloud like the play's environment does."""
-    env = dict(localcloud.client_env)
+    env = dict(localcloud.client_env, **extra)
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     full = base_env(
         localcloud.state_dir, **env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"
@@ -38,13 +38,14 @@ def adhoc(localcloud, module: str, args: dict) -> tuple[int, dict]:
     return result.rc, out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
-def test_transient_faults_are_retried_with_one_token(localcloud):
+def test_transient_faults_are_retried_with_one_token(localcloud, tmp_path):
     admin = localcloud.admin
     admin.fault(
         "run.googleapis.com", "/v2/projects/cloudact-local/locations/us-central1/jobs", count=2, status=503
     )
     admin.reset_requests()
-    rc, res = adhoc(localcloud, "cloudact.gcp.cloud_run_job_info", {})
+    # a token cache of its own: the one token this run asks for is counted (module_utils/tokens.py)
+    rc, res = adhoc(localcloud, "cloudact.gcp.cloud_run_job_info", {}, CLOUDACT_STATE_DIR=str(tmp_path))
     assert rc == 0, res
     counted = admin.requests()
     lists = [

@@ -49,7 +49,7 @@ except ImportError:  # a module reports the missing library through GcpSession's
         pass
 
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import verbs
+from ansible_collections.cloudact.gcp.plugins.module_utils import tokens, verbs
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
@@ -215,13 +215,16 @@ class _Backoff:
 
 
 def credentials(auth_kind="application", service_account_file=None, scopes=SCOPES):
-    """google.auth credentials for the action plugins and CLIs (modules take GcpSession's)."""
+    """google.auth credentials for the action plugins and CLIs (modules take GcpSession's).
+
+    A service-account key's token is shared by every process of the run (module_utils/tokens.py).
+    """
     if auth_kind == "serviceaccount":
         from google.oauth2 import service_account
 
-        return service_account.Credentials.from_service_account_file(
-            os.path.expanduser(service_account_file), scopes=list(scopes)
-        )
+        path = os.path.expanduser(service_account_file)
+        creds = service_account.Credentials.from_service_account_file(path, scopes=list(scopes))
+        return tokens.shared(creds, path, scopes, tokens.state_dir())
     if auth_kind == "application":
         import google.auth
 

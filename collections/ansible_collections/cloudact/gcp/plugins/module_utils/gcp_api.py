@@ -8,6 +8,7 @@ authorised session per module run, api-core's retry with Retry-After, the pager,
 
 from __future__ import annotations
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import tokens
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import (  # noqa: F401 - re-exported
     DEFAULT_DEADLINE,
     SCOPES,
@@ -58,8 +59,17 @@ class GcpApi(Client):
 
     def __init__(self, mod, product, **kwargs):
         gcp = GcpSession(mod, product)  # validates the auth options the way google.cloud does
+        params = mod.params
+
+        def made():  # on the first Google call (a plain call needs none); the run's shared token
+            creds = gcp._credentials()
+            if params.get("auth_kind") != "serviceaccount":
+                return creds
+            path = params.get("service_account_file") or ""
+            return tokens.shared(creds, path, params.get("scopes") or SCOPES, tokens.state_dir())
+
         super().__init__(
-            credentials=gcp._credentials,  # made on the first Google call: a plain call needs none
+            credentials=made,
             deadline=mod.params.get("request_deadline") or DEFAULT_DEADLINE,
             headers=gcp._headers(),
             **kwargs,
