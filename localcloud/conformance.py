@@ -56,7 +56,7 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
 # The routes that are no method of a Google discovery document, and why: the one exempt list.
 EXEMPT: dict[str, str] = {
     "oauth2": "the OAuth 2.0 token endpoint (POST oauth2.googleapis.com/token): no discovery document",
-    "cloudact": "the CloudAct API (CONTRACTS.md): not Google's",
+    "cloudact": "the CloudAct API (docs/cloudact-api.md): not Google's",
     "supabase": "the Supabase Management API: not Google's",
     # Artifact Registry's registry hosts (<location>-docker.pkg.dev): the Docker Registry HTTP API V2 is
     # the OCI distribution spec, which no discovery document describes (artifactregistry.v1 is the REST

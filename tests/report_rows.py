@@ -1,4 +1,4 @@
-"""Ledger rows (LEDGER.md's view columns) for the report's tests and bench/report.py: deterministic.
+"""Ledger rows (docs/ledger.md's view columns) for the report's tests and bench/report.py: deterministic.
 
 Every scheduled job gets one row per due time of its cron in the window (a random few failed,
 with a failure class, one cancelled), the release jobs a release every 5 days plus a few
@@ -14,7 +14,7 @@ from typing import Any
 
 from cronsim import CronSim
 
-# The view's columns as LEDGER.md fixes them (module_utils/ledger.py owns the schema).
+# The view's columns as docs/ledger.md fixes them (module_utils/ledger.py owns the schema).
 VIEW_COLUMNS = (
     "execution job environment trigger principal release_id creator image overrides created started "
     "completed duration_s result failure_class exit_code attempts retries task_count succeeded_count "

@@ -66,7 +66,7 @@ class Context:
         if self._api is None:
             self._api = HttpClient(
                 self.api_url,
-                # CONTRACTS.md: every admin call carries both, a body-less POST too.
+                # docs/cloudact-api.md: every admin call carries both, a body-less POST too.
                 headers={"X-CA-Root-Key": self.root_key(), "Content-Type": "application/json"},
                 settings=self.http,
                 name="CloudAct API",

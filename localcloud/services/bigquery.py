@@ -1,4 +1,4 @@
-"""BigQuery v2 REST (GCP_REST.md section 6) on DuckDB, with SQL translated by sqlglot (localcloud.bq_sql).
+"""BigQuery v2 REST (docs/gcp-rest.md) on DuckDB, with SQL translated by sqlglot (localcloud.bq_sql).
 
 State: one DuckDB file, `<state>/bigquery/bigquery.duckdb`. A dataset `project.dataset` is the DuckDB
 schema `"<project>__<dataset>"`; dataset metadata (location, creation time) lives in the schema

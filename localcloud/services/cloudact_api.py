@@ -1,4 +1,4 @@
-"""The CloudAct admin API (CONTRACTS.md) with real state, for ENV=local and the tests.
+"""The CloudAct admin API (docs/cloudact-api.md) with real state, for ENV=local and the tests.
 
 Served at `https://api.cloudact.local` (the local inventory's API URL) and at the `uri` of the emulated
 Cloud Run service `cloudact-api-service-local`. Every admin call needs `X-CA-Root-Key` equal to the

@@ -1,5 +1,5 @@
-"""The CloudAct admin API's routes (CONTRACTS.md): bootstrap (status, create, sync), org-sync-all, the
-quota resets and stale-counter cleanup, and alert processing, on the emulated BigQuery."""
+"""The CloudAct admin API's routes (docs/cloudact-api.md): bootstrap (status, create, sync), org-sync-all,
+the quota resets and stale-counter cleanup, and alert processing, on the emulated BigQuery."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ class CloudActRoutes(Service):
         self._require_bootstrap()
         bq, project, now = self._bq(), self.project, self.cloud.now()
         active = [s for s in self._not_suspended() if self._state["orgs"][s]["status"] == "ACTIVE"]
-        # Idempotent per day (CONTRACTS.md: a retry must not double-count): the service lock and the
+        # Idempotent per day (docs/cloudact-api.md: a retry must not double-count): the service lock and the
         # BigQuery batch make "read what exists, add the rest" atomic.
         existing = bq.run_query(
             QUOTA_EXISTING.format(project=project), {"usage_date": usage_date, "period": period}, project

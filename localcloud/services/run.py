@@ -1,6 +1,6 @@
 """Cloud Run Admin API v2 (jobs, executions, tasks, operations, services) and v1 jobs/executions/tasks.
 
-Proto3 JSON as the real API speaks it (GCP_REST.md section 1). Jobs, executions, tasks and
+Proto3 JSON as the real API speaks it (docs/gcp-rest.md, Cloud Run Admin API v2). Jobs, executions, tasks and
 operations persist in `<state_dir>/state.json`. Job operations finish at once; a run operation
 stays not-done until its execution ends. Executions run as local processes (run_runner.py): the
 first container's `command + args` (args alone replace the Dockerfile's CMD; neither means that

@@ -1,4 +1,4 @@
-"""Cloud Scheduler v1 (GCP_REST.md section 2) with a ticker that fires due jobs by the emulated clock.
+"""Cloud Scheduler v1 (docs/gcp-rest.md) with a ticker that fires due jobs by the emulated clock.
 
 Jobs persist in `<state_dir>/state.json`. Stored defaults echoed back as real Scheduler does:
 timeZone "Etc/UTC", attemptDeadline "180s", httpTarget.httpMethod "POST", the retryConfig

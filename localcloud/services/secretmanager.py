@@ -1,4 +1,4 @@
-"""Secret Manager v1 (secretmanager.googleapis.com): secrets and versions, GCP_REST.md section 4.
+"""Secret Manager v1 (secretmanager.googleapis.com): secrets and versions, docs/gcp-rest.md, Secret Manager.
 
 State: one JSON file (state/secretmanager/secrets.json, mode 0600), rewritten atomically on each change.
 Names use the project ID (the real service may answer with the project number).

@@ -6,9 +6,9 @@ only), `stop()` ends it by its pid with a fast shutdown and waits until it is go
 handle bookkeeping is bypassed (cleanup_mode=None) so that the server lives exactly as long as this
 service.
 
-Behaviour mirrored from Supabase (CONTRACTS.md): a bearer token Supabase issued, project ref `local`
-(others 404; a rehearsed environment's token, issued for its hosted project, reaches any well-formed
-ref, each in a database `ref_<ref>` of its own, so the operator's ref works), the
+Behaviour mirrored from Supabase (docs/supabase-management-api.md): a bearer token Supabase issued,
+project ref `local` (others 404; a rehearsed environment's token, issued for its hosted project,
+reaches any well-formed ref, each in a database `ref_<ref>` of its own, so the operator's ref works), the
 query text runs on one connection as one implicit transaction (simple-query protocol, so CREATE INDEX
 CONCURRENTLY fails inside a multi-statement text), rows of the last statement that returned rows,
 `[]` otherwise, 201; SQL errors 400 with "Failed to run sql query: ERROR:  <SQLSTATE>: ...";

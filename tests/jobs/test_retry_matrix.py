@@ -73,7 +73,7 @@ def call(method: str, path: str, contains: str = "") -> Callable[[str, str, byte
 
 
 def api_answers(request: Request) -> Response:
-    """What the CloudAct API answers each job (CONTRACTS.md shapes)."""
+    """What the CloudAct API answers each job (docs/cloudact-api.md shapes)."""
     path = request.path
     if path.endswith("/bootstrap/status"):
         return json_response({"status": "SYNCED", "tables_existing": ["a"], "tables_missing": []})

@@ -50,7 +50,8 @@ def paths(api) -> list[str]:
     ],
 )
 def test_quota_jobs_post_with_the_key_and_print_their_summary(api, run_job, fake_key, script, path, summary):
-    headers = {"X-CA-Root-Key": fake_key, "Content-Type": "application/json"}  # CONTRACTS: on every call
+    # docs/cloudact-api.md: on every call
+    headers = {"X-CA-Root-Key": fake_key, "Content-Type": "application/json"}
     api.expect_request(ADMIN + path, method="POST", headers=headers).respond_with_json(QUOTA_OK)
     args = ("--force",) if "monthly" in script else ()
     result = run_job(script, *args)

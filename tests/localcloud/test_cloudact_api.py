@@ -1,4 +1,5 @@
-"""The emulated CloudAct admin API (CONTRACTS.md) over the proxy, with its state in the emulated BigQuery."""
+"""The emulated CloudAct admin API (docs/cloudact-api.md) over the proxy, with its state in the emulated
+BigQuery."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the converge: a catalog job -> its Cloud Run spec, what to prune, the summary, word -> job.
 
-Logic in Python rather than Jinja (STYLE.md); each filter is a pure function with unit tests
+Logic in Python rather than Jinja (README.md, Architecture); each filter is a pure function with unit tests
 (tests/ansible/test_filters.py).
 """
 

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the ledger: make history's table, Cloud Run's live executions merged with the ledger's rows.
 
-Logic in Python rather than Jinja (STYLE.md); pure functions, unit-tested as data.
+Logic in Python rather than Jinja (README.md, Architecture); pure functions, unit-tested as data.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """BigQuery v2 REST through the collection's one client: datasets, tables, queries and streaming inserts.
 
-Plain REST (GCP_REST.md), as google-cloud-bigquery speaks it, so the modules need no BigQuery
+Plain REST (docs/gcp-rest.md, BigQuery), as google-cloud-bigquery speaks it, so the modules need no BigQuery
 library: `query` runs `jobs.query` with named parameters and pages `jobs.getQueryResults`; values
 come back typed (TIMESTAMP as aware datetimes, INT64 as int, FLOAT64 as float, BOOL as bool);
 `insert_all` streams rows with `insertId`s (`tabledata.insertAll`), in chunks under its limits.

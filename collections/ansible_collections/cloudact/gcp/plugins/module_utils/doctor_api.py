@@ -32,9 +32,10 @@ from ansible_collections.cloudact.gcp.plugins.modules.cloudact_api_info import c
 
 TIMEOUT = 15.0
 SUPABASE_QUERY = "https://api.supabase.com/v1/projects/%s/database/query"
-TRACKING_TABLE = "public.schema_migrations"  # CONTRACTS.md: the production databases' table
+# docs/supabase-management-api.md: the production databases' table
+TRACKING_TABLE = "public.schema_migrations"
 MIGRATION_FILE = re.compile(r"^\d{2,}_[A-Za-z0-9_.-]+\.sql$")
-LEGACY_CHECKSUM_LEN = 16  # CONTRACTS.md: rows of the earlier scripts hold sha256[:16]
+LEGACY_CHECKSUM_LEN = 16  # docs/supabase-management-api.md: rows of the earlier scripts hold sha256[:16]
 
 
 def api_url(ctx: Context) -> str:

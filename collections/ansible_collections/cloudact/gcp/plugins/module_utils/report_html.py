@@ -1,4 +1,4 @@
-"""`make report`: one self-contained HTML page over the ledger's rows (LEDGER.md's row model).
+"""`make report`: one self-contained HTML page over the ledger's rows (docs/ledger.md's row model).
 
 `render(page)` is pure: it takes the rows (dicts with exactly the view's columns, timestamps as
 aware datetimes), the catalog's jobs, the status model's flags and notes per job (from

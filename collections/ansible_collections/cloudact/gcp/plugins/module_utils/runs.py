@@ -14,7 +14,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputEr
 from ansible_collections.cloudact.gcp.plugins.module_utils.table import table
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import seconds
 
-# The one summary line each job script ends with (DESIGN.md, "Job scripts").
+# The one summary line each job script ends with (docs/cloudact-api.md, "Summary lines").
 SUMMARY_PATTERNS = [
     re.compile(p)
     for p in (
