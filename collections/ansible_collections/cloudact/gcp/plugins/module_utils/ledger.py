@@ -17,7 +17,7 @@ writer appends an *observation* of one execution to the base table `job_executio
 
 A writer appends only an observation that would change what the view shows (`changes`), so every
 writer run twice adds nothing. Writers: the toolkit for each run it waited for, reconciliation
-from Cloud Run's executions (make ledger-sync, make report, after each release), and each job's
+from Cloud Run's executions (make ledger-sync, after each release), and each job's
 own runtime at its end (jobs/runtime/ledger.py, a streaming insert of the same columns).
 """
 
