@@ -4,8 +4,7 @@ cloudact.gcp.confirm action of cloudact_confirm), as data cases."""
 from __future__ import annotations
 
 import pytest
-from ansible_collections.cloudact.gcp.plugins.filter.messages import FilterModule
-from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, PLAY, decide
+from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
 
 GO = {"needed": True, "go": True, "ask": False, "message": ""}
 FREE = {"needed": False, "go": True, "ask": False, "message": ""}
@@ -58,31 +57,3 @@ def test_decide(kwargs: dict, verdict: dict) -> None:
 def test_an_unknown_asker_is_an_error() -> None:
     with pytest.raises(ValueError, match="asker='cron': valid are make, play"):
         decide("prod", True, asker="cron")
-
-
-GUARD = FilterModule().filters()["guard"]
-
-
-@pytest.mark.parametrize(
-    ("args", "kwargs", "go", "ask"),
-    [
-        (("prod", "true"), {"confirmed": "false", "confirm": "yes"}, False, True),  # -e false: ask anyway
-        (("prod", "true"), {"confirmed": None, "confirm": "yes"}, True, False),  # not given: CONFIRM decides
-        (("prod", "yes"), {"confirmed": "true"}, True, False),  # -e cloudact_confirmed=true (a string)
-        (("local", "false"), {}, True, False),
-        (("prod", True), {"check_mode": True}, True, False),
-        (("prod", True), {"answer": "yes"}, True, False),
-    ],
-)
-def test_the_filter_reads_flags_as_ansible_does(args, kwargs, go, ask) -> None:
-    verdict = GUARD(*args, **kwargs)
-    assert (verdict["go"], verdict["ask"]) == (go, ask)
-    assert verdict == decide(
-        args[0],
-        args[1] in (True, "true", "yes"),
-        check_mode=kwargs.get("check_mode", False),
-        confirmed={"true": True, "false": False}.get(kwargs.get("confirmed")),
-        confirm=kwargs.get("confirm", ""),
-        answer=kwargs.get("answer"),
-        asker=PLAY,
-    )
