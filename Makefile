@@ -57,6 +57,7 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m toolkit check-inventories
+	cd collections/ansible_collections/cloudact/gcp && $(CURDIR)/$(BIN)/antsibull-changelog lint
 
 .PHONY: test
 test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)

@@ -17,7 +17,7 @@ description:
   - Idempotent; supports check mode and diff (the plan shows each resource to create or update).
   - A dataset in another location, or a table whose partitioning or column types differ, cannot be
     changed in place; that is an error naming the value and what is expected.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   dataset:

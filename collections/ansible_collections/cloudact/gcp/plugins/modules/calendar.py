@@ -19,7 +19,7 @@ description:
     cron(8) as cronsim does: a job at a specific time whose wall time is skipped (clocks go forward)
     runs right after the jump, a repeated one runs once, at its first occurrence; a job with a
     C(*) hour runs on elapsed time. Each fire time a DST change touches carries a note."
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   count:

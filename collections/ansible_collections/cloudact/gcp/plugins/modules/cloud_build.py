@@ -20,7 +20,7 @@ description:
   - A build that does not succeed fails the task naming its status, the failed step and its last
     log lines; Cloud Build pushes nothing then.
   - Check mode builds nothing.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   plan:

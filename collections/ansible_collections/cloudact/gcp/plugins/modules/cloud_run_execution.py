@@ -14,7 +14,8 @@ description:
     so that a play can loop and print progress; or cancels it.
   - Starting is an action, never idempotent. Each call with O(state=present) and no O(name) starts
     one execution (in check mode it reports C(changed) and starts nothing).
-  - Exactly one execution per call, also when an answer is lost. The job is read first; the C(:run)
+  - >-
+    Exactly one execution per call, also when an answer is lost. The job is read first; the C(:run)
     carries the job's C(etag), so Cloud Run itself refuses the run if the job changed since, and an
     id of this run (O(run_id), in the overrides' env as C(CLOUDACT_RUN_ID)). After a lost answer (a
     500, 502 or 504, a read timeout, a dropped connection) the module never sends C(:run) again

@@ -16,9 +16,10 @@ description:
   - The answer is read from ansible-playbook's own standard input, at a terminal through Ansible's
     prompt or as one line of a pipe (C(echo yes | ansible-playbook ...)), which
     C(ansible.builtin.pause) cannot read.
-  - The rule is module_utils/guard.py C(decide), the same function make's C(toolkit.ask) calls: a
+  - >-
+    The rule is module_utils/guard.py C(decide), the same function make's C(toolkit.ask) calls: a
     play that make confirmed never asks twice.
-version_added: 0.1.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   action:

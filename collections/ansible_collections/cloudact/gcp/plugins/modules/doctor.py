@@ -23,7 +23,7 @@ description:
   - Reads the environment itself (module_utils/environment.py), so it reports an unknown environment
     word or unusable credentials as rows instead of failing before the table.
   - Fails (naming the checks) when a check FAILs, and with O(strict) also on a warning.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   env:

@@ -9,7 +9,8 @@ short_description: Converge the CloudAct accounts and their least-privilege IAM 
 description:
   - Creates the service accounts when missing (IAM v1 C(projects.serviceAccounts.get/create));
     never deletes one.
-  - Converges the (role, member) pairs of those accounts on each resource, in place: Secret Manager
+  - >-
+    Converges the (role, member) pairs of those accounts on each resource, in place: Secret Manager
     secrets, Cloud Run v2 jobs and service accounts (C(getIamPolicy/setIamPolicy)), the project
     (Resource Manager v1) and BigQuery datasets (access entries through C(datasets.get/patch) with
     the dataset's etag).
@@ -19,7 +20,8 @@ description:
   - Only the pairs of the accounts this module is given, in the roles it manages per kind, are
     added or removed; legacy pairs (the old scripts' project-wide grants) are reported and
     removed only with O(prune).
-  - Supports check mode (the plan: each binding to add or remove, per resource).
+  - >-
+    Supports check mode (the plan: each binding to add or remove, per resource).
   - "Why these bindings, per Google's docs:
     a job's runtime account needs roles/secretmanager.secretAccessor on each secret it mounts
     (https://cloud.google.com/run/docs/configuring/jobs/secrets);
@@ -36,7 +38,7 @@ description:
   - Google documents that IAM changes can take minutes to apply
     (https://cloud.google.com/iam/docs/access-change-propagation); the result lists what this run
     granted so a later PERMISSION_DENIED can be named as propagation.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   access:
@@ -47,7 +49,8 @@ options:
     required: true
   phase:
     description:
-      - V(resources) creates the accounts and converges the project, accounts, secrets and datasets
+      - >-
+        V(resources) creates the accounts and converges the project, accounts, secrets and datasets
         (before the jobs: Cloud Run checks a job's secret access when it is created or updated);
         V(jobs) converges the jobs' own policies (after the jobs exist, before the triggers).
     type: str

@@ -16,7 +16,7 @@ description:
   - Prints the change of each deployed job's digest, old -> new with the tags each carries, and
     returns the stale findings (jobs on different digests, not on the tag's digest, an image whose
     C(git-<sha>) tag is behind the commits that touched the image's inputs).
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   jobs:

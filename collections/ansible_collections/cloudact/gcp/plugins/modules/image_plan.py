@@ -17,7 +17,7 @@ description:
     one takes this repository's examples, any other is refused naming the variable.
   - Reads whether the build bucket (C(cloudact_build_bucket)) and the Artifact Registry repository
     exist and prints what will be created.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   release:

@@ -12,7 +12,7 @@ description:
   - Reads the ledger's view C(job_executions), newest first, with the columns of
     module_utils/ledger.py's FIELDS; timestamps as RFC 3339 text. Changes nothing.
   - A ledger that does not exist yet (create-jobs has not converged it) is RV(exists=false), not an error.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   dataset:

@@ -17,7 +17,7 @@ description:
   - Appends only observations that change what the ledger's view shows; a second run appends
     nothing. Never updates or deletes a row.
   - In check mode nothing is appended; RV(appended) counts what would be.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   jobs:

@@ -28,7 +28,8 @@ options:
     default: true
   needs:
     description:
-      - What the play will do (V(converge), V(run), V(release)). The operator's own permissions
+      - >-
+        What the play will do (V(converge), V(run), V(release)). The operator's own permissions
         for it are checked first with Resource Manager C(testIamPermissions) on the project; each
         one lacking is named on its own line with the predefined role that grants it
         (module_utils/access.py C(NEEDS), C(ROLE_HINTS): the product's data), before any change.
@@ -40,7 +41,8 @@ options:
     default: ""
   api_url:
     description:
-      - The play calls the CloudAct API (or gives its URL to the jobs): set C(cloudact_api_url_effective),
+      - >-
+        The play calls the CloudAct API (or gives its URL to the jobs): set C(cloudact_api_url_effective),
         discovering the URL from the API's Cloud Run service when C(cloudact_api_url) is empty.
     type: bool
     default: false

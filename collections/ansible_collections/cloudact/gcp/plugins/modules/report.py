@@ -18,9 +18,10 @@ description:
     success rate, the last failure and its logs command, the flags of C(make status)
     (OVERDUE, FAILED, STUCK, STALE, ...), the image digest and the next 5 fire times; a header with
     the release history.
-  - Reads only: Cloud Run's executions the ledger lacks are merged into the page in memory, never
+  - >-
+    Reads only: Cloud Run's executions the ledger lacks are merged into the page in memory, never
     appended (C(make ledger-sync) appends them); a note counts them.
-version_added: 0.3.0
+version_added: 0.2.0
 author: CloudAct platform team
 options:
   days:
