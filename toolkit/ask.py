@@ -26,7 +26,6 @@ import shlex
 import sys
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, environment, image
-from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
 from ansible_collections.cloudact.gcp.plugins.module_utils.runs import release_plan
@@ -58,29 +57,22 @@ def extra_vars(args: list[str]) -> dict:
     return dict(load_extra_vars(DataLoader()))
 
 
-def question(kind: str, facts: dict, args: argparse.Namespace) -> dict:
+def question(kind: str, env: environment.Environment, args: argparse.Namespace) -> dict:
     """{text, digest?, nothing?}: what the yes confirms, every input of the change checked first."""
-    from toolkit.live_status import connect
-
-    env = facts["cloudact_env"]
-    catalog = load_catalog(
-        ROOT / facts["cloudact_catalog_file"], root=ROOT, secrets=set(facts["cloudact_secrets"])
-    )
-    jobs = [j.as_dict() for j in catalog.jobs]
     if kind in ("pause", "resume"):
-        targets = [catalog.resolve(args.job)] if args.job else catalog.scheduled
-        what = ", ".join(j.trigger for j in targets) if args.job else "every trigger"
-        return {"text": f"{kind} {what} in {env}"}
+        what = env.resolve(args.job, scheduled=True)["trigger"] if args.job else "every trigger"
+        return {"text": f"{kind} {what} in {env.name}"}
     if kind == "cancel":
-        job = catalog.resolve(args.job)
-        return {"text": f"cancel {job.shortcut} {args.execution or '(its running executions)'} in {env}"}
-    api = connect(facts)
+        shortcut = env.resolve(args.job)["shortcut"]
+        return {"text": f"cancel {shortcut} {args.execution or '(its running executions)'} in {env.name}"}
+    env.apply()  # localcloud's client environment (ENV=local, REHEARSE=1), as the play's
+    facts, api = env.image_facts(), env.client()
     if kind == "release":
-        return confirmation.release_question(api, facts, release_plan(jobs, args.start))
+        return confirmation.release_question(api, facts, release_plan(env.jobs, args.start))
     if kind == "run":
-        return confirmation.run_question(api, facts, catalog.resolve(args.job).as_dict())
+        return confirmation.run_question(api, facts, env.resolve(args.job))
     if kind == "converge":
-        return confirmation.converge_question(api, facts, [j["name"] for j in jobs])
+        return confirmation.converge_question(api, facts, [j["name"] for j in env.jobs])
     plan = image.plan(api, facts, ROOT, args.release, args.dirty, args.force)
     if plan["exists"]:
         return {"text": "", "nothing": plan["exists"]}
@@ -91,11 +83,9 @@ def confirmed(
     env: str, kind: str, args: argparse.Namespace, stdin=sys.stdin, stderr=sys.stderr
 ) -> dict | None:
     """The play's extra variables after a yes ({} when none is needed); None after a refusal (on stderr)."""
-    # The play's facts: the inventory's plain ones, the -e of ANSIBLE_ARGS over them, then derived.
-    facts = environment.read_facts(env, ROOT)
-    facts.update(extra_vars(args.extra))
-    facts.update(environment.derive(facts))
-    required = bool(facts.get("cloudact_confirm_required"))
+    # Whether the environment is guarded needs no more than its plain facts (the -e over them).
+    plain = dict(environment.read_facts(env, ROOT), **extra_vars(args.extra))
+    required = bool(plain.get("cloudact_confirm_required"))
     confirm = os.environ.get("CONFIRM", "")
     verdict = decide(env, required, confirm=confirm, asker=MAKE)
     if not verdict["needed"]:
@@ -103,14 +93,15 @@ def confirmed(
     if not verdict["go"] and not verdict["ask"]:  # CONFIRM=<anything but yes>
         print(verdict["message"], file=stderr)
         return None
-    asked = question(kind, dict(facts, cloudact_root=str(ROOT)), args)
+    built = environment.Environment.load(env, ROOT, extra_vars(args.extra))  # the play's, as it will build it
+    asked = question(kind, built, args)
     if asked.get("nothing"):  # nothing would change: nothing to confirm (the play says so)
         return {}
     for line in asked.get("lines") or []:
         print(line, file=stderr)
     if verdict["ask"]:
         print(
-            f"About to {asked['text']} (project {facts.get('cloudact_gcp_project')}). Type yes to go on: ",
+            f"About to {asked['text']} (project {built.project}). Type yes to go on: ",
             end="",
             file=stderr,
         )

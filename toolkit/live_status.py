@@ -14,23 +14,11 @@ ENV under REHEARSE=1, with localcloud's key of that environment's project.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import client, environment, status
-from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
 from toolkit import ROOT, ToolkitError
-
-
-def connect(facts: dict) -> client.Client:
-    """The client of this run; localcloud's client environment (ENV=local, or REHEARSE=1 with the
-    project's issued key) applied to this process first."""
-    client_env, state = environment.client_environment(ROOT, facts)  # raises ToolkitError (InputError)
-    chosen = environment.run_credentials(facts, client_env, state, ROOT)
-    if state is not None:
-        os.environ.update(client_env)  # what the play's `environment:` gives its modules
-    return client.Client(lambda: client.credentials(chosen["kind"], chosen["file"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,26 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace-minutes", type=int, default=10)
     args = parser.parse_args(argv)
     try:
-        facts = environment.load_environment(args.env, ROOT)
-        jobs = [j.as_dict() for j in load_catalog(ROOT / facts["cloudact_catalog_file"], root=ROOT).jobs]
-        project, region = facts["cloudact_gcp_project"], facts["cloudact_gcp_region"]
-        image_facts = dict(facts, cloudact_root=str(ROOT))
-        found = status.gather(connect(facts), project, region, jobs, image_facts=image_facts)
+        env = environment.Environment.load(args.env, ROOT)
+        env.apply()  # localcloud's client environment (ENV=local, REHEARSE=1), as a play's `environment:`
+        report = status.of(env, args.grace_minutes)
     except (ToolkitError, client.ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = status.report(
-        jobs,
-        found["jobs"],
-        found["triggers"],
-        found["executions"],
-        found["now"],
-        args.grace_minutes * 60,
-        facts["cloudact_trigger_account"],
-        args.env,
-        image=found.get("image"),
-    )
-    print(f"status of {args.env} ({project}) at {report['now']}")
+    print(report["heading"])
     print("\n".join(report["lines"] + report["notes"]))
     if args.strict and report["problem"]:
         print(f"error: {report['strict_message']}", file=sys.stderr)

@@ -279,3 +279,14 @@ def test_unknown_environment_names_the_valid_ones(word: str) -> None:
         ToolkitError, match=r"unknown environment .*: valid environments are local, prod, stage, test"
     ):
         inventory.load_environment(word, ROOT)
+
+
+def test_the_defaults_are_the_catalogs_own_defined_once(root: Path) -> None:
+    """No value is defaulted in code: without job_defaults' memory a job that names none is refused."""
+    data = copy.deepcopy(REAL)
+    del data["job_defaults"]["memory"]
+    with pytest.raises(ToolkitError) as err:
+        parse_catalog(data, root=root)
+    assert "field 'memory': is required (in the entry, or in the catalog's job_defaults)" in str(err.value)
+    parsed = parse_catalog(REAL, root=root)
+    assert parsed.by_shortcut("alerts").memory == REAL["job_defaults"]["memory"]

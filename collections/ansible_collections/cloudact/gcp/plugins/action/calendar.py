@@ -20,12 +20,9 @@ class ActionModule(ControllerAction):
     def act(self, args):
         count = cal.check_count(args["count"])  # before any call
         start = cal.check_at(args["at"])
-        env, project, region = (
-            self.var("cloudact_env"),
-            self.var("cloudact_gcp_project"),
-            self.var("cloudact_gcp_region"),
-        )
-        api = self.client()
+        built = self.environment()
+        env, project, region = built.word, built.project, built.region
+        api = built.client()
         deployed = {
             t["name"]: t
             for t in (
@@ -38,7 +35,7 @@ class ActionModule(ControllerAction):
             )
         }
         now = start or rx.server_now(api)
-        entries = cal.trigger_calendar(self.var("cloudact_catalog")["jobs"], now, count)
+        entries = cal.trigger_calendar(built.jobs, now, count)
         self.say(
             f"calendar of {env} ({project}): next {count} fire time(s) after {now:%Y-%m-%d %H:%M} UTC",
             *cal.lines(entries, deployed, from_now=start is None),

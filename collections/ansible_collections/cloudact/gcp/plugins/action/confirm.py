@@ -58,7 +58,7 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        env = self.var("cloudact_env") or "this environment"
+        env = self.environment().word
         confirm = os.environ.get("CONFIRM", "")
         facts = dict(required=args["required"], check_mode=self.check_mode, confirmed=args["confirmed"])
         verdict = guard.decide(env, confirm=confirm, asker=guard.PLAY, **facts)

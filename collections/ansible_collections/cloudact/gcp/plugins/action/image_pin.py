@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, image, pin, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, image, pin
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction, display
-
-INPUT_FACTS = ("cloudact_supabase_project_ref", "cloudact_secrets")
 
 
 class ActionModule(ControllerAction):
@@ -26,8 +24,9 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        facts = {k: self.var(k) for k in (*status.IMAGE_FACTS, *INPUT_FACTS)}
-        catalog = self.var("cloudact_catalog")["jobs"]
+        built = self.environment()
+        facts = built.image_facts()
+        catalog = built.jobs
         names = args["jobs"] or [j["name"] for j in catalog]
         jobs = [j for j in catalog if j["name"] in names]
         if args["check_inputs"]:

@@ -17,9 +17,9 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        facts = {k: self.var(k) for k in image.PLAN_FACTS}
+        built = self.environment()
         plan = image.plan(
-            self.client(), facts, self.var("cloudact_root"), args["release"], args["dirty"], args["force"]
+            built.client(), built.image_facts(), built.root, args["release"], args["dirty"], args["force"]
         )
         self.say(*plan["lines"])
         return {"changed": False, "plan": plan, "lines": plan["lines"]}

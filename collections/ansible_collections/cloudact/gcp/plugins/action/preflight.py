@@ -12,7 +12,6 @@ from ansible_collections.cloudact.gcp.plugins.module_utils import (
     iam_policy,
     secret_manager,
 )
-from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction, display
 
@@ -25,45 +24,36 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        env = self.var("cloudact_env")
-        project = self.var("cloudact_gcp_project")
-        chosen = environment.run_credentials(
-            {
-                "cloudact_env": env,
-                "cloudact_credentials_file": self.var("cloudact_credentials_file"),
-                "cloudact_gcp_project": project,
-            },
-            self.var("cloudact_client_env", {}) or {},
-            self.var("cloudact_localcloud_state"),
-            self.var("cloudact_root"),
-        )
+        built = self.environment()
+        env, project = built.name, built.project
+        chosen = built.choose_credentials()  # once per run: the later actions read it from the fact
         facts = {
             "cloudact_credentials_path": chosen["path"],
             "cloudact_auth_kind": chosen["kind"],
             "cloudact_auth_file": chosen["file"],
+            environment.FACT: built.to_fact(),
         }
         if chosen["check"]:
             facts["cloudact_credentials_check"] = chosen["check"]
-        # The facts this call sets reach self.client() from the next task on: this one makes its own.
-        api = api_client.Client(lambda: api_client.credentials(chosen["kind"], chosen["file"]))
+        api = built.client()
         out = {"changed": False, "ansible_facts": facts}
         if args["needs"]:
             self.check_permissions(api, project, args["needs"], (chosen["check"] or {}).get("client_email"))
         if args["check_secrets"]:
-            secrets = self.var("cloudact_secrets")
-            keys = sorted({k for job in self.var("cloudact_catalog")["jobs"] for k in job["secrets"]})
+            secrets = built.get("cloudact_secrets")
+            keys = sorted({k for job in built.jobs for k in job["secrets"]})
             names = sorted(secrets[k]["secret"] for k in keys)
             missing = [s["name"] for s in secret_manager.existing(api, project, names) if not s["exists"]]
             if missing and not self.check_mode:
                 raise InputError(secret_manager.missing_message(missing, project))
             if missing:
                 display.warning(secret_manager.missing_message(missing, project))
-        url = self.var("cloudact_api_url") or ""
+        url = built.get("cloudact_api_url") or ""
         if not args["api_url"]:  # this play never calls the API: its Cloud Run service need not exist
             return out
         if not url:
-            service = self.var("cloudact_api_service")
-            region = self.var("cloudact_gcp_region")
+            service = built.get("cloudact_api_service")
+            region = built.region
             exists, url, _ = cloud_run.service_urls(api, project, region, service)
             if not url:
                 raise InputError(

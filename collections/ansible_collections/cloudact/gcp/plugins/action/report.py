@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import report_page, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import report_page
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction
 
 
@@ -19,19 +19,20 @@ class ActionModule(ControllerAction):
 
     def act(self, args):
         days = report_page.check_days(args["days"])  # before any call
-        env = self.var("cloudact_env")
-        out = report_page.out_path(args["out"], self.var("cloudact_root"), env)
+        built = self.environment()
+        env = built.word
+        out = report_page.out_path(args["out"], str(built.root), built.name)
         made = report_page.build(
-            self.client(),
+            built.client(),
             env=env,
-            project=self.var("cloudact_gcp_project"),
-            region=self.var("cloudact_gcp_region"),
-            catalog_jobs=self.var("cloudact_catalog")["jobs"],
+            project=built.project,
+            region=built.region,
+            catalog_jobs=built.jobs,
             days=days,
             grace_seconds=args["grace_minutes"] * 60,
-            trigger_account=self.var("cloudact_trigger_account", "") or "",
+            trigger_account=built.get("cloudact_trigger_account", "") or "",
             dataset=args["dataset"],
-            image_facts={k: self.var(k) for k in status.IMAGE_FACTS},
+            image_facts=built.image_facts(),
         )
         size = report_page.write(out, made["html"])
         self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])

@@ -17,26 +17,8 @@ class ActionModule(ControllerAction):
     )
 
     def act(self, args):
-        env, project = self.var("cloudact_env"), self.var("cloudact_gcp_project")
-        catalog_jobs = self.var("cloudact_catalog")["jobs"]
-        image_facts = {k: self.var(k) for k in status.IMAGE_FACTS}
-        found = status.gather(
-            self.client(), project, self.var("cloudact_gcp_region"), catalog_jobs, image_facts=image_facts
-        )
-        report = status.report(
-            catalog_jobs,
-            found["jobs"],
-            found["triggers"],
-            found["executions"],
-            found["now"],
-            args["grace_minutes"] * 60,
-            self.var("cloudact_trigger_account", ""),
-            env,
-            image=found.get("image"),
-        )
-        self.say(
-            "status of %s (%s) at %s" % (env, project, report["now"]), *report["lines"], *report["notes"]
-        )
+        report = status.of(self.environment(), args["grace_minutes"])
+        self.say(report["heading"], *report["lines"], *report["notes"])
         out = {"changed": False, "report": report}
         if args["strict"] and report["problem"]:
             raise AnsibleActionFail(report["strict_message"], result=out)

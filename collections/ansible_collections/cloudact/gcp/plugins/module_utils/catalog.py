@@ -175,6 +175,18 @@ class Catalog:
         raise ToolkitError(f"unknown job {word!r}: {hint}valid jobs are {valid} (or their full names)")
 
 
+def from_dict(data: dict[str, Any]) -> Catalog:
+    """The Catalog of a validated catalog's plain data (`Catalog.as_dict`), as a play's environment
+    carries it: no second validation, nothing read from disk."""
+    fields = {f.name for f in Job.__dataclass_fields__.values()}
+    tuples = ("secrets", "depends_on", "aliases")
+    jobs = tuple(
+        Job(**{k: (tuple(v) if k in tuples else v) for k, v in entry.items() if k in fields})
+        for entry in data.get("jobs") or []
+    )
+    return Catalog(jobs, tuple(data.get("legacy_jobs") or ()), tuple(data.get("legacy_triggers") or ()))
+
+
 def duration_seconds(value: str) -> int:
     """The catalog's stricter form (a whole number and a unit), converted by timefmt like every duration."""
     if not _DURATION.match(value):
@@ -218,6 +230,9 @@ def _validate_entry(
         if raw.get(name) in (None, ""):
             raise c.fail(name, "is required")
     e = {**defaults, **raw}
+    for name in ("cpu", "memory", "time_zone", "max_retries"):
+        if e.get(name) in (None, ""):
+            raise c.fail(name, "is required (in the entry, or in the catalog's job_defaults)")
     for name in (
         "shortcut",
         "name",
@@ -424,8 +439,9 @@ def parse_catalog(
     bad = sorted(set(defaults) - FIELDS)
     if bad:
         raise ToolkitError(f"{source}: job_defaults field {bad[0]!r}: unknown field")
-    base = {"time_zone": "UTC", "cpu": "1", "memory": "2Gi", "max_retries": 1, **defaults}
-    jobs = [_validate_entry(i, raw, base, source, root, secrets) for i, raw in enumerate(data["jobs"])]
+    # The defaults are the catalog's own (job_defaults), defined there once; an entry lacking a value
+    # neither it nor job_defaults gives is named below.
+    jobs = [_validate_entry(i, raw, defaults, source, root, secrets) for i, raw in enumerate(data["jobs"])]
     _check_relations(jobs, source)
 
     legacy = data.get("legacy") or {}

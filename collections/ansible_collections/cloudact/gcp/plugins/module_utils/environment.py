@@ -344,3 +344,152 @@ def run_credentials(facts, client_env, state, root, environ=None):
     if not checked["ok"]:
         raise InputError("ENV=%s: %s" % (env, checked["error"]))
     return {"path": path, "kind": "serviceaccount", "file": checked["path"], "check": checked}
+
+
+# ---- one environment, built once per run ------------------------------------------------------------
+
+FACT = "cloudact_environment_model"  # the play's fact that carries the built environment to every action
+
+
+class Environment:
+    """One environment of one run: its facts (plain and derived), the catalog, localcloud's client
+    environment, the credentials and the client. Built once:
+
+    - in a play by the `cloudact.gcp.env_facts` action, from the play's variables (so Ansible's own
+      precedence made them: the cloudact_env role's defaults, the inventory, -e); it publishes the
+      environment as one fact (FACT, `to_fact`), and every later action rebuilds the object from it
+      (`from_fact`) without composing anything; `cloudact.gcp.preflight` adds the credentials;
+    - by a CLI (toolkit.live_status, toolkit.ask, the doctor) with `load`, which reads the same files
+      with the same precedence (the defaults, then the inventory's group_vars/all files in name order,
+      then the extra variables; tests/unit/test_environment_precedence.py compares it with Ansible's).
+
+    The client is made on first use, one per process; its token is the run's (module_utils/tokens.py).
+    """
+
+    def __init__(self, root, facts, catalog, client_env, localcloud=None, credentials=None, word=""):
+        self.root = Path(root)
+        self.facts = facts
+        self.catalog = catalog
+        self.client_env = dict(client_env or {})
+        self.localcloud = localcloud
+        self.credentials = credentials
+        self.word = word or facts.get("cloudact_env") or ""
+        self._client = None
+
+    # ---- building it ----------------------------------------------------------------------------
+
+    @classmethod
+    def compose(cls, facts, root, word="", inventory=None, environ=None):
+        """The environment of these plain facts: the word checked, the derived facts, the facts
+        checked, the catalog validated against the secrets, localcloud's client environment."""
+        from ansible_collections.cloudact.gcp.plugins.module_utils import catalog
+
+        root = Path(root)
+        check_environment(facts.get("cloudact_env"), root, inventory=inventory)
+        facts = dict(facts)
+        facts.update(derive(facts))
+        check_facts(facts)
+        parsed = catalog.load_catalog(
+            root / facts["cloudact_catalog_file"], root=root, secrets=set(facts["cloudact_secrets"])
+        )
+        client_env, state = client_environment(root, facts, environ)
+        return cls(root, facts, parsed.as_dict(), client_env, state, word=word)
+
+    @classmethod
+    def load(cls, word, root, extra_vars=None, environ=None):
+        """For a CLI: the environment an ENV word names (an alias gives its environment), with the
+        -e of ANSIBLE_ARGS over the inventory."""
+        name = check_environment(word, root)
+        facts = read_facts(name, root)
+        facts.update(extra_vars or {})
+        return cls.compose(facts, root, word=word, environ=environ)
+
+    @classmethod
+    def from_fact(cls, fact):
+        """The environment a play's env_facts (and preflight) built, from FACT."""
+        if not isinstance(fact, dict) or "facts" not in fact:
+            raise InputError(
+                "%s is not set: a play runs cloudact.gcp.env_facts (the cloudact_env role) first" % FACT
+            )
+        return cls(
+            fact["root"],
+            dict(fact["facts"]),
+            fact["catalog"],
+            fact.get("client_env") or {},
+            fact.get("localcloud"),
+            fact.get("credentials"),
+            word=fact.get("word") or "",
+        )
+
+    def to_fact(self):
+        return {
+            "root": str(self.root),
+            "word": self.word,
+            "facts": self.facts,
+            "catalog": self.catalog,
+            "client_env": self.client_env,
+            "localcloud": self.localcloud,
+            "credentials": self.credentials,
+        }
+
+    # ---- what it holds --------------------------------------------------------------------------
+
+    @property
+    def name(self):
+        return self.facts["cloudact_env"]
+
+    @property
+    def project(self):
+        return self.facts["cloudact_gcp_project"]
+
+    @property
+    def region(self):
+        return self.facts["cloudact_gcp_region"]
+
+    @property
+    def jobs(self):
+        return self.catalog["jobs"]
+
+    def resolve(self, word, scheduled=False):
+        """A user's job word (shortcut, alias, full name) -> the catalog job (a dict); one-line InputError."""
+        from ansible_collections.cloudact.gcp.plugins.module_utils import catalog
+
+        parsed = catalog.from_dict(self.catalog)
+        job = parsed.resolve(word)
+        if scheduled and not job.scheduled:
+            names = ", ".join(j.shortcut for j in parsed.scheduled)
+            raise InputError(
+                "job %r has no trigger (it runs by hand); jobs with one: %s" % (job.shortcut, names)
+            )
+        return job.as_dict()
+
+    def get(self, key, default=None):
+        return self.facts.get(key, default)
+
+    def image_facts(self):
+        """The facts the image model reads (module_utils/image.py), with the checkout."""
+        return dict(self.facts, cloudact_root=str(self.root))
+
+    def choose_credentials(self, environ=None):
+        """{path, kind, file, check}: chosen and checked once (run_credentials), then kept."""
+        if self.credentials is None:
+            self.credentials = run_credentials(
+                self.facts, self.client_env, self.localcloud, self.root, environ
+            )
+        return self.credentials
+
+    def client(self):
+        """The run's client in this process (made once), with the chosen credentials and the run's
+        shared token; a CLI applies `client_env` to its process first (`apply`)."""
+        if self._client is None:
+            from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
+
+            chosen = self.choose_credentials()
+            self._client = api_client.Client(lambda: api_client.credentials(chosen["kind"], chosen["file"]))
+        return self._client
+
+    def apply(self, environ=None):
+        """Point this process's clients at localcloud when the run is local or a rehearsal (a CLI does
+        what a play's `environment:` does for its tasks)."""
+        if self.localcloud is not None:
+            (os.environ if environ is None else environ).update(self.client_env)

@@ -33,16 +33,6 @@ INPUTS = ("jobs/", *SHARED, "requirements/jobs.txt", "Dockerfile", "cloudbuild-j
 EXAMPLES = "migrations/"  # this repository's example migrations: local images only
 SOURCE_VARIABLE = "cloudact_migrations_source"
 CONTEXT_LABEL = "ai.cloudact.context"  # the build context's fingerprint (context_digest), set at build time
-# The environment's facts a plan reads.
-PLAN_FACTS = (
-    "cloudact_env",
-    "cloudact_gcp_project",
-    "cloudact_gcp_region",
-    "cloudact_localcloud",
-    "cloudact_image_repository",
-    "cloudact_build_bucket",
-    SOURCE_VARIABLE,
-)
 RELEASE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 SHORT = 7
 

@@ -102,7 +102,7 @@ def build(
     executions the ledger lacks (appending them is make ledger-sync's, run's and release's; a note
     counts them); where the ledger does not exist yet (create-jobs has not converged it), from Cloud
     Run's own executions alone, and the page and the line say so. `image_facts`: the environment's
-    facts status.py's image_state reads (status.IMAGE_FACTS); with them the page flags STALE images
+    facts status.py's image_state reads (Environment.image_facts); with them the page flags STALE images
     as make status does.
     """
     notes = []

@@ -316,18 +316,6 @@ def report(
 
 
 # The environment's facts the image column reads (module_utils/pin.py `resolve`).
-IMAGE_FACTS = (
-    "cloudact_env",
-    "cloudact_gcp_project",
-    "cloudact_gcp_region",
-    "cloudact_image",
-    "cloudact_image_repository",
-    "cloudact_image_tag",
-    "cloudact_localcloud",
-    "cloudact_root",
-)
-
-
 def image_state(
     api: Any, facts: dict[str, Any], catalog_jobs: list[dict[str, Any]], jobs: list[dict[str, Any]]
 ):
@@ -435,3 +423,29 @@ def trigger_text(job: dict[str, Any], execution: dict[str, Any], trigger_account
     """`scheduler`, `manual (<principal>)`, `release (<release id>)`: the history's trigger column."""
     how, detail = trigger_of(job, execution, trigger_account)
     return f"{how} ({detail})" if detail else how
+
+
+def of(environment, grace_minutes=10):
+    """The status report of an environment (module_utils/environment.py's Environment): its three
+    reads and the rules, once, for `make status` (toolkit.live_status) and the status action alike.
+    {now, lines, notes, problem, strict_message, ...}, the heading line first in `lines`."""
+    found = gather(
+        environment.client(),
+        environment.project,
+        environment.region,
+        environment.jobs,
+        image_facts=environment.image_facts(),
+    )
+    out = report(
+        environment.jobs,
+        found["jobs"],
+        found["triggers"],
+        found["executions"],
+        found["now"],
+        grace_minutes * 60,
+        environment.get("cloudact_trigger_account", ""),
+        environment.word,
+        image=found.get("image"),
+    )
+    out["heading"] = "status of %s (%s) at %s" % (environment.word, environment.project, out["now"])
+    return out

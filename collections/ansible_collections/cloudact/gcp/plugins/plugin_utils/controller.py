@@ -15,6 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment as env_model
 from ansible_collections.cloudact.gcp.plugins.module_utils import gcp_api
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
@@ -62,11 +63,15 @@ class ControllerAction(ActionBase):
             return default
         return self._templar.template(self._vars[name])
 
+    def environment(self):
+        """The run's environment, built once by env_facts (and preflight's credentials), from its fact."""
+        if getattr(self, "_environment", None) is None:
+            self._environment = env_model.Environment.from_fact(self.var(env_model.FACT))
+        return self._environment
+
     def client(self):
-        """The collection's client with the play's credentials (the facts cloudact.gcp.preflight set)."""
-        kind = self.var("cloudact_auth_kind", "application") or "application"
-        path = self.var("cloudact_auth_file")
-        return api_client.Client(lambda: api_client.credentials(kind, path))
+        """The run's client in this worker: the environment's credentials and shared token."""
+        return self.environment().client()
 
     @property
     def check_mode(self):
