@@ -79,6 +79,28 @@ def playbook(env: dict[str, str], name: str, *args: str, inventory: str = "local
     return run(cmd, env, **kw)
 
 
+def environment_vars(
+    word: str, state_dir: Path | None, directory: Path, credentials: dict | None = None
+) -> list[str]:
+    """`-e @<file>` carrying the run's environment (the fact cloudact.gcp.env_facts publishes), for an
+    ad hoc `ansible localhost -m cloudact.gcp.<action>`: what a play's cloudact_env and preflight roles
+    give every action. `credentials` ({kind, file}) replaces the ones chosen for the environment."""
+    from ansible_collections.cloudact.gcp.plugins.module_utils import environment
+
+    environ = dict(os.environ)
+    environ.pop("GCP_SERVICE_ACCOUNT_FILE", None)
+    if state_dir is not None:
+        environ["LOCALCLOUD_STATE_DIR"] = str(state_dir)
+    built = environment.Environment.load(word, ROOT, environ=environ)
+    if credentials is not None:
+        built.credentials = {"path": credentials.get("file") or "", "check": None, **credentials}
+    else:
+        built.choose_credentials(environ=environ)
+    path = directory / f"environment-{word}.json"
+    path.write_text(json.dumps({environment.FACT: built.to_fact()}))
+    return ["-e", f"@{path}"]
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 

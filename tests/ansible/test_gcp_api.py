@@ -9,14 +9,8 @@ import time
 
 import pytest
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, cloud_scheduler
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
-    ApiError,
-    GcpApi,
-    changed_fields,
-    cpu,
-    duration,
-    memory,
-)
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import changed_fields, cpu, duration, memory
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi
 from werkzeug.wrappers import Response
 
 TOKEN = "test-access-token"
@@ -285,7 +279,6 @@ def test_a_create_that_meets_an_existing_job_adopts_only_its_own(
 ):
     # The race localcloud cannot stage: a create that meets 409 ALREADY_EXISTS (a concurrent converge,
     # or a resend whose first attempt went through).
-    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job
 
     monkeypatch.setattr(cloud_run, "BASE", httpserver.url_for("/v2"))
     jobs = "/v2/projects/p/locations/l/jobs"
@@ -300,10 +293,10 @@ def test_a_create_that_meets_an_existing_job_adopts_only_its_own(
     httpserver.expect_request(f"{jobs}/j", method="GET").respond_with_json(existing)
     client = api()
     if adopted:
-        assert cloud_run_job.create_job(client, "p", "l", "j", wanted, env="stage") == existing
+        assert cloud_run.create_job(client, "p", "l", "j", wanted, env="stage") == existing
     else:
         with pytest.raises(ApiError) as err:
-            cloud_run_job.create_job(client, "p", "l", "j", wanted, env="stage")
+            cloud_run.create_job(client, "p", "l", "j", wanted, env="stage")
         assert str(err.value).startswith("refused: Cloud Run job j already exists")
         assert "nothing was changed" in str(err.value)
     assert [r.method for r, _ in httpserver.log] == ["POST", "GET"]  # never a PATCH of what it met

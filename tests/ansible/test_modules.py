@@ -4,8 +4,9 @@ transient faults, and failures that name the resource and carry the API's messag
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from .conftest import BIN, ROOT, base_env, run
+from .conftest import BIN, ROOT, base_env, environment_vars, run
 
 
 def test_module_features_in_four_steps(ansible_env):
@@ -22,18 +23,23 @@ def test_module_features_in_four_steps(ansible_env):
     assert "failed=0" in result.stdout
 
 
-def adhoc(localcloud, module: str, args: dict, **extra: str) -> tuple[int, dict]:
-    """One module run as `ansible localhost -m`, pointed at localcloud like the play's environment does."""
+def adhoc(
+    localcloud, module: str, args: dict, action_dir: Path | None = None, **extra: str
+) -> tuple[int, dict]:
+    """One plugin run as `ansible localhost -m`: a real module with google.cloud's auth options pointed at
+    localcloud like the play's environment does; an action with the run's environment as a play's
+    cloudact_env role gives it (`environment_vars`, written to `action_dir`)."""
     env = dict(localcloud.client_env, **extra)
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     full = base_env(
         localcloud.state_dir, **env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"
     )
-    args = {"project": "cloudact-local", "auth_kind": "serviceaccount", "location": "us-central1", **args}
-    result = run(
-        [str(BIN / "ansible"), "localhost", "-i", "inventories/local", "-m", module, "-a", json.dumps(args)],
-        full,
-    )
+    cmd = [str(BIN / "ansible"), "localhost", "-i", "inventories/local", "-m", module]
+    if action_dir is not None:
+        cmd += environment_vars("local", localcloud.state_dir, action_dir)
+    else:
+        args = {"project": "cloudact-local", "auth_kind": "serviceaccount", "location": "us-central1", **args}
+    result = run([*cmd, "-a", json.dumps(args)], full)
     out = json.loads(result.stdout)
     return result.rc, out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
@@ -55,14 +61,14 @@ def test_transient_faults_are_retried_with_one_token(localcloud, tmp_path):
     assert counted["by_host"].get("oauth2.googleapis.com") == 1  # one session, one token
 
 
-def test_a_refusal_names_the_resource_and_carries_the_api_message(localcloud):
+def test_a_refusal_names_the_resource_and_carries_the_api_message(localcloud, tmp_path):
     localcloud.admin.fault(
         "run.googleapis.com",
         "/v2/projects/cloudact-local/locations/us-central1/jobs/cloudact-daily-alerts",
         status=403,
     )
     rc, res = adhoc(
-        localcloud, "cloudact.gcp.cloud_run_job", {"name": "cloudact-daily-alerts", "timeout": 60}
+        localcloud, "cloudact.gcp.cloud_run_job", {"name": "cloudact-daily-alerts", "timeout": 60}, tmp_path
     )
     assert rc != 0
     assert res["msg"].startswith("Cloud Run job cloudact-daily-alerts: 403 PERMISSION_DENIED"), res["msg"]

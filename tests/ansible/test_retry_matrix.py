@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.retry_matrix import CASES, Case, Fault, Front, applies
 
-from .conftest import BIN, ROOT, base_env
+from .conftest import BIN, ROOT, base_env, environment_vars
 
 PROJECT = "cloudact-testing-1"
 REGION = "us-central1"
@@ -84,6 +84,7 @@ class Entry:
     idempotent: bool
     args: str = ""
     looks: bool = False  # a lost answer is looked for and adopted (a :run), not an error
+    action: bool = False  # a controller-side action: run with the stage environment (not auth options)
 
     def matches(self, method: str, path: str, _body: bytes) -> bool:
         return (method, path) == (self.method, self.path)
@@ -126,6 +127,9 @@ def key_file(tmp_path: Path, httpserver) -> Path:
 
 
 def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.CompletedProcess:
+    """The entry point run as an operator runs it: make status's CLI; a real module with google.cloud's
+    auth options (GCP_*); an action with the stage environment a play's cloudact_env role builds, its
+    credentials the matrix's key."""
     hosts = ("run.googleapis.com", "cloudscheduler.googleapis.com", "logging.googleapis.com")
     hosts += ("secretmanager.googleapis.com", "artifactregistry.googleapis.com")
     env = base_env(None, CLOUDACT_API_ENDPOINTS=json.dumps(dict.fromkeys(hosts, front.url)))
@@ -133,12 +137,16 @@ def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.Co
         env["GCP_SERVICE_ACCOUNT_FILE"] = str(key_file)
         cmd = [sys.executable, "-m", "toolkit.live_status", "stage"]
     else:
-        env.update(GCP_AUTH_KIND="accesstoken", GCP_ACCESS_TOKEN=TOKEN, GCP_PROJECT=PROJECT)
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.minimal"
         args = entry.args.format(front=front.url)
-        if case.fault == "read-timeout":  # attempts bounded below the matrix's HOLD: a read timeout
-            args += " request_deadline=1.5"
         cmd = [str(BIN / "ansible"), "localhost", "-m", f"cloudact.gcp.{entry.id}", "-a", args]
+        if entry.action:
+            credentials = {"kind": "serviceaccount", "file": str(key_file)}
+            cmd += environment_vars("stage", None, key_file.parent, credentials)
+        else:
+            env.update(GCP_AUTH_KIND="accesstoken", GCP_ACCESS_TOKEN=TOKEN, GCP_PROJECT=PROJECT)
+    if case.fault == "read-timeout":  # attempts bounded below the matrix's HOLD: a read timeout
+        env["CLOUDACT_HTTP_TIMEOUT"] = "1.5"
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -1,5 +1,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every cloudact.gcp module adds to google.cloud's auth options (module_utils/gcp_api.py)."""
+"""The shared documentation of cloudact.gcp's plugins.
+
+DOCUMENTATION: what a real module (one Ansible runs as a module, in the `gcp` action group) adds to
+google.cloud's auth options (module_utils/gcp_api.py). ENVIRONMENT: what every controller-side action
+plugin shares (plugin_utils/controller.py). BATCH: the options of a converging action
+(module_utils/batch.py).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,37 @@ notes:
   - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
 """
 
-    # The options module_utils/batch.py adds to a converging module (cloud_run_job, cloud_scheduler_job).
+    # A controller-side action plugin: the run's environment gives the project and the credentials.
+    ENVIRONMENT = r"""
+notes:
+  - An action plugin that runs on the controller (no module is sent to a host), like
+    C(ansible.builtin.debug); this file documents it.
+  - It works on the run's environment, built once per run by M(cloudact.gcp.env_facts) (the
+    C(cloudact_env) role) from the inventory and published as the fact C(cloudact_environment_model),
+    with the credentials M(cloudact.gcp.preflight) chose and checked. The project, the region and the
+    credentials are the environment's; a play that has not built it fails with one line saying so.
+  - Its calls follow the collection's one retry rule (transient answers are retried; a call that is
+    not idempotent and whose answer is lost is never resent blindly, the resource is read first).
+requirements:
+  - google-auth
+  - requests
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
+  bypass_host_loop:
+    description: Forces a global task that does not execute per host.
+    support: none
+  async:
+    description: Supports being used with the C(async) keyword.
+    support: none
+"""
+
+    # The options module_utils/batch.py adds to a converging action (cloud_run_job, cloud_scheduler_job).
     BATCH = r"""
 options:
   name:
@@ -54,8 +90,7 @@ options:
     elements: str
     default: []
   location:
-    description: Region of the job.
+    description: Region of the job; by default the environment's (C(cloudact_gcp_region)).
     type: str
-    required: true
     aliases: [region]
 """

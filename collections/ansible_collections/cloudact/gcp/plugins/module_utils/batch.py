@@ -1,15 +1,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading and converging the jobs of a region, shared by the cloud_run_job* and cloud_scheduler_job* modules.
+"""Reading and converging the jobs of a region, shared by the cloud_run_job and cloud_scheduler_job actions.
 
 `resource` is the module_utils module of one API (cloud_run or cloud_scheduler): it gives
-PRODUCT, KIND, LIST_PARAMS, jobs_url(), job_url(), and the owner of a resource (`owner_of`) and
+KIND, LIST_PARAMS, jobs_url(), job_url(), and the owner of a resource (`owner_of`) and
 of an entry (`own`).
 
-The converging modules take one job (O(name)) or a batch (O(jobs)), optionally pruning unlisted
+The converging actions take one job (O(name)) or a batch (O(jobs)), optionally pruning unlisted
 jobs by prefix (O(purge_prefix)). `converge_all` owns that part: the batch options, validating
 every entry before any request, one list call for a batch (one GET for a single job), the
-purge entries, and the result and diff shapes. A module keeps its verbs, its options and how
-to converge one job.
+purge entries, and the result and diff shapes. It is a function of its inputs: it returns the
+result, or raises (InputError for a bad input, ApiError for a refused call). A resource keeps its
+verbs, its options and how to converge one job.
 
 What a converge may touch is decided here, for both modules, before any change:
 - O(owner) (an environment): every resource converged is marked as that environment's; one that
@@ -23,13 +24,26 @@ What a converge may touch is decided here, for both modules, before any change:
 from __future__ import annotations
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
-    ApiError,
-    GcpApi,
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import (
     changed_fields,
-    gcp_module,
     short_name,
     validate_entries,
+)
+
+# The options a converging action adds to one job's options (documented in doc_fragments/gcp.py BATCH).
+BATCH_OPTIONS = dict(
+    location=dict(type="str", aliases=["region"]),  # default: the environment's region
+    jobs=dict(type="list", elements="dict"),
+    purge_prefix=dict(type="str"),
+    owner=dict(type="str"),
+    recent_grants=dict(type="list", elements="str", default=[]),
+)
+BATCH_VALIDATION = dict(
+    required_one_of=[["name", "jobs"]],
+    mutually_exclusive=[["name", "jobs"]],
+    required_by={"purge_prefix": "jobs"},
 )
 
 
@@ -51,24 +65,12 @@ def read_jobs(api, resource, project, location, name=None):
     )
 
 
-def batch_module(options):
-    """A GcpModule taking one job's `options` at top level, or a list of them as `jobs`."""
-    argument_spec = dict(
-        location=dict(type="str", required=True, aliases=["region"]),
-        jobs=dict(type="list", elements="dict"),
-        purge_prefix=dict(type="str"),
-        owner=dict(type="str"),
-        recent_grants=dict(type="list", elements="str", default=[]),
-    )
-    argument_spec.update(options)
-    argument_spec["name"] = dict(type="str")  # required in each entry, but a batch run has none
-    return gcp_module(
-        argument_spec,
-        supports_check_mode=True,
-        required_one_of=[["name", "jobs"]],
-        mutually_exclusive=[["name", "jobs"]],
-        required_by={"purge_prefix": "jobs"},
-    )
+def argument_spec(options):
+    """The spec of a converging action: one job's `options` at top level, or a list of them as `jobs`."""
+    spec = dict(BATCH_OPTIONS)
+    spec.update(options)
+    spec["name"] = dict(type="str")  # required in each entry, but a batch run has none
+    return spec
 
 
 def absent_entry(options, name):
@@ -107,19 +109,18 @@ def field_diff(header, result, current, before, after):
     )
 
 
-def met_on_create(resource, name, found, env, wanted, view):
-    """What a create met under its name (after a lost answer, or as a 409 ALREADY_EXISTS): adopted
-    only when it is this environment's (`env`; any when None) and has the desired owned fields;
-    anything else is refused as a takeover. The resource, or ApiError."""
-    who = resource.owner_of(found)
-    have = view(found)
+def met_on_create(kind, name, found, who, have, env, wanted):
+    """What a create met under its name (after a lost answer, or as a 409 ALREADY_EXISTS): `found`,
+    whose owner is `who` and owned fields `have`, is adopted only when it is this environment's (`env`;
+    any when None) and has the desired owned fields `wanted`; anything else is refused as a takeover.
+    The resource, or ApiError."""
     differs = changed_fields(have, wanted)
     if (env and who != env) or differs:
         raise ApiError(
             "refused: %s %s already exists%s%s: the converge does not take over what it did not make; "
             "nothing was changed"
             % (
-                resource.KIND,
+                kind,
                 name,
                 " (owned by %s)" % (who or "no environment") if env and who != env else "",
                 " and differs in %s" % ", ".join(differs) if differs else "",
@@ -166,28 +167,30 @@ def ownership(resource, entries, existing, env):
     return adopted
 
 
-def converge_all(module, options, resource, converge, check=None, before=None):
-    """Converge the module's job or batch of jobs, then exit the module with the result.
+def converge_all(
+    api, p, options, resource, converge, project, check_mode, diff_mode, check=None, before=None
+):
+    """Converge the job or the batch of jobs of the validated options `p`; the result.
 
     check(entry) raises ValueError for a bad entry; it runs on every listed entry before any request.
     before(api, entries, project, location, env), when given, runs after the reads and before any
-    change (a module's own refusals that need a read).
+    change (a resource's own refusals that need a read).
     converge(api, entry, current, project, location, check_mode, env=owner) -> (result, diff), the
     result with `name` and `changed`.
+    Raises InputError (a bad entry, a refused takeover) or ApiError (its message names IAM
+    propagation when the same run just granted access).
     """
-    p = module.params
-    project, location, check_mode = p["project"], p["location"], module.check_mode
+    location = p["location"]
     env = p.get("owner")
+    batch = p["jobs"] is not None
     try:
         check_selector(p.get("purge_prefix"), resource, location)
-        batch = p["jobs"] is not None
         entries = validate_entries(options, p["jobs"], "jobs") if batch else [{k: p[k] for k in options}]
         if check:
             for entry in entries:
                 check(entry)
         if env:
             entries = [resource.own(e, env) if e.get("state") != "absent" else e for e in entries]
-        api = GcpApi(module, resource.PRODUCT)
         if batch:
             # One list call reads every job; each is then compared like a single GET would be.
             existing = {short_name(j.get("name")): j for j in read_jobs(api, resource, project, location)}
@@ -217,20 +220,18 @@ def converge_all(module, options, resource, converge, check=None, before=None):
             if res["changed"]:
                 diffs.append(diff)
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
+        raise InputError(str(exc)) from None
     except ApiError as exc:
-        module.fail_json(
-            msg=propagation_note(str(exc), exc.status, p.get("recent_grants")),
-            status=exc.status,
-            reason=exc.reason,
-        )
+        raise ApiError(
+            propagation_note(str(exc), exc.status, p.get("recent_grants")), exc.status, exc.reason
+        ) from None
     if batch:
         out = dict(changed=any(r["changed"] for r in results), jobs=results)
-        if module._diff:
+        if diff_mode:
             out["diff"] = diffs
     else:
         out = dict(results[0])
         out.pop("name")
-        if module._diff:
+        if diff_mode:
             out["diff"] = diff
-    module.exit_json(**out)
+    return out

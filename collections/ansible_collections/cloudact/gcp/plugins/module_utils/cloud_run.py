@@ -1,9 +1,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Cloud Run Admin API v2 jobs: URLs, and the owned-fields view both job modules compare and return.
+"""Cloud Run Admin API v2 jobs: URLs, the owned-fields view, and the converge of one job.
 
 The view is flat and normalised (server defaults filled in, "1000m" == "1", "2048Mi" ==
 "2Gi", durations as "Ns"), so that a job created from the catalog reads back equal to
 what the catalog asks for and a second converge reports no change.
+
+`converge` brings one job to its options (JOB_OPTIONS) with the verbs below, each safe to meet a
+lost answer (module_utils/verbs.py: a create looks before it leaps; a PATCH carries the etag it
+read). The cloud_run_job action runs it over a batch (module_utils/batch.py); the doctor plans
+with it in check mode.
 """
 
 from __future__ import annotations
@@ -11,10 +16,17 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import cpu, duration, memory, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import field_diff, met_on_create, plan
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import (
+    changed_fields,
+    cpu,
+    duration,
+    memory,
+    short_name,
+)
 
 BASE = "https://run.googleapis.com/v2"
-PRODUCT = "cloudact-cloud-run"
 KIND = "Cloud Run job"  # names one in messages
 LIST_PARAMS = None
 
@@ -189,3 +201,177 @@ def service_urls(api, project, location, name):
     urls = list(service.get("urls") or [])
     uri = service.get("uri") or (urls[0] if urls else "")
     return bool(service), uri, urls or ([uri] if uri else [])
+
+
+# ---- the converge of one job ----------------------------------------------------------------------
+
+
+def get_job(api, project, location, name):
+    return api.request("GET", job_url(project, location, name), "Cloud Run job %s" % name, allow_missing=True)
+
+
+def create_job(api, project, location, name, spec, env=None):
+    """jobs.create, never sent twice blindly: after a lost answer (or a 409) the job of that name is
+    adopted only when it is this environment's and has `spec`; anything else is refused."""
+    what = "Cloud Run job %s (create)" % name
+
+    def met(_lost=None):
+        found = get_job(api, project, location, name)
+        if found is None:
+            return None
+        return {"adopted": met_on_create(KIND, name, found, owner_of(found), view(found, project), env, spec)}
+
+    try:
+        op = api.request(
+            "POST",
+            jobs_url(project, location),
+            what,
+            json=apply({}, spec),
+            params={"jobId": name},
+            look=met,
+        )
+    except ApiError as exc:
+        found = met() if exc.status == 409 else None  # made meanwhile (by us, or another converge)
+        if not found:
+            raise
+        op = found
+    if "adopted" in op:
+        return op["adopted"]
+    return api.wait_operation(op, BASE, what)
+
+
+def update_job(api, project, location, name, current, spec):
+    """A PATCH carrying the etag read. Resent after a lost answer, it meets 409 ABORTED when the first
+    one went through: the job is read again, and what it shows then is the answer when it has `spec`."""
+    what = "Cloud Run job %s (update)" % name
+    try:
+        op = api.request("PATCH", job_url(project, location, name), what, json=apply(current, spec))
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        now = get_job(api, project, location, name)
+        if now is None or changed_fields(view(now, project), spec):
+            raise ApiError(
+                "%s: the job changed since it was read (%s); nothing more was changed: run the converge "
+                "again" % (what, str(exc).split(": ", 1)[-1]),
+                409,
+                "ABORTED",
+            ) from None
+        return now
+    return api.wait_operation(op, BASE, what)
+
+
+def delete_job(api, project, location, name):
+    what = "Cloud Run job %s (delete)" % name
+    op = api.request("DELETE", job_url(project, location, name), what, allow_missing=True)
+    if op is None:  # deleted by someone else meanwhile
+        return {}
+    return api.wait_operation(op, BASE, what)
+
+
+def secret_refs(value, name):
+    """secret_env option -> {NAME: {secret, version}}; ValueError naming the bad entry."""
+    refs = {}
+    for key, ref in (value or {}).items():
+        if isinstance(ref, str) and ref:
+            refs[key] = {"secret": ref, "version": "latest"}
+        elif isinstance(ref, dict) and ref.get("secret"):
+            refs[key] = {"secret": str(ref["secret"]), "version": str(ref.get("version") or "latest")}
+        else:
+            raise ValueError(
+                "secret_env %s of job %s: expected a secret ID or {secret, version}, got %r"
+                % (key, name, ref)
+            )
+    return refs
+
+
+def desired_spec(params, current_spec):
+    """The owned fields after the run: the options given, over the current (or default) values."""
+    base = copy.deepcopy(current_spec) if current_spec else dict(DEFAULTS, image="", command=[], args=[])
+    base.setdefault("env", {})
+    base.setdefault("secret_env", {})
+    base.setdefault("service_account", "")
+    base.setdefault("labels", {})
+    spec = dict(base)
+    for key in ("image", "service_account"):
+        if params[key] is not None:
+            spec[key] = params[key]
+    for key in ("command", "args"):
+        if params[key] is not None:
+            spec[key] = list(params[key])
+    if params["env"] is not None:
+        spec["env"] = {str(k): str(v) for k, v in params["env"].items()}
+    if params["secret_env"] is not None:
+        spec["secret_env"] = secret_refs(params["secret_env"], params["name"])
+    if params["cpu"] is not None:
+        spec["cpu"] = cpu(params["cpu"])
+    if params["memory"] is not None:
+        spec["memory"] = memory(params["memory"])
+    if params["timeout"] is not None:
+        spec["timeout"] = duration(params["timeout"])
+    for option, key in (
+        ("max_retries", "max_retries"),
+        ("task_count", "task_count"),
+        ("parallelism", "parallelism"),
+    ):
+        if params[option] is not None:
+            spec[key] = params[option]
+    if params["labels"] is not None:
+        given = {str(k): str(v) for k, v in params["labels"].items()}
+        spec["labels"] = given if params["purge_labels"] else dict(base["labels"], **given)
+    clash = sorted(set(spec["env"]) & set(spec["secret_env"]))
+    if clash:
+        raise ValueError("job %s: %s set both in env and secret_env" % (params["name"], ", ".join(clash)))
+    return spec
+
+
+# Options of one job; also the schema of each entry of `jobs`.
+JOB_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    image=dict(type="str"),
+    command=dict(type="list", elements="str"),
+    args=dict(type="list", elements="str"),
+    env=dict(type="dict"),
+    secret_env=dict(type="dict"),
+    cpu=dict(type="str"),
+    memory=dict(type="str"),
+    timeout=dict(type="raw"),
+    max_retries=dict(type="int"),
+    task_count=dict(type="int"),
+    parallelism=dict(type="int"),
+    service_account=dict(type="str"),
+    labels=dict(type="dict"),
+    purge_labels=dict(type="bool", default=False),
+)
+
+
+def check_options(p):
+    name = p["name"]
+    if p["timeout"] is not None:
+        duration(p["timeout"])
+    for key in ("max_retries", "task_count", "parallelism"):
+        if p[key] is not None and p[key] < 0:
+            raise ValueError("%s %d of job %s: must be 0 or more" % (key, p[key], name))
+
+
+def converge(api, p, current, project, location, check, env=None):
+    """Bring one job to the options `p`; (result, diff)."""
+    name = p["name"]
+    before = view(current, project) if current else {}
+    after = None
+    if p["state"] != "absent":
+        after = desired_spec(p, before)
+        if not current and not after["image"]:
+            raise ValueError("job %s does not exist: image is required to create it" % name)
+    result = plan(name, current, before, after)
+    operation = result["operation"]
+    if operation == "none" and after is not None:
+        result["job"] = current
+    elif not check and operation == "delete":
+        delete_job(api, project, location, name)
+    elif not check and operation == "create":
+        result["job"] = create_job(api, project, location, name, after, env)
+    elif not check and operation == "update":
+        result["job"] = update_job(api, project, location, name, current, after)
+    return result, field_diff("cloud_run_job %s" % name, result, current, before, after)

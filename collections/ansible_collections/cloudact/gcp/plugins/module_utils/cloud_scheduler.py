@@ -4,17 +4,23 @@
 The view is flat and normalised with the defaults the API echoes back (time zone UTC,
 method POST, cloud-platform scope, retry config 0/0s/5s/3600s/5, attempt deadline 180s),
 so a trigger created from the catalog reads back equal and a second converge is a no-op.
+
+`converge` brings one trigger to its options (JOB_OPTIONS) with the verbs below, each safe to meet
+a lost answer (module_utils/verbs.py). The cloud_scheduler_job action runs it over a batch
+(module_utils/batch.py); the doctor plans with it in check mode.
 """
 
 from __future__ import annotations
 
 import base64
 
+from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run
 from ansible_collections.cloudact.gcp.plugins.module_utils import owner as owners
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import field_diff, met_on_create, plan
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import duration, short_name
 
 BASE = "https://cloudscheduler.googleapis.com/v1"
-PRODUCT = "cloudact-cloud-scheduler"
 KIND = "Cloud Scheduler job"  # names one in messages
 LIST_PARAMS = {"pageSize": 500}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -200,3 +206,237 @@ def update_mask(fields):
         if path and path not in paths:
             paths.append(path)
     return ",".join(paths)
+
+
+# ---- the converge of one trigger ------------------------------------------------------------------
+
+
+def get_job(api, project, location, name):
+    return api.request(
+        "GET", job_url(project, location, name), "Cloud Scheduler job %s" % name, allow_missing=True
+    )
+
+
+def create_job(api, project, location, name, spec, env=None):
+    """jobs.create, never sent twice blindly: after a lost answer (or a 409) the trigger of that name
+    is adopted only when it is this environment's and has `spec`; anything else is refused."""
+    full = "%s/jobs/%s" % (parent(project, location), name)
+
+    def met(_lost=None):
+        found = get_job(api, project, location, name)
+        if found is None:
+            return None
+        return met_on_create(KIND, name, found, owner_of(found), view(found), env, spec)
+
+    try:
+        return api.request(
+            "POST",
+            jobs_url(project, location),
+            "Cloud Scheduler job %s (create)" % name,
+            json=body(full, spec),
+            look=met,
+        )
+    except ApiError as exc:
+        found = met() if exc.status == 409 else None  # made meanwhile (by us, or another converge)
+        if not found:
+            raise
+        return found
+
+
+def update_job(api, project, location, name, spec, fields):
+    """A PATCH of the changed fields. Scheduler jobs have no etag: after a lost answer the trigger is
+    read, and when it already shows `spec` in those fields the PATCH is not sent again."""
+    full = "%s/jobs/%s" % (parent(project, location), name)
+
+    def applied(_lost):
+        found = get_job(api, project, location, name)
+        if found is None:
+            return None
+        have = view(found)
+        return found if not [k for k in fields if have.get(k) != spec.get(k)] else None
+
+    return api.request(
+        "PATCH",
+        job_url(project, location, name),
+        "Cloud Scheduler job %s (update)" % name,
+        json=body(full, spec),
+        params={"updateMask": update_mask(fields)},
+        look=applied,
+    )
+
+
+def set_paused(api, project, location, name, paused):
+    """:pause or :resume. Resent after a lost answer it may find the state already set (a 400
+    FAILED_PRECONDITION): the trigger is read, and it is the answer when it is in that state."""
+    verb = "pause" if paused else "resume"
+    url = "%s:%s" % (job_url(project, location, name), verb)
+    try:
+        return api.request("POST", url, "Cloud Scheduler job %s (%s)" % (name, verb), json={})
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        found = get_job(api, project, location, name)
+        if found is None or (state(found.get("state")) == "PAUSED") != paused:
+            raise
+        return found
+
+
+def delete_job(api, project, location, name):
+    api.request(
+        "DELETE",
+        job_url(project, location, name),
+        "Cloud Scheduler job %s (delete)" % name,
+        allow_missing=True,
+    )
+
+
+def requested(params):
+    """The flat fields the options set (only those given), normalised like the view."""
+    want = {}
+    if params["schedule"] is not None:
+        want["schedule"] = " ".join(params["schedule"].split())
+    if params["time_zone"] is not None:
+        want["time_zone"] = time_zone(params["time_zone"])
+    if params["description"] is not None:
+        want["description"] = params["description"]
+    target = params["http_target"]
+    if target is not None:
+        want["uri"] = target["uri"]
+        want["http_method"] = method(target["http_method"])
+        want["headers"] = {str(k): str(v) for k, v in (target.get("headers") or {}).items()}
+        want["body"] = target.get("body") or ""
+        oauth = target.get("oauth_token") or {}
+        oidc = target.get("oidc_token") or {}
+        if oauth and oidc:
+            raise ValueError("job %s: http_target takes oauth_token or oidc_token, not both" % params["name"])
+        want["oauth_service_account_email"] = oauth.get("service_account_email") or ""
+        want["oauth_scope"] = oauth.get("scope") or CLOUD_PLATFORM
+        want["oidc_service_account_email"] = oidc.get("service_account_email") or ""
+        want["oidc_audience"] = (oidc.get("audience") or target["uri"]) if oidc else ""
+    retry = params["retry_config"] or {}
+    for key in ("retry_count", "max_doublings"):
+        if retry.get(key) is not None:
+            want[key] = retry[key]
+    if retry.get("retry_count") is not None and not 0 <= retry["retry_count"] <= 5:
+        raise ValueError(
+            "job %s: retry_config.retry_count %d must be 0 to 5" % (params["name"], retry["retry_count"])
+        )
+    for key in DURATIONS:
+        value = params["attempt_deadline"] if key == "attempt_deadline" else retry.get(key)
+        if value is not None:
+            want[key] = duration(value, key)
+    return want
+
+
+# Options of one trigger; also the schema of each entry of `jobs`.
+JOB_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent", "paused", "enabled"]),
+    schedule=dict(type="str"),
+    time_zone=dict(type="str"),
+    description=dict(type="str"),
+    http_target=dict(
+        type="dict",
+        options=dict(
+            uri=dict(type="str", required=True),
+            http_method=dict(type="str", default="POST", choices=list(METHODS)),
+            headers=dict(type="dict"),
+            body=dict(type="str"),
+            oauth_token=dict(
+                type="dict",
+                options=dict(
+                    service_account_email=dict(type="str", required=True),
+                    scope=dict(type="str", default=CLOUD_PLATFORM),
+                ),
+            ),
+            oidc_token=dict(
+                type="dict",
+                options=dict(
+                    service_account_email=dict(type="str", required=True),
+                    audience=dict(type="str"),
+                ),
+            ),
+        ),
+    ),
+    retry_config=dict(
+        type="dict",
+        options=dict(
+            retry_count=dict(type="int"),
+            max_retry_duration=dict(type="str"),
+            min_backoff_duration=dict(type="str"),
+            max_backoff_duration=dict(type="str"),
+            max_doublings=dict(type="int"),
+        ),
+    ),
+    attempt_deadline=dict(type="str"),
+)
+
+
+def converge(api, p, current, project, location, check, env=None):
+    """Bring one trigger to the options `p`; (result, diff)."""
+    name = p["name"]
+    before = view(current) if current else {}
+    was_paused = bool(current) and state(current.get("state")) == "PAUSED"
+    after = None
+    if p["state"] != "absent":
+        want = requested(p)
+        if not current:
+            missing = [k for k in ("schedule", "uri") if k not in want]
+            if missing:
+                raise ValueError(
+                    "Cloud Scheduler job %s does not exist: %s required to create it"
+                    % (name, " and ".join("http_target" if k == "uri" else k for k in missing))
+                )
+        after = dict(before or DEFAULTS)
+        after.update(want)
+    result = plan(name, current, before, after, state_change="none")
+    operation = result["operation"]
+    job = current
+    if not check and operation == "delete":
+        delete_job(api, project, location, name)
+    elif not check and operation == "create":
+        job = create_job(api, project, location, name, after, env)
+    elif not check and operation == "update":
+        job = update_job(api, project, location, name, after, result["changed_fields"])
+    if after is None:
+        paused = False
+        job = None
+    else:
+        # present keeps an operator's pause; paused/enabled set it.
+        paused = was_paused if p["state"] == "present" else p["state"] == "paused"
+        if paused != was_paused:
+            result.update(changed=True, state_change="pause" if paused else "resume")
+            if not check:
+                job = set_paused(api, project, location, name, paused)
+    result["paused"] = paused
+    if job is not None and not check:
+        result["job"] = job
+    diff = field_diff("cloud_scheduler_job %s" % name, result, current, before, after)
+    if paused != was_paused:
+        diff["before"]["paused"] = was_paused
+        diff["after"]["paused"] = paused
+    return result, diff
+
+
+def targets_owned(api, entries, project, location, env):
+    """With an owner: refuse a trigger whose :run URI names a Cloud Run job another environment owns
+    (a trigger and the job it runs have one owner). One list of the region's Cloud Run jobs."""
+    if not env:
+        return
+    wanted = {}
+    for entry in entries:
+        target = run_target((entry.get("http_target") or {}).get("uri"))
+        if target and entry.get("state") != "absent":
+            wanted[target] = entry["name"]
+    if not wanted:
+        return
+    jobs = api.list_all(cloud_run.jobs_url(project, location), "jobs", "Cloud Run jobs of %s" % location)
+    for job in jobs:
+        name = job.get("name", "").rsplit("/", 1)[-1]
+        found = cloud_run.owner_of(job)
+        if name in wanted and found not in (None, env):
+            raise ValueError(
+                "refused: trigger %s runs Cloud Run job %s, which belongs to environment %s, not %s: a "
+                "trigger and the job it runs have one owner; nothing was changed"
+                % (wanted[name], name, found, env)
+            )

@@ -29,7 +29,7 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_api import api_url
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_image import resolved
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import short_name, validate_entries
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import short_name, validate_entries
 from ansible_collections.cloudact.gcp.plugins.module_utils.runs import failure
 
 # The converge's own tasks: the plan is their `jobs:` expression (the converge filters over the
@@ -76,12 +76,10 @@ def triggers(ctx: Context) -> dict[str, dict]:
 
 def entries(ctx: Context, kind: str) -> list[dict]:
     """The entries the converge's task of `kind` would send its module, validated as the module does."""
-    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job, cloud_scheduler_job
-
     make = ctx.options.get("entries")
     if make is None:
         raise Skip("no plan: the converge's tasks are templated by the cloudact.gcp.doctor action")
-    options = cloud_run_job.JOB_OPTIONS if kind == "jobs" else cloud_scheduler_job.JOB_OPTIONS
+    options = cloud_run.JOB_OPTIONS if kind == "jobs" else cloud_scheduler.JOB_OPTIONS
     # What the converge's earlier tasks give its jobs: expression (the API URL preflight finds, the
     # image image_pin resolves).
     registered = {"cloudact_api_url_effective": api_url(ctx), "cloudact_jobs_image": resolved(ctx)}
@@ -90,19 +88,17 @@ def entries(ctx: Context, kind: str) -> list[dict]:
 
 def plan(ctx: Context) -> dict:
     """{jobs: [results], triggers: [results]}: the converge's check-mode results, over the two lists."""
-    from ansible_collections.cloudact.gcp.plugins.modules import cloud_run_job, cloud_scheduler_job
-
     def read():
         api, out = ctx.cloud(), {}
         env = ctx.facts["cloudact_env"]
-        for kind, module, resource, wanted, existing in (
-            ("jobs", cloud_run_job, cloud_run, entries(ctx, "jobs"), deployed(ctx)),
-            ("triggers", cloud_scheduler_job, cloud_scheduler, entries(ctx, "triggers"), triggers(ctx)),
+        for kind, resource, wanted, existing in (
+            ("jobs", cloud_run, entries(ctx, "jobs"), deployed(ctx)),
+            ("triggers", cloud_scheduler, entries(ctx, "triggers"), triggers(ctx)),
         ):
             # As the converge's modules mark them (owner=<env>): each present one as this environment's.
             owned = [resource.own(e, env) if e.get("state") != "absent" else e for e in wanted]
             out[kind] = [
-                module.converge(api, e, existing.get(e["name"]), ctx.project, ctx.region, True, env=env)[0]
+                resource.converge(api, e, existing.get(e["name"]), ctx.project, ctx.region, True, env=env)[0]
                 for e in owned
             ]
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import duration, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import duration, short_name
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (  # noqa: F401
     FINISHED,
     parse_http_date,

@@ -91,12 +91,8 @@ jobs:
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run
 from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import (
-    ApiError,
-    GcpApi,
-    gcp_module,
-    short_name,
-)
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, gcp_module
 
 
 def list_executions(api, project, location, name, limit):
@@ -131,7 +127,7 @@ def main():
     p = module.params
     project, location = p["project"], p["location"]
     try:
-        api = GcpApi(module, cloud_run.PRODUCT)
+        api = GcpApi(module, "cloudact-cloud-run")
         found = read_jobs(api, cloud_run, project, location, p["name"])
         jobs = [cloud_run.summary(j, project) for j in found]
         if p["name_prefix"]:

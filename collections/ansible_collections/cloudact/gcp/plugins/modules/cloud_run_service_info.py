@@ -65,7 +65,7 @@ def main():
     module = gcp_module(argument_spec, supports_check_mode=True)
     p = module.params
     try:
-        api = GcpApi(module, cloud_run.PRODUCT)
+        api = GcpApi(module, "cloudact-cloud-run")
         exists, uri, urls = cloud_run.service_urls(api, p["project"], p["location"], p["name"])
     except ApiError as exc:
         module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason)

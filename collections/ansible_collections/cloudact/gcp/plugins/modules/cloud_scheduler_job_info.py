@@ -100,7 +100,7 @@ def main():
     p = module.params
     project, location = p["project"], p["location"]
     try:
-        api = GcpApi(module, sched.PRODUCT)
+        api = GcpApi(module, "cloudact-cloud-scheduler")
         found = read_jobs(api, sched, project, location, p["name"])
         jobs = sorted((sched.summary(j) for j in found), key=lambda j: j["name"])
         if p["name_prefix"]:
