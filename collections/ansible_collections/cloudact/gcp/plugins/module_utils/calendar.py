@@ -23,13 +23,24 @@ on elapsed time: a skipped wall time has no run, a repeated one runs at both occ
 
 from __future__ import annotations
 
+import traceback
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
-from cronsim import CronSim
+
+# cronsim is a requirement (requirements/dev.in); guarded so the file imports without it (ansible-test's
+# import sanity test), and a module can fail_json(msg=missing_required_lib("cronsim")) on HAS_CRONSIM.
+try:
+    from cronsim import CronSim
+except ImportError:
+    CronSim = None
+    CRONSIM_IMPORT_ERROR = traceback.format_exc()
+else:
+    CRONSIM_IMPORT_ERROR = None
+HAS_CRONSIM = CRONSIM_IMPORT_ERROR is None
 
 # Google's caveat, printed once under a calendar that has any DST note.
 GOOGLE_DST = (
@@ -72,6 +83,15 @@ def _imaginary(wall: datetime, zone: zoneinfo.ZoneInfo) -> bool:
     return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall
 
 
+def _cron(schedule: str, start: datetime):
+    """cronsim's iterator over the schedule's fire times after `start`; without cronsim, ImportError."""
+    if not HAS_CRONSIM:
+        from ansible.module_utils.basic import missing_required_lib
+
+        raise ImportError(missing_required_lib("cronsim"))
+    return CronSim(schedule, start)
+
+
 def _ambiguous(local: datetime) -> bool:
     """Whether an aware local time occurs twice (it falls in a fall-back repeat)."""
     return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
@@ -82,8 +102,8 @@ def _skipped_between(
 ) -> list[datetime]:
     """The cron's naive wall-clock matches in (start, end] that do not exist in `zone`."""
     out = []
-    it = CronSim(schedule, start)  # naive: pure wall clock, no DST handling
-    for _ in range(_WALK_LIMIT):
+    it = _cron(schedule, start)  # naive: pure wall clock, no DST handling
+    for _step in range(_WALK_LIMIT):
         wall = next(it)
         if wall > end:
             break
@@ -100,10 +120,10 @@ def fire_times(schedule: str, time_zone: str | None, after: datetime, n: int) ->
     """The next `n` fire times strictly after `after`: [{utc, local, note}] (note "" unless DST applies)."""
     zone = _zone(time_zone)
     start = after.astimezone(zone)
-    it = CronSim(schedule, start)
+    it = _cron(schedule, start)
     # One more than asked, to tell whether a repeated time also runs at its second occurrence;
     # astimezone sets the fold and offset of each (cronsim may hand back a fold-less time).
-    local = [next(it).astimezone(zone) for _ in range(n + 1)]
+    local = [next(it).astimezone(zone) for _fire in range(n + 1)]
     walls = [fire.replace(tzinfo=None) for fire in local]
     out = []
     prev_wall = start.replace(tzinfo=None)
@@ -111,7 +131,7 @@ def fire_times(schedule: str, time_zone: str | None, after: datetime, n: int) ->
         wall = walls[i]
         notes = []
         if str(zone) != "UTC":
-            own_slot = next(CronSim(schedule, wall - timedelta(seconds=1))) == wall
+            own_slot = next(_cron(schedule, wall - timedelta(seconds=1))) == wall
             for gone in _skipped_between(schedule, zone, prev_wall, wall):
                 what = f"skipped hour: {_hm(gone)} does not exist on {gone:%Y-%m-%d} in {zone} "
                 what += "(clocks go forward); "

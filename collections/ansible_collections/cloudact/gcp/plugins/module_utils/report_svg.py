@@ -118,7 +118,7 @@ def durations(
 ) -> str:
     """The durations SVG: one dot per finished execution, p50 and p95 lines, the task timeout as a line."""
     top, bottom = 10.0, DURATION_HEIGHT - 22.0
-    high = max([timeout_s, *[d for _, d in points]]) * 1.25
+    high = max([timeout_s, *[d for _at, d in points]]) * 1.25
     lo_log, hi_log = math.log10(0.5), math.log10(max(high, 1.0))
 
     def y(value: float) -> float:

@@ -215,5 +215,5 @@ def release_report(
             ["check", "result", "detail"], [[n, "ok" if ok else "FAILED", d] for n, ok, d in checks]
         )
     ]
-    failed = [n for n, ok, _ in checks if not ok]
+    failed = [n for n, ok, _detail in checks if not ok]
     return {"lines": lines, "ok": not failed, "failed": failed}

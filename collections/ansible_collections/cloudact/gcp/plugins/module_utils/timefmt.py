@@ -27,7 +27,7 @@ def parse_time(value):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).replace("Z", "+00:00")
     if "." in text:
-        head, _, rest = text.partition(".")
+        head, _dot, rest = text.partition(".")
         digits = "".join(c for c in rest if c.isdigit())
         text = "%s.%s%s" % (head, (digits + "000000")[:6], rest[len(digits) :])
     dt = datetime.fromisoformat(text)
