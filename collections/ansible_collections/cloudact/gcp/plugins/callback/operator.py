@@ -21,7 +21,7 @@ short_description: Short, human output for the CloudAct operations playbooks
 description:
   - Prints debug messages, one-line errors, progress of waiting tasks and changes; hides task banners.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 """
 
 import atexit

@@ -124,7 +124,7 @@ def _split(url):
     """(host, path) of an absolute URL or of a path."""
     rest = url.split("://", 1)[1] if "://" in url else url
     if "://" in url:
-        host, _, path = rest.partition("/")
+        host, _slash, path = rest.partition("/")
         return host.lower(), "/" + path.split("?", 1)[0]
     return "", rest.split("?", 1)[0]
 
