@@ -232,3 +232,100 @@ def test_version_added_not_after_the_collection_version(rendered, kind, name):
     assert Version(added) <= GALAXY_VERSION, (
         f"{kind} {name}: version_added {added} > galaxy.yml's {GALAXY_VERSION}"
     )
+
+
+# ---- the two honest kinds of plugin ------------------------------------------------------------------
+
+ACTIONS = sorted(p.stem for p in (PLUGINS / "action").glob("*.py") if p.stem != "__init__")
+RUNTIME = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())
+DOC_NAMES = {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+
+
+def _docs_only(path: Path) -> bool:
+    """What ansible-test's validate-modules calls "just docs": the doc strings, a docstring and
+    `from __future__` imports, nothing else (the file of a controller-side action, as debug's)."""
+    import ast
+
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} <= DOC_NAMES:
+            continue
+        if isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_each_plugin_is_a_real_module_or_an_action_documented_by_its_module_file(name):
+    path = PLUGINS / "modules" / f"{name}.py"
+    if name in ACTIONS:
+        assert _docs_only(path), f"{name}: an action plugin's module file holds only its documentation"
+    else:
+        text = path.read_text()
+        assert "def main(" in text and 'if __name__ == "__main__":' in text, (
+            f"{name}: a real module runs main() when Ansible runs it"
+        )
+    assert not (PLUGINS / "plugin_utils").exists() or not [
+        p
+        for p in (PLUGINS / "plugin_utils").glob("*.py")
+        if "AnsibleModule" in p.read_text().split('"""', 2)[-1]
+    ], "no stand-in for AnsibleModule"
+
+
+def test_every_action_has_its_module_documentation():
+    assert set(ACTIONS) - set(MODULES) == set(), "action plugins without plugins/modules/<name>.py"
+
+
+def test_the_gcp_action_group_is_the_modules_that_take_googles_auth_options(rendered):
+    takes = sorted(
+        n for n in MODULES if "auth_kind" in (_doc(rendered, "module", n)["doc"].get("options") or {})
+    )
+    assert sorted(RUNTIME["action_groups"]["gcp"]) == takes
+    assert not set(takes) & set(ACTIONS), "a module of the group is run by Ansible, not a same-name action"
+
+
+def _spec_of(name: str) -> tuple[dict, dict]:
+    module = importlib.import_module(f"ansible_collections.cloudact.gcp.plugins.action.{name}")
+    action = module.ActionModule
+    return dict(action.ARGUMENT_SPEC), dict(getattr(action, "VALIDATION", {}) or {})
+
+
+def _compare(where: str, spec: dict, options: dict) -> list[str]:
+    """How the argument spec and the documented options differ, as Ansible's validate-modules compares
+    a module's argument_spec with its DOCUMENTATION."""
+    problems = []
+    if sorted(spec) != sorted(options):
+        return [f"{where}: spec {sorted(spec)} != documented {sorted(options)}"]
+    for key, arg in spec.items():
+        doc = options[key]
+        here = f"{where}.{key}"
+        for field, default in (("type", "str"), ("required", False), ("elements", None)):
+            if (arg.get(field) or default) != (doc.get(field) or default):
+                problems.append(f"{here}: {field} {arg.get(field)!r} documented as {doc.get(field)!r}")
+        if sorted(arg.get("choices") or []) != sorted(doc.get("choices") or []):
+            problems.append(f"{here}: choices {arg.get('choices')} documented as {doc.get('choices')}")
+        if arg.get("default") is not None and arg.get("default") != doc.get("default"):
+            problems.append(f"{here}: default {arg.get('default')!r} documented as {doc.get('default')!r}")
+        if sorted(arg.get("aliases") or []) != sorted(doc.get("aliases") or []):
+            problems.append(f"{here}: aliases {arg.get('aliases')} documented as {doc.get('aliases')}")
+        if arg.get("options") or doc.get("suboptions"):
+            problems += _compare(here, arg.get("options") or {}, doc.get("suboptions") or {})
+    return problems
+
+
+@pytest.mark.parametrize("name", ACTIONS)
+def test_an_actions_options_are_its_argument_spec(rendered, name):
+    spec, _ = _spec_of(name)
+    doc = _doc(rendered, "module", name)["doc"]
+    assert _compare(name, spec, doc.get("options") or {}) == []
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_check_and_diff_support_are_documented(rendered, name):
+    attributes = _doc(rendered, "module", name)["doc"].get("attributes") or {}
+    for key in ("check_mode", "diff_mode"):
+        assert (attributes.get(key) or {}).get("support") in ("full", "partial", "none", "N/A"), (
+            f"{name}: attributes.{key}.support"
+        )

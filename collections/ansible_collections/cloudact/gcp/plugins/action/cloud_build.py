@@ -23,8 +23,15 @@ class ActionModule(ControllerAction):
         plan = args["plan"]
         if plan.get("exists"):  # this context is built under that tag already: say so, build nothing
             return {"changed": False, "exists": True, "msg": plan["exists"], "image": "", "digest": ""}
-        if self.check_mode:
-            return {"changed": False, "skipped": True, "msg": "check mode: nothing built"}
+        diff = {
+            "before": {"tags": {}},
+            "after": {"tags": dict.fromkeys(plan["tags"], "a build of %s" % plan["short"])},
+            "before_header": plan["repository"],
+            "after_header": plan["repository"],
+        }
+        if self.check_mode:  # what a build would do, built nothing
+            out = dict(changed=True, msg="check mode: would build %s" % plan["short"], image="", digest="")
+            return dict(out, diff=diff) if self.diff else out
         api = self.client()
         ref = ar.parse(plan["repository"])
         started = time.monotonic()
@@ -90,7 +97,10 @@ class ActionModule(ControllerAction):
                 api.requests_sent,
             ),
         )
+        if self.diff:
+            diff["after"]["tags"] = dict.fromkeys(plan["tags"], digest)
         return {
+            **({"diff": diff} if self.diff else {}),
             "changed": True,
             "image": ref_line,
             "digest": digest,

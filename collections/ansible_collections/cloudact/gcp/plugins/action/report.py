@@ -34,8 +34,11 @@ class ActionModule(ControllerAction):
             dataset=args["dataset"],
             image_facts=built.image_facts(),
         )
-        size = report_page.write(out, made["html"])
-        self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])
+        if self.check_mode:  # the page is built, not written
+            self.say(made["line"] + f" -> {out} (check mode: not written)", *made["notes"])
+        else:
+            size = report_page.write(out, made["html"])
+            self.say(made["line"] + f" -> {out} ({size // 1024} KiB)", *made["notes"])
         return {
             "changed": False,  # a page on this machine; nothing in the environment
             "path": str(out),

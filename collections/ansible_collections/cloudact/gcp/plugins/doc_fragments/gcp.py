@@ -22,7 +22,28 @@ notes:
   - O(project) is required (or C(GCP_PROJECT), or C(module_defaults) of C(group/cloudact.gcp.gcp)).
 """
 
-    # A controller-side action plugin: the run's environment gives the project and the credentials.
+    # A controller-side action plugin (plugin_utils/controller.py), documented by its module file.
+    CONTROLLER = r"""
+notes:
+  - An action plugin that runs on the controller (no module is sent to a host), like
+    C(ansible.builtin.debug); this file documents it.
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
+  bypass_host_loop:
+    description: Forces a global task that does not execute per host.
+    support: none
+  async:
+    description: Supports being used with the C(async) keyword.
+    support: none
+"""
+
+    # A controller-side action that works on the run's environment (project, region, credentials).
     ENVIRONMENT = r"""
 notes:
   - An action plugin that runs on the controller (no module is sent to a host), like
@@ -50,6 +71,22 @@ attributes:
   async:
     description: Supports being used with the C(async) keyword.
     support: none
+"""
+
+    # A real module (Ansible runs it as a module): google.cloud's auth options, the gcp action group.
+    MODULE = r"""
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+  action_group:
+    description: Use C(group/cloudact.gcp.gcp) in C(module_defaults) to set the auth options once.
+    support: full
+    membership: [cloudact.gcp.gcp]
+requirements:
+  - google-auth
+  - requests
 """
 
     # The options module_utils/batch.py adds to a converging action (cloud_run_job, cloud_scheduler_job).

@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the calendar action (it runs on the controller, plugins/action/calendar.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ options:
     description: Start from this RFC 3339 time instead of the cloud's clock.
     type: str
     default: ""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -45,14 +53,3 @@ calendar:
   type: list
   elements: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(count=dict(type="str"), at=dict(type="str")))
-    module.fail_json(msg="cloudact.gcp.calendar runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

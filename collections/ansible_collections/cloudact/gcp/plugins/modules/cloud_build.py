@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the cloud_build action (it runs on the controller, plugins/action/cloud_build.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ options:
     description: Seconds to wait for the build.
     type: int
     default: 1800
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -66,16 +74,3 @@ requests:
   returned: success
   type: int
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(plan=dict(type="dict", required=True), timeout=dict(type="int", default=1800))
-    )
-    module.fail_json(msg="cloudact.gcp.cloud_build runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

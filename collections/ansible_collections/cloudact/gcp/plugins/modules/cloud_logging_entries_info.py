@@ -38,9 +38,16 @@ options:
     description: Order newest first (the limit then keeps the newest); the result is still oldest first.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 extends_documentation_fragment:
   - google.cloud.gcp
   - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.module
+  - ansible.builtin.action_common_attributes
 notes:
   - Authentication options are those of google.cloud's modules.
   - Read-only; supports check mode.

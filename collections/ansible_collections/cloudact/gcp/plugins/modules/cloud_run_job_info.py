@@ -33,9 +33,16 @@ options:
     description: At most this many executions per job.
     type: int
     default: 10
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 extends_documentation_fragment:
   - google.cloud.gcp
   - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.module
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -25,9 +25,16 @@ options:
   name_prefix:
     description: Only jobs whose ID starts with this prefix.
     type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 extends_documentation_fragment:
   - google.cloud.gcp
   - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.module
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

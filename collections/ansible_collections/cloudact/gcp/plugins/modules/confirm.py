@@ -1,6 +1,5 @@
 #!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the confirm action (it runs on the controller, plugins/action/confirm.py)."""
 
 from __future__ import annotations
 
@@ -39,6 +38,14 @@ options:
     description: The project, named in the question.
     type: str
     default: ""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.controller
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -60,14 +67,3 @@ asked:
   returned: success
   type: bool
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(action=dict(type="str", required=True)))
-    module.fail_json(msg="cloudact.gcp.confirm runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the doctor action (it runs on the controller, plugins/action/doctor.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ options:
     type: list
     elements: str
     default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -75,14 +83,3 @@ verdict:
   returned: always
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(env=dict(type="str"), root=dict(type="path")))
-    module.fail_json(msg="cloudact.gcp.doctor runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

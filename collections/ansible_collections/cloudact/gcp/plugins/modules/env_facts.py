@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the env_facts action (it runs on the controller, plugins/action/env_facts.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ options:
     description: The checkout (inventories, catalog, roles).
     type: path
     required: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.controller
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -45,14 +53,3 @@ ansible_facts:
   returned: always
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(root=dict(type="path", required=True)))
-    module.fail_json(msg="cloudact.gcp.env_facts runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

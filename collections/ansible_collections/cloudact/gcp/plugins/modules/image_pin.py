@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the image_pin action (it runs on the controller, plugins/action/image_pin.py)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,14 @@ options:
         migrations of this environment (its C(ai.cloudact.migrations) label, read from the registry).
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -109,22 +117,3 @@ summary:
   returned: always
   type: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            jobs=dict(type="list", elements="str"),
-            deployed=dict(type="list", elements="dict"),
-            allow_missing=dict(type="bool", default=False),
-            one_digest=dict(type="bool", default=False),
-            warn_stale=dict(type="bool", default=False),
-        )
-    )
-    module.fail_json(msg="cloudact.gcp.image_pin runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

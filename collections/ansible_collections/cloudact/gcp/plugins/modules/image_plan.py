@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the image_plan action (it runs on the controller, plugins/action/image_plan.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ options:
     description: Move an existing release tag to the new build.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -51,20 +59,3 @@ lines:
   type: list
   elements: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            release=dict(type="str", default=""),
-            dirty=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-        )
-    )
-    module.fail_json(msg="cloudact.gcp.image_plan runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

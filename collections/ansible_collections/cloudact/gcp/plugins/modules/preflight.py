@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the preflight action (it runs on the controller, plugins/action/preflight.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ options:
         discovering the URL from the API's Cloud Run service when C(cloudact_api_url) is empty.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -60,14 +68,3 @@ ansible_facts:
   returned: always
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(check_secrets=dict(type="bool", default=True)))
-    module.fail_json(msg="cloudact.gcp.preflight runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the report action (it runs on the controller, plugins/action/report.py)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ options:
         (kept only while among a job's newest 1,000 or younger than 7 days) and says so.
     type: str
     default: cloudact_ops
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -65,21 +73,3 @@ source:
   returned: always
   type: str
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            days=dict(type="str"),
-            out=dict(type="str"),
-            grace_minutes=dict(type="int"),
-            dataset=dict(type="str"),
-        )
-    )
-    module.fail_json(msg="cloudact.gcp.report runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()

@@ -25,9 +25,16 @@ options:
     type: str
     choices: [ignore, warn, fail]
     default: ignore
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 extends_documentation_fragment:
   - google.cloud.gcp
   - cloudact.gcp.gcp
+  - cloudact.gcp.gcp.module
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -1,5 +1,5 @@
+#!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the status action (it runs on the controller, plugins/action/status.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ options:
     description: Minutes past a due time (or a timeout) before a job is flagged.
     type: int
     default: 10
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -37,14 +45,3 @@ report:
   returned: always
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec=dict(strict=dict(type="bool"), grace_minutes=dict(type="int")))
-    module.fail_json(msg="cloudact.gcp.status runs on the controller as an action plugin")
-
-
-if __name__ == "__main__":
-    main()
