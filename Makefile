@@ -15,7 +15,9 @@ export REHEARSE
 
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-2
+COLLECTIONS := collections/ansible_collections
+COLLECTION := $(COLLECTIONS)/cloudact/gcp
+STAMP := $(VENV)/.installed-3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # One OAuth token per key and scope, shared by every process of a target (module_utils/tokens.py).
@@ -41,6 +43,10 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	@# The checkout's packages (toolkit, localcloud) and the cloudact.gcp collection importable from the
 	@# venv, as an editable install would (Ansible finds the collection through ansible.cfg's collections_path).
 	$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/cloudact-checkout.pth", "w").write("".join(p + "\n" for p in sys.argv[1:]))' "$(CURDIR)" "$(CURDIR)/collections"
+	@# google.cloud (doc fragment google.cloud.gcp, module_utils gcp_utils) next to cloudact.gcp: ansible-test
+	@# sees only the collection root the tested collection is in. A relative link into the pinned `ansible`
+	@# package, git-ignored.
+	$(BIN)/python -c 'import os, site, sys; src = os.path.join(site.getsitepackages()[0], "ansible_collections", "google", "cloud"); dst = sys.argv[1]; os.makedirs(os.path.dirname(dst), exist_ok=True); os.path.lexists(dst) and os.remove(dst); os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)' "$(CURDIR)/$(COLLECTIONS)/google/cloud"
 	@touch $@
 
 .PHONY: lock
@@ -49,15 +55,24 @@ lock: ## Re-resolve requirements/*.in to exact pins in requirements/*.txt
 
 ##@ Quality
 
+# ansible-test sanity runs on the venv's Python (X.Y). It skips no test: SANITY_SKIP would hold
+# `--skip-test <test>` options, each with its reason on a comment line above it.
+SANITY_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+SANITY_SKIP :=
+
 .PHONY: lint
-lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint
+lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint, ansible-test sanity
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --offline --profile production
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m toolkit check-inventories
-	cd collections/ansible_collections/cloudact/gcp && $(CURDIR)/$(BIN)/antsibull-changelog lint
+	cd $(COLLECTION) && $(CURDIR)/$(BIN)/antsibull-changelog lint
+	@# ansible-test sanity: its default tests over the collection, on the venv's Python (DEVELOPERS.md).
+	@# Offline bootstrap: its test venvs get pip from tools/get_pip.py (ensurepip), seeded into its cache.
+	$(BIN)/python tools/get_pip.py --seed
+	cd $(COLLECTION) && $(CURDIR)/$(BIN)/ansible-test sanity --python $(SANITY_PYTHON) $(SANITY_SKIP)
 
 .PHONY: test
 test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
