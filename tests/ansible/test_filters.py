@@ -7,10 +7,12 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.filter import converge
+from ansible_collections.cloudact.gcp.plugins.module_utils import converge_plan
 from ansible_collections.cloudact.gcp.plugins.module_utils import environment as inventory
 from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 from ansible_collections.cloudact.gcp.plugins.module_utils.credentials import check_key
 from ansible_collections.cloudact.gcp.plugins.module_utils.environment import localcloud_state
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
 from .conftest import ROOT
 
@@ -27,20 +29,22 @@ def local():
     return facts, data
 
 
+def model(local, **facts):
+    """The run's environment as the fact cloudact_environment_model carries it."""
+    base, data = local
+    return {
+        "facts": {
+            **base,
+            "cloudact_supabase_project_ref": "local",
+            "cloudact_migrations_dir": "migrations",
+            **facts,
+        },
+        "catalog": data,
+    }
+
+
 def entries(local):
-    facts, data = local
-    return converge.job_entries(
-        data,
-        image="img:1",
-        project=facts["cloudact_gcp_project"],
-        environment=facts["cloudact_environment"],
-        api_url="https://api.cloudact.local",
-        secrets=facts["cloudact_secrets"],
-        service_account=facts["cloudact_service_account"],
-        supabase_project_ref="local",
-        migrations_dir="migrations",
-        labels={"managed-by": "cloudact-toolkit"},
-    )
+    return converge.job_entries(model(local), image="img:1", api_url="https://api.cloudact.local")
 
 
 def test_job_entries_cover_the_catalog_then_legacy_names_as_absent(local):
@@ -58,6 +62,8 @@ def test_job_entries_cover_the_catalog_then_legacy_names_as_absent(local):
         "ENVIRONMENT": "local",
         "API_SERVICE_URL": "https://api.cloudact.local",
         "API_ENDPOINT_PATH": "/api/v1/admin/alerts/process-all",
+        "CLOUDACT_LEDGER_DATASET": "cloudact_ops",
+        "CLOUDACT_ENV": "local",
     }
     assert alerts["secret_env"] == {
         "CA_ROOT_API_KEY": {"secret": "ca-root-api-key-local", "version": "latest"}
@@ -76,7 +82,14 @@ def test_job_entries_cover_the_catalog_then_legacy_names_as_absent(local):
 def test_trigger_entries_post_to_the_jobs_run_url_with_an_oauth_token(local):
     _, data = local
     base = "https://us-central1-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/cloudact-local/jobs"
-    result = converge.trigger_entries(data, base, "sa@x", {"retry_count": 3}, "180s")
+    result = converge.trigger_entries(
+        model(
+            local,
+            cloudact_trigger_account="sa@x",
+            cloudact_triggers_retry_config={"retry_count": 3},
+            cloudact_triggers_attempt_deadline="180s",
+        )
+    )
     present = [e for e in result if e["state"] == "present"]
     assert [e["name"] for e in present] == [j["trigger"] for j in data["jobs"] if j["schedule"]]
     assert len(present) == 5
@@ -94,8 +107,12 @@ def test_trigger_entries_post_to_the_jobs_run_url_with_an_oauth_token(local):
 def test_an_unknown_secret_key_is_refused(local):
     facts, data = local
     job = dict(data["jobs"][0], secrets=["nope"])
-    with pytest.raises(AnsibleFilterError, match="secret key 'nope'"):
-        converge.job_spec(job, "p", "local", "u", facts["cloudact_secrets"])
+    with pytest.raises(InputError, match="secret key 'nope'"):
+        converge_plan.job_spec(job, "p", "local", "u", facts["cloudact_secrets"])
+    with pytest.raises(AnsibleFilterError, match=f"job {job['name']}: secret key 'nope'"):
+        converge.job_entries(
+            {"facts": facts, "catalog": dict(data, jobs=[job])}, image="img:1", api_url="https://api"
+        )
 
 
 SUMMARY_CASES = [

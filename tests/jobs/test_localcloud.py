@@ -159,14 +159,14 @@ def test_example_migrations_apply_through_the_supabase_api(localcloud, root_key)
 def test_the_container_command_converge_builds_runs_as_a_localcloud_execution(localcloud_env):
     """`python -m jobs.<category>.<script>` as Cloud Run runs it: localcloud's runner, the checkout."""
     import google.auth
-    from ansible_collections.cloudact.gcp.plugins.filter import converge
+    from ansible_collections.cloudact.gcp.plugins.module_utils import converge_plan
     from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
     from google.auth.transport.requests import AuthorizedSession
     from google.cloud import run_v2
     from google.protobuf import duration_pb2
 
     catalog_job = dict(load_catalog(root=ROOT).by_shortcut("stale-cleanup").as_dict(), secrets=[])
-    spec = converge.job_spec(catalog_job, PROJECT, "local", API_URL, {})
+    spec = converge_plan.job_spec(catalog_job, PROJECT, "local", API_URL, {})
     assert spec["command"] == ["python", "-m", "jobs.daily.stale_cleanup"]
     key = run_v2.EnvVarSource(
         secret_key_ref=run_v2.SecretKeySelector(secret="ca-root-api-key-local", version="latest")

@@ -11,139 +11,35 @@ from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudact.gcp.plugins.filter.access import access_summary
-from ansible_collections.cloudact.gcp.plugins.module_utils import catalog
+from ansible_collections.cloudact.gcp.plugins.module_utils import catalog, converge_plan
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
 
 DOCUMENTATION = ""
 
-SUPABASE_SECRET = "supabase_access_token"  # noqa: S105 - a catalog key, not a secret
 
-
-def job_spec(
-    job,
-    project,
-    environment,
-    api_url,
-    secrets,
-    supabase_project_ref="",
-    migrations_dir="",
-    labels=None,
-    python="python",
-    ledger_dataset="",
-    env_name="",
-):
-    """A catalog job (dict) -> {command, env, secret_env, labels} for cloudact.gcp.cloud_run_job.
-
-    Secrets become Secret Manager references (`secret_env`), never values. A job that uses the
-    Supabase token (migrate) also gets SUPABASE_PROJECT_REF and MIGRATIONS_DIR. With a ledger
-    dataset, CLOUDACT_LEDGER_DATASET and CLOUDACT_ENV tell the job's runtime where to record itself.
-    """
-    env = {"GCP_PROJECT_ID": project, "ENVIRONMENT": environment, "API_SERVICE_URL": api_url}
-    if ledger_dataset:
-        env["CLOUDACT_LEDGER_DATASET"] = ledger_dataset
-        env["CLOUDACT_ENV"] = env_name
-    if job.get("endpoint"):
-        env["API_ENDPOINT_PATH"] = job["endpoint"]
-    if SUPABASE_SECRET in (job.get("secrets") or []):
-        env["SUPABASE_PROJECT_REF"] = supabase_project_ref
-        env["MIGRATIONS_DIR"] = migrations_dir
-    env.update(job.get("env") or {})
-    secret_env = {}
-    for key in job.get("secrets") or []:
-        if key not in secrets:
-            raise AnsibleFilterError(f"job {job.get('name')}: secret key {key!r} is not in cloudact_secrets")
-        secret_env[secrets[key]["env"]] = {"secret": secrets[key]["secret"], "version": "latest"}
-    all_labels = {**(labels or {}), "category": job.get("category", "")}
-    return {
-        "command": [python, "-m", job["module"]],
-        "env": {k: str(v) for k, v in env.items()},
-        "secret_env": secret_env,
-        "labels": all_labels,
-    }
-
-
-def job_entries(
-    catalog_data,
-    image,
-    project,
-    environment,
-    api_url,
-    secrets,
-    service_account,
-    supabase_project_ref="",
-    migrations_dir="",
-    labels=None,
-    python="python",
-    ledger_dataset="",
-    env_name="",
-):
-    """cloudact_catalog -> `jobs` entries of cloudact.gcp.cloud_run_job: each job, then legacy ones absent."""
-    entries = []
-    for job in catalog_data["jobs"]:
-        spec = job_spec(
-            job,
-            project,
-            environment,
-            api_url,
-            secrets,
-            supabase_project_ref,
-            migrations_dir,
-            labels,
-            python,
-            ledger_dataset,
-            env_name,
+def _environment(model):
+    """The run's environment (the fact cloudact_environment_model) as (facts, catalog)."""
+    if not isinstance(model, dict) or "facts" not in model or "catalog" not in model:
+        raise AnsibleFilterError(
+            "expected the run's environment (cloudact_environment_model, set by the cloudact_env role), "
+            "got %s" % type(model).__name__
         )
-        entries.append(
-            {
-                "name": job["name"],
-                "state": "present",
-                "image": image,
-                "command": spec["command"],
-                "args": [],
-                "env": spec["env"],
-                "secret_env": spec["secret_env"],
-                "cpu": str(job["cpu"]),
-                "memory": str(job["memory"]),
-                "timeout": int(job["timeout_seconds"]),
-                "max_retries": int(job["max_retries"]),
-                "task_count": 1,
-                "parallelism": 0,
-                "service_account": service_account,
-                "labels": spec["labels"],
-            }
-        )
-    entries += [{"name": name, "state": "absent"} for name in catalog_data.get("legacy_jobs") or []]
-    return entries
+    return model["facts"], model["catalog"]
 
 
-def trigger_entries(catalog_data, run_url, service_account, retry_config=None, attempt_deadline=None):
-    """The catalog -> `jobs` entries of cloudact.gcp.cloud_scheduler_job: `<job>-trigger` per scheduled job.
+def job_entries(model, image, api_url):
+    """The run's environment -> `jobs` of cloudact.gcp.cloud_run_job (module_utils/converge_plan.py)."""
+    facts, data = _environment(model)
+    try:
+        return converge_plan.job_entries(facts, data, image, api_url)
+    except ToolkitError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
-    state present keeps a trigger an operator paused paused. Legacy triggers follow as absent.
-    """
-    entries = []
-    for job in catalog_data["jobs"]:
-        if not job.get("schedule"):
-            continue
-        entry = {
-            "name": job["trigger"],
-            "state": "present",
-            "schedule": job["schedule"],
-            "time_zone": job["time_zone"],
-            "description": "Runs Cloud Run job %s: %s" % (job["name"], job.get("description", "")),
-            "http_target": {
-                "uri": "%s/%s:run" % (run_url.rstrip("/"), job["name"]),
-                "http_method": "POST",
-                "oauth_token": {"service_account_email": service_account},
-            },
-        }
-        if retry_config:
-            entry["retry_config"] = dict(retry_config)
-        if attempt_deadline:
-            entry["attempt_deadline"] = str(attempt_deadline)
-        entries.append(entry)
-    entries += [{"name": name, "state": "absent"} for name in catalog_data.get("legacy_triggers") or []]
-    return entries
+
+def trigger_entries(model):
+    """The run's environment -> `jobs` of cloudact.gcp.cloud_scheduler_job (module_utils/converge_plan.py)."""
+    facts, data = _environment(model)
+    return converge_plan.trigger_entries(facts, data)
 
 
 def converge_summary(jobs=None, triggers=None, check=False, access_results=None, ledger=None):

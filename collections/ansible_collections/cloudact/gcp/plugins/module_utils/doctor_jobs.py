@@ -1,9 +1,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The doctor's checks of the jobs and triggers: the catalog plan, pauses, flags, failed executions.
 
-- The plan is the converge's own: the entries the cloudact_jobs and cloudact_triggers roles build
-  (the cloudact.gcp converge filters) and the modules' `converge` in check mode, in this process,
-  over one list of each (no ansible-playbook --check).
+- The plan is the converge's own: the entries module_utils/converge_plan.py makes of the environment
+  (what the cloudact_jobs and cloudact_triggers roles send, through the job_entries and
+  trigger_entries filters) and each resource's `converge` (module_utils/cloud_run.py,
+  cloud_scheduler.py) in check mode, in this process, over one list of each (no ansible-playbook
+  --check, no role YAML read).
 - Flags are module_utils/status.py's (OVERDUE, FAILED, STUCK, MISSING) over its three reads.
 - A failed last execution is named by module_utils/runs.py's `failure` (cancelled, task timeout,
   missing secret, non-zero exit, retries exhausted) from the execution and its log lines, with the
@@ -14,7 +16,12 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, cloud_scheduler, status
+from ansible_collections.cloudact.gcp.plugins.module_utils import (
+    cloud_run,
+    cloud_scheduler,
+    converge_plan,
+    status,
+)
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils.batch import read_jobs
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
@@ -32,14 +39,6 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.doctor_image import r
 from ansible_collections.cloudact.gcp.plugins.module_utils.fields import short_name, validate_entries
 from ansible_collections.cloudact.gcp.plugins.module_utils.runs import failure
 
-# The converge's own tasks: the plan is their `jobs:` expression (the converge filters over the
-# environment's facts and the roles' defaults), templated by the doctor action, then each module's
-# `converge` in check mode.
-PLAN_TASKS = {
-    "jobs": ("roles/cloudact_jobs/tasks/main.yml", "cloudact.gcp.cloud_run_job"),
-    "triggers": ("roles/cloudact_triggers/tasks/main.yml", "cloudact.gcp.cloud_scheduler_job"),
-}
-ROLE_DEFAULTS = ("roles/cloudact_jobs/defaults/main.yml", "roles/cloudact_triggers/defaults/main.yml")
 DENIED = re.compile(r"PERMISSION_DENIED|\b403\b|[Pp]ermission denied")
 LOG_LINES = 200  # of one failed execution, newest, for its cause
 
@@ -75,19 +74,22 @@ def triggers(ctx: Context) -> dict[str, dict]:
 
 
 def entries(ctx: Context, kind: str) -> list[dict]:
-    """The entries the converge's task of `kind` would send its module, validated as the module does."""
-    make = ctx.options.get("entries")
-    if make is None:
-        raise Skip("no plan: the converge's tasks are templated by the cloudact.gcp.doctor action")
-    options = cloud_run.JOB_OPTIONS if kind == "jobs" else cloud_scheduler.JOB_OPTIONS
-    # What the converge's earlier tasks give its jobs: expression (the API URL preflight finds, the
-    # image image_pin resolves).
-    registered = {"cloudact_api_url_effective": api_url(ctx), "cloudact_jobs_image": resolved(ctx)}
-    return validate_entries(options, make(kind, registered), "jobs")
+    """The entries the converge would send for `kind` (jobs or triggers), validated as its action does:
+    the environment's, over the image the converge pins and the API URL it finds first."""
+    data = ctx.options.get("catalog")
+    if data is None:
+        raise Skip("no catalog: %s" % ctx.cache.get("catalog_error", "see environment"))
+    if kind == "jobs":
+        image = resolved(ctx).get("image") or ""
+        wanted = converge_plan.job_entries(ctx.facts, data, image, api_url(ctx))
+        return validate_entries(cloud_run.JOB_OPTIONS, wanted, "jobs")
+    wanted = converge_plan.trigger_entries(ctx.facts, data)
+    return validate_entries(cloud_scheduler.JOB_OPTIONS, wanted, "jobs")
 
 
 def plan(ctx: Context) -> dict:
     """{jobs: [results], triggers: [results]}: the converge's check-mode results, over the two lists."""
+
     def read():
         api, out = ctx.cloud(), {}
         env = ctx.facts["cloudact_env"]

@@ -37,7 +37,7 @@ def run(env, root, overrides=None, options=None, strict=False, checks=CHECKS):
     """{rows, lines, verdict, requests, secrets}: every check of `env`, reads only.
 
     `overrides`: the play's values of the environment's facts (e.g. -e); `options` (or a function
-    of the facts that returns them): the converge roles' inputs (doctor_jobs.ROLE_OPTIONS),
+    of the facts that returns them): the probes, whether access is converged with the jobs,
     `expect_paused`, `grace_minutes`, and optionally the parsed `catalog`.
     `secrets` are the values read for checks, for the caller to censor.
     """

@@ -178,6 +178,8 @@ def derive(facts):
         "cloudact_image": facts.get("cloudact_image")
         or ":".join(p for p in (repository, facts.get("cloudact_image_tag") or "") if p),
         "cloudact_build_bucket": facts.get("cloudact_build_bucket") or "%s_cloudbuild" % project,
+        "cloudact_triggers_run_url": facts.get("cloudact_triggers_run_url")
+        or "https://%s-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/%s/jobs" % (region, project),
     }
 
 
