@@ -8,7 +8,7 @@ creates the bucket and the repository (measured apart); then --runs builds of th
 new release tags (`RELEASE=bench-<n>`). Bytes uploaded and the client's own request count come from
 the build's last line ("pushed ... N bytes uploaded, M requests"); the requests localcloud saw, by
 host, from its admin counters. The preflight's added cost is `make release`'s image checks: one
-`cloudact.gcp.image_pin` call, timed here through the same module_utils (pin.resolve) with a client
+`cloudact.gcp.image_pin` call, timed here through the same module_utils (image.resolve) with a client
 of the local key, --runs times.
 
 Figures (2 cores, shared; make bench-image RUNS=3): the first build (creates bucket and repository)
@@ -39,7 +39,7 @@ PUSHED = re.compile(r"pushed \S+ \(tags [^)]*\) in \S+: (\d+) bytes uploaded, (\
 
 def pin_cost(env: dict[str, str], runs: int) -> list[tuple[float, int]]:
     """(seconds, requests) of the release's image check, through the collection's own code."""
-    from ansible_collections.cloudact.gcp.plugins.module_utils import client, environment, pin
+    from ansible_collections.cloudact.gcp.plugins.module_utils import client, environment, image
     from ansible_collections.cloudact.gcp.plugins.module_utils.catalog import load_catalog
 
     os.environ.update({k: v for k, v in env.items() if k.isupper()})
@@ -51,7 +51,7 @@ def pin_cost(env: dict[str, str], runs: int) -> list[tuple[float, int]]:
     for _ in range(runs):
         api = client.Client(lambda: client.credentials("serviceaccount", key))
         started = time.monotonic()
-        pin.resolve(api, facts, names, deployed=[])
+        image.resolve(api, facts, names, deployed=[])
         out.append((time.monotonic() - started, api.requests_sent))
     return out
 

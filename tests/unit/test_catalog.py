@@ -207,10 +207,44 @@ def test_real_catalog_matches_the_design(root: Path) -> None:
     assert "cloudact-15min-stale-cleanup" in cat.legacy_jobs
 
 
+NAMES = [
+    "cloudact-manual-supabase-migrate",
+    "cloudact-manual-bootstrap",
+    "cloudact-manual-org-sync-all",
+    "cloudact-daily-quota-reset",
+    "cloudact-daily-quota-cleanup",
+    "cloudact-daily-stale-cleanup",
+    "cloudact-daily-alerts",
+    "cloudact-monthly-quota-reset",
+]
+
+
+def as_loaded(entry: dict) -> dict:
+    """A catalog file's entry as the loaded catalog must give it: merged over job_defaults, with the
+    derived fields (the module the command runs, the timeout in seconds, the trigger, the release order)."""
+    job = {**REAL["job_defaults"], "datasets": {}, **entry}
+    release = job.pop("release")
+    seconds = int(job["timeout"][:-1]) * {"s": 1, "m": 60, "h": 3600}[job["timeout"][-1]]
+    return dict(
+        job,
+        module=job["script"].removesuffix(".py").replace("/", "."),
+        timeout_seconds=seconds,
+        trigger=f"{job['name']}-trigger" if job["schedule"] else None,
+        release_order=release["order"] if release else None,
+    )
+
+
 @pytest.mark.parametrize("env", ["local", "test", "stage", "prod"])
 def test_real_catalog_is_valid_for_every_inventory(env: str) -> None:
+    """Every inventory loads the catalog file as written: its 8 jobs in order, each field the entry's
+    (or job_defaults'), each secret one the inventory defines, and the legacy names."""
     facts = inventory.load_environment(env, ROOT)
-    assert load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"])).jobs
+    catalog = load_catalog(root=ROOT, secrets=set(facts["cloudact_secrets"]))
+    assert [j.name for j in catalog.jobs] == NAMES
+    assert [j.as_dict() for j in catalog.jobs] == [as_loaded(entry) for entry in REAL["jobs"]]
+    assert {s for j in catalog.jobs for s in j.secrets} == SECRETS <= set(facts["cloudact_secrets"])
+    assert list(catalog.legacy_jobs) == REAL["legacy"]["jobs"]
+    assert list(catalog.legacy_triggers) == REAL["legacy"]["triggers"]
 
 
 RESOLVE = [
@@ -259,7 +293,7 @@ def test_environments_and_their_facts() -> None:
     assert prod["cloudact_confirm_required"] is True
     assert prod["cloudact_secrets"]["ca_root_api_key"]["secret"] == "ca-root-api-key-prod"
     assert prod["cloudact_service_account"] == "cloudact-jobs@cloudact-prod.iam.gserviceaccount.com"
-    # No tag: the newest build, resolved to a digest before planning (module_utils/pin.py).
+    # No tag: the newest build, resolved to a digest before planning (module_utils/image.py).
     assert prod["cloudact_image"] == "us-central1-docker.pkg.dev/cloudact-prod/cloudact/cloudact-jobs-prod"
     assert prod["cloudact_build_bucket"] == "cloudact-prod_cloudbuild"
     stage = inventory.load_environment("stage", ROOT)

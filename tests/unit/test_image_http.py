@@ -8,7 +8,7 @@ import json
 
 import pytest
 from ansible_collections.cloudact.gcp.plugins.module_utils import artifact_registry as ar
-from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_build, pin, storage
+from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_build, image, storage
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import Client
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from google.oauth2.credentials import Credentials
@@ -134,8 +134,8 @@ def test_images_keep_the_package_newest_first(httpserver, api):
     )
     found = ar.images(api, ar.parse(REPO))
     assert [i["digest"] for i in found] == [D2, D1]
-    assert ar.newest_tags(found) == ["v2", "v1"]
-    assert ar.git_revision(found[0]["tags"]) == "5d6e7f8"
+    assert image.newest_tags(found) == ["v2", "v1"]
+    assert image.git_revision(found[0]["tags"]) == "5d6e7f8"
 
 
 def test_a_missing_repository_is_created_as_docker_and_waited_for(httpserver, api):
@@ -306,7 +306,7 @@ def registry(httpserver, tags):
 def test_the_tag_pins_every_job_to_its_digest_and_the_change_shows_old_and_new_tags(httpserver, api):
     registry(httpserver, {"v2": D2})
     deployed = [{"name": "a", "image": f"{REPO}@{D1}"}, {"name": "b", "image": f"{REPO}@{D2}"}]
-    got = pin.resolve(api, FACTS, ["a", "b", "c"], deployed=deployed)
+    got = image.resolve(api, FACTS, ["a", "b", "c"], deployed=deployed)
     assert got["image"] == f"{REPO}@{D2}" and got["tags"] == ["git-5d6e7f8", "v2"]
     assert got["changes"] == [
         "image: sha256:111111111111 (git-1a2b3c4, v1) -> sha256:222222222222 (git-5d6e7f8, v2): a"
@@ -317,13 +317,13 @@ def test_the_tag_pins_every_job_to_its_digest_and_the_change_shows_old_and_new_t
     with pytest.raises(
         InputError, match=r"a on sha256:111111111111; b on sha256:222222222222.*make create-jobs ENV=stage"
     ):
-        pin.check_one_digest(got, "stage")
+        image.check_one_digest(got, "stage")
 
 
 def test_a_missing_tag_names_itself_and_the_newest_tags(httpserver, api):
     registry(httpserver, {"v3": None})
     with pytest.raises(InputError) as caught:
-        pin.resolve(
+        image.resolve(
             api, dict(FACTS, cloudact_image_tag="v3", cloudact_image=REPO + ":v3"), ["a"], deployed=[]
         )
     assert str(caught.value) == (
@@ -333,14 +333,14 @@ def test_a_missing_tag_names_itself_and_the_newest_tags(httpserver, api):
 
 def test_an_empty_tag_pins_the_newest_build_and_another_image_is_not_resolved(httpserver, api):
     registry(httpserver, {"v1": D1})
-    got = pin.resolve(api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO), ["a"], deployed=[])
+    got = image.resolve(api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO), ["a"], deployed=[])
     assert (
         got["digest"] == D2
         and got["lines"][0] == "image: the newest build is sha256:222222222222 (git-5d6e7f8, v2)"
     )
-    named = pin.resolve(
+    named = image.resolve(
         api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO + ":v1"), ["a"], deployed=[]
     )
     assert named["tag"] == "v1" and named["digest"] == D1  # an inventory's own cloudact_image names the tag
-    other = pin.resolve(api, dict(FACTS, cloudact_image="localhost/cloudact-jobs-local:latest"), ["a"])
+    other = image.resolve(api, dict(FACTS, cloudact_image="localhost/cloudact-jobs-local:latest"), ["a"])
     assert other["pin"] is False and other["image"] == "localhost/cloudact-jobs-local:latest"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, image, pin
+from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, image
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.plugin_utils.controller import ControllerAction, display
 
@@ -32,11 +32,11 @@ class ActionModule(ControllerAction):
         if args["check_inputs"]:
             confirmation.check_inputs(facts, jobs)
         api = self.client()
-        result = pin.resolve(
+        result = image.resolve(
             api, facts, names, deployed=args["deployed"], allow_missing=args["allow_missing"]
         )
         if args["one_digest"]:
-            pin.check_one_digest(result, facts["cloudact_env"])
+            image.check_one_digest(result, facts["cloudact_env"])
         runs = (
             next(iter(result["deployed"].values()), "")
             if args["confirmed_of"] == "deployed"
@@ -57,6 +57,6 @@ class ActionModule(ControllerAction):
         if args["warn_stale"]:
             for finding in result["stale"]:
                 display.warning("stale image: %s" % finding["line"])
-        result["summary"] = pin.summary(result)
+        result["summary"] = image.summary(result)
         result["runs"] = runs
         return dict(result, changed=False, short=image.short(result.get("digest")))

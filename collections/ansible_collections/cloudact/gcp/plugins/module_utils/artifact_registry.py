@@ -168,19 +168,3 @@ def images(api, ref):
         )
     out.sort(key=lambda i: (i["upload_time"], i["build_time"]), reverse=True)
     return out
-
-
-def git_revision(tags):
-    """The short sha of an image's `git-<sha>` tag, or ''."""
-    for tag in tags or []:
-        if tag.startswith("git-") and re.fullmatch(r"[0-9a-f]{7,40}", tag[4:]):
-            return tag[4:]
-    return ""
-
-
-def newest_tags(found, limit=5):
-    """The release tags of the newest images (not the `git-` ones), newest first, at most `limit`."""
-    out = []
-    for image in found or []:
-        out += [t for t in image["tags"] if not t.startswith("git-") and t not in out]
-    return out[:limit]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import artifact_registry as ar
-from ansible_collections.cloudact.gcp.plugins.module_utils import image, pin
+from ansible_collections.cloudact.gcp.plugins.module_utils import image
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
 # A Supabase project ref as the migrate job accepts it (jobs/manual/supabase_migrate.py PROJECT_REF).
@@ -69,15 +69,15 @@ def pinned(api, facts, jobs):
     env = facts["cloudact_env"]
     repository = facts["cloudact_image_repository"]
     names = [j["name"] for j in jobs]
-    images = pin.deployed_images(api, facts["cloudact_gcp_project"], facts["cloudact_gcp_region"], names)
+    images = image.deployed_images(api, facts["cloudact_gcp_project"], facts["cloudact_gcp_region"], names)
     missing = [n for n in names if n not in images]
     if missing:
         raise InputError(
             "not deployed in %s: %s; create them with make create-jobs ENV=%s"
             % (env, ", ".join(missing), env)
         )
-    digests = {n: pin.digest_of(i, repository) for n, i in images.items()}
-    pin.check_one_digest({"pin": True, "deployed": digests}, env)
+    digests = {n: image.digest_of(i, repository) for n, i in images.items()}
+    image.check_one_digest({"pin": True, "deployed": digests}, env)
     digest = next(iter(digests.values()))
     if not digest:
         raise InputError(
@@ -89,7 +89,7 @@ def pinned(api, facts, jobs):
 
 
 def named(found):
-    """'<repository>@sha256:... (v1.4.0, git-1a2b3c4)' of a pinned() or pin.resolve() answer."""
+    """'<repository>@sha256:... (v1.4.0, git-1a2b3c4)' of a pinned() or image.resolve() answer."""
     return "%s%s" % (found["image"], image.described(found.get("tags")))
 
 
@@ -117,7 +117,7 @@ def run_question(api, facts, job):
 
 def converge_question(api, facts, names):
     """create-jobs' question: the digest the converge will pin every job to, with its tags."""
-    got = pin.resolve(api, facts, names)
+    got = image.resolve(api, facts, names)
     if not got["pin"]:
         return {"text": "converge the job catalog onto %s (image %s)" % (facts["cloudact_env"], got["image"])}
     text = "converge the job catalog onto %s, pinning every job to %s" % (facts["cloudact_env"], named(got))

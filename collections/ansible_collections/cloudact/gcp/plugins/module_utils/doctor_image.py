@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The doctor's image check, on the image model (module_utils/pin.py, image.py): the digest the
+"""The doctor's image check, on the image model (module_utils/image.py): the digest the
 inventory's tag names now (the same resolution the converge makes before it converges the jobs),
 one image across the deployed jobs, and the stale findings (jobs on different digests, not on the
 tag's digest, an image whose git-<sha> is behind the commits that touched the image's inputs).
@@ -9,7 +9,7 @@ The resolution is also what the plan templates the converge's jobs with (`clouda
 
 from __future__ import annotations
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, pin
+from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, image
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
     FAIL,
@@ -46,14 +46,16 @@ def images(ctx: Context) -> dict[str, str]:
 
 
 def resolved(ctx: Context) -> dict:
-    """pin.resolve's answer for the environment (as the converge's image_pin task has it)."""
+    """image.resolve's answer for the environment (as the converge's image_pin task has it)."""
 
     def read():
         facts = {k: ctx.facts.get(k) for k in PIN_FACTS}
         facts["cloudact_root"] = ctx.root
         deployed = [{"name": n, "image": i} for n, i in images(ctx).items()]
         try:
-            return pin.resolve(ctx.cloud(), facts, catalog_names(ctx), deployed=deployed, allow_missing=True)
+            return image.resolve(
+                ctx.cloud(), facts, catalog_names(ctx), deployed=deployed, allow_missing=True
+            )
         except ApiError as exc:
             raise lacks("artifactregistry.tags.get", exc) or exc from None
         except InputError as exc:
@@ -101,5 +103,5 @@ def check_image(ctx: Context) -> Row:
         worst = WARN if all(f["kind"] == "behind" for f in findings) else FAIL
         fixes = list(dict.fromkeys(fix for _, fix in parts))
         return Row("image", worst, "stale: " + "; ".join(what for what, _ in parts), "; ".join(fixes))
-    described = pin.summary(result).split(" ", 1)[1]
+    described = image.summary(result).split(" ", 1)[1]
     return Row("image", OK, "%d of %d jobs on %s" % (len(deployed), len(catalog_names(ctx)), described))

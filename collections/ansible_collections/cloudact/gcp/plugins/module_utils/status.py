@@ -315,29 +315,29 @@ def report(
     }
 
 
-# The environment's facts the image column reads (module_utils/pin.py `resolve`).
+# The environment's facts the image column reads (module_utils/image.py `resolve`).
 def image_state(
     api: Any, facts: dict[str, Any], catalog_jobs: list[dict[str, Any]], jobs: list[dict[str, Any]]
 ):
-    """The image of each deployed job and the stale findings (module_utils/pin.py), for `report`.
+    """The image of each deployed job and the stale findings (module_utils/image.py), for `report`.
 
     `facts`: the environment's (cloudact_image, _repository, _tag, cloudact_root, ...); `jobs`: the
     job summaries `gather` read. A tag that cannot be resolved is a note, never a failed status.
     """
-    from ansible_collections.cloudact.gcp.plugins.module_utils import pin
+    from ansible_collections.cloudact.gcp.plugins.module_utils import image
     from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
     from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
     deployed = [{"name": j["name"], "image": (j.get("spec") or {}).get("image", "")} for j in jobs]
     try:
-        got = pin.resolve(api, facts, [j["name"] for j in catalog_jobs], deployed=deployed)
+        got = image.resolve(api, facts, [j["name"] for j in catalog_jobs], deployed=deployed)
     except (InputError, ApiError) as exc:
         return {
             "cells": {d["name"]: d["image"].rsplit("/", 1)[-1] for d in deployed},
             "stale": [],
             "error": str(exc),
         }
-    cells = {d["name"]: pin.short_cell(got["deployed"].get(d["name"]), d["image"]) for d in deployed}
+    cells = {d["name"]: image.short_cell(got["deployed"].get(d["name"]), d["image"]) for d in deployed}
     return {"cells": cells, "stale": got["stale"], "error": ""}
 
 
