@@ -76,8 +76,9 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint, a
 
 .PHONY: test
 test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
-	@# Two workers (this machine's two cores); a file's tests stay together, in their order, on one of them.
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	@# Two workers (this machine's two cores); a file's tests stay together on one of them. Random order
+	@# (pytest-randomly): the header prints the seed; --randomly-seed=<seed> replays it (DEVELOPERS.md).
+	$(BIN)/python -m pytest -p randomly -n 2 --dist loadfile
 
 # The report's browser test renders in Debian's chromium (DEVELOPERS.md): installed here when missing.
 .PHONY: chromium

@@ -40,36 +40,39 @@ EXECUTION = {"name": f"projects/{PROJECT}/locations/{REGION}/jobs/j/executions/j
 TOKEN = "matrix-token"
 
 
-RUN_IDS: list[str] = []  # the run ids the :run calls carried (the work done): listed as executions
+class Server:
+    """The normal answer of every call the entry points make, for one test: the run ids its :run calls
+    carried (the work done) are listed as the job's executions."""
 
+    def __init__(self) -> None:
+        self.run_ids: list[str] = []
 
-def answer(request: Request) -> Response:
-    """The normal answer of every call the entry points make."""
-    path = request.path
-    if path.endswith(":run"):
-        env = ((request.get_json().get("overrides") or {}).get("containerOverrides") or [{}])[0].get(
-            "env"
-        ) or []
-        RUN_IDS.extend(e["value"] for e in env if e["name"] == "CLOUDACT_RUN_ID")
-        body = {"name": "operations/o1", "metadata": EXECUTION}
-    elif path.endswith("/jobs/j/executions"):
-        body = {
-            "executions": [
-                dict(
-                    EXECUTION,
-                    createTime=_now(),
-                    template={"containers": [{"env": [{"name": "CLOUDACT_RUN_ID", "value": r}]}]},
-                )
-                for r in RUN_IDS
-            ]
-        }
-    elif path == "/health":
-        body = {"status": "healthy", "version": "matrix", "environment": "staging"}
-    elif path.startswith("/v1/projects/") and "/secrets/" in path:
-        body = {"name": path.removeprefix("/v1/")}
-    else:
-        body = EXECUTION if path.endswith("/executions/j-1") else {}
-    return Response(json.dumps(body), mimetype="application/json")
+    def answer(self, request: Request) -> Response:
+        path = request.path
+        if path.endswith(":run"):
+            env = ((request.get_json().get("overrides") or {}).get("containerOverrides") or [{}])[0].get(
+                "env"
+            ) or []
+            self.run_ids.extend(e["value"] for e in env if e["name"] == "CLOUDACT_RUN_ID")
+            body = {"name": "operations/o1", "metadata": EXECUTION}
+        elif path.endswith("/jobs/j/executions"):
+            body = {
+                "executions": [
+                    dict(
+                        EXECUTION,
+                        createTime=_now(),
+                        template={"containers": [{"env": [{"name": "CLOUDACT_RUN_ID", "value": r}]}]},
+                    )
+                    for r in self.run_ids
+                ]
+            }
+        elif path == "/health":
+            body = {"status": "healthy", "version": "matrix", "environment": "staging"}
+        elif path.startswith("/v1/projects/") and "/secrets/" in path:
+            body = {"name": path.removeprefix("/v1/")}
+        else:
+            body = EXECUTION if path.endswith("/executions/j-1") else {}
+        return Response(json.dumps(body), mimetype="application/json")
 
 
 def _now() -> str:
@@ -152,12 +155,11 @@ def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.Co
 
 @pytest.mark.parametrize(("entry", "case"), RUNS, ids=[f"{e.id}-{c.id}" for e, c in RUNS])
 def test_the_matrix_through_each_operator_entry_point(entry: Entry, case: Case, httpserver, key_file):
-    RUN_IDS.clear()
     fault = Fault(case, entry.matches)
     httpserver.expect_request("/token", method="POST").respond_with_json(
         {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
     )
-    httpserver.expect_request(_anything()).respond_with_handler(fault.handler(answer))
+    httpserver.expect_request(_anything()).respond_with_handler(fault.handler(Server().answer))
     with Front(httpserver.port, fault.should_reset) as front:
         proc = run(entry, case, front, key_file)
     output = proc.stdout + proc.stderr
