@@ -32,8 +32,15 @@ class ActionModule(ControllerAction):
         if args["check_inputs"]:
             confirmation.check_inputs(facts, jobs)
         api = self.client()
+        # make resolved the tag for its question: the play pins what was confirmed, not the tag again
+        pinned = args["confirmed_digest"] if args["confirmed_of"] == "pin" else ""
         result = image.resolve(
-            api, facts, names, deployed=args["deployed"], allow_missing=args["allow_missing"]
+            api,
+            facts,
+            names,
+            deployed=args["deployed"],
+            allow_missing=args["allow_missing"],
+            confirmed=pinned,
         )
         if args["one_digest"]:
             image.check_one_digest(result, facts["cloudact_env"])

@@ -406,11 +406,13 @@ def digest_of(image_ref, repository):
     return digest if path == repository and digest else ""
 
 
-def resolve(api, facts, names, deployed=None, allow_missing=False):
+def resolve(api, facts, names, deployed=None, allow_missing=False, confirmed=""):
     """{pin, image, digest, tag, tags, missing, deployed, changes, stale, lines}.
 
     `deployed`: [{name, image}] already read (else the jobs are listed); `allow_missing`: a
     repository without any image answers missing=True instead of an error (a fresh local machine).
+    `confirmed`: the digest the operator confirmed (make resolved the tag for its question): it is
+    the pin, not resolved again, when the repository has it; else the run is refused.
     """
     env = facts["cloudact_env"]
     repository = facts["cloudact_image_repository"]
@@ -429,9 +431,17 @@ def resolve(api, facts, names, deployed=None, allow_missing=False):
         return out
     ref = artifact_registry.parse(repository)
     found = artifact_registry.images(api, ref) or []
-    digest = artifact_registry.tag_digest(api, ref, tag) if tag and found else ""
-    if not tag and found:
-        digest = found[0]["digest"]
+    if confirmed:  # the tag was resolved once, for the question: what was confirmed is what runs
+        if confirmed not in {i["digest"] for i in found}:
+            raise InputError(
+                "refused: you confirmed %s but %s has no image of that digest; nothing was changed"
+                % (confirmed, repository)
+            )
+        digest = confirmed
+    elif tag and found:
+        digest = artifact_registry.tag_digest(api, ref, tag)
+    else:
+        digest = found[0]["digest"] if found else ""
     if not digest:
         if not found and allow_missing:
             return dict(out, image=repository, missing=True, lines=["no image in %s yet" % repository])

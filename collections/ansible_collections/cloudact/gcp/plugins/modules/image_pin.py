@@ -41,8 +41,10 @@ options:
     default: false
   confirmed_digest:
     description:
-      - The digest the operator confirmed (make's question named it). When what will run differs,
-        fail before any change, naming both.
+      - The digest the operator confirmed (make's question named it, resolving the tag once).
+      - With O(confirmed_of=pin) it is the digest every job is pinned to, not the tag resolved again;
+        one the repository does not have fails before any change. With O(confirmed_of=deployed), when
+        the jobs are pinned to another digest, fail before any change, naming both.
     type: str
     default: ""
   confirmed_of:
