@@ -13,7 +13,6 @@ import uuid
 import pytest
 from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
 from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger
-from ansible_collections.cloudact.gcp.plugins.modules import bigquery_ledger
 
 from .conftest import ROOT
 
@@ -36,8 +35,8 @@ def ledger_dataset(localcloud):
     api = client.Client(client.credentials("serviceaccount", str(localcloud.key_file)))
     name = f"ledger_{uuid.uuid4().hex[:10]}"
     bq.insert_dataset(api, PROJECT, name, "US")
-    bq.insert_table(api, PROJECT, name, bigquery_ledger.table_body(PROJECT, name, None))
-    bq.insert_table(api, PROJECT, name, bigquery_ledger.view_body(PROJECT, name))
+    bq.insert_table(api, PROJECT, name, ledger.table_body(PROJECT, name, None))
+    bq.insert_table(api, PROJECT, name, ledger.view_body(PROJECT, name))
     try:
         yield api, name
     finally:

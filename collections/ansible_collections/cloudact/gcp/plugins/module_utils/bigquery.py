@@ -21,6 +21,8 @@ INSERT_CHUNK = 500  # rows per insertAll request (Google recommends at most 500)
 PAGE_ROWS = 10000
 QUERY_WAIT_MS = 20000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_MS = 86400 * 1000
+_LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}  # standard SQL -> legacy names
 
 
 def dataset_url(project, dataset):
@@ -34,6 +36,15 @@ def table_url(project, dataset, table):
 def get_dataset(api, project, dataset):
     what = "BigQuery dataset %s:%s" % (project, dataset)
     return api.request("GET", dataset_url(project, dataset), what, allow_missing=True)
+
+
+def list_datasets(api, project, suffix=""):
+    """The IDs of the project's datasets (`datasets.list`, every page) ending with `suffix`, sorted."""
+    items = api.list_all(
+        "%s/projects/%s/datasets" % (BASE, project), "datasets", "BigQuery datasets of %s" % project
+    )
+    names = ((d.get("datasetReference") or {}).get("datasetId") or "" for d in items)
+    return sorted(n for n in names if n and n.endswith(suffix or ""))
 
 
 def insert_dataset(api, project, dataset, location, description=""):
@@ -83,6 +94,51 @@ def patch_table(api, project, dataset, table, body, etag=None):
         if any(now.get(k) != v for k, v in body.items()):
             raise ApiError("%s: it changed since it was read; run the converge again" % what, 412) from None
         return now
+
+
+def day_partitioning(field, days=None):
+    """Partitioning by DAY on `field`; `days` a partition is kept (its expiration), None for ever."""
+    spec = {"type": "DAY", "field": field}
+    if days:
+        spec["expirationMs"] = str(int(days) * DAY_MS)
+    return spec
+
+
+def same_type(a, b):
+    """Whether two column types are the same (legacy and standard SQL names: INTEGER is INT64)."""
+    return _LEGACY.get(a, a) == _LEGACY.get(b, b)
+
+
+def table_patch(found, wanted):
+    """What brings an existing table to `wanted` in place: (tables.patch body or None, problem or None).
+
+    In place: the columns it lacks (added NULLABLE, after its own) and the partition expiration. Not in
+    place (the problem names the value and what is needed): a column of another type, another
+    partitioning, or a view where a table is needed.
+    """
+    if found.get("type") not in (None, "TABLE"):
+        return None, "it is a %s, a TABLE is needed" % found.get("type")
+    have = {f["name"]: f for f in (found.get("schema") or {}).get("fields") or []}
+    fields = wanted["schema"]["fields"]
+    for field in fields:
+        got = have.get(field["name"])
+        if got and not same_type(got["type"], field["type"]):
+            return None, "column %s is %s, %s is needed" % (field["name"], got["type"], field["type"])
+    part, want = found.get("timePartitioning") or {}, wanted.get("timePartitioning") or {}
+    if (part.get("type"), part.get("field")) != (want.get("type"), want.get("field")):
+        return None, "partitioned by %s on %s, %s on %s is needed" % (
+            part.get("type") or "nothing",
+            part.get("field") or "ingestion time",
+            want.get("type"),
+            want.get("field"),
+        )
+    patch = {}
+    missing = [dict(f, mode="NULLABLE") for f in fields if f["name"] not in have]
+    if missing:
+        patch["schema"] = {"fields": list(have.values()) + missing}
+    if part.get("expirationMs") != want.get("expirationMs"):
+        patch["timePartitioning"] = dict(want, expirationMs=want.get("expirationMs"))
+    return patch or None, None
 
 
 def delete_table(api, project, dataset, table):

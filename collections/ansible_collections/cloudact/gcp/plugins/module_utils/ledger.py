@@ -31,8 +31,9 @@ from datetime import UTC, datetime
 from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 from ansible_collections.cloudact.gcp.plugins.module_utils import runs, status
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
-from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time, rfc3339
 
 SCHEMA_VERSION = 1
 DATASET = "cloudact_ops"
@@ -336,15 +337,13 @@ def read_rows(api, project, days=None, job=None, limit=None, dataset=DATASET, ex
     return [{c: row.get(c) for c in COLUMNS} for row in rows]
 
 
-def record(api, project, observations, dataset=DATASET, shown=None):
-    """Append those observations that change what the view shows; the appended ones.
-
-    `shown`: the view's rows by execution when the caller read them already (None: read them here,
-    for these executions only).
-    """
+def pending(api, project, observations, dataset=DATASET, shown=None):
+    """(the observations that change what the view shows, one per execution; the view's rows by
+    execution). `shown`: those rows when the caller read them already (None: read them here, for these
+    executions only)."""
     observations = [o for o in observations if o]
     if not observations:
-        return []
+        return [], shown or {}
     if shown is None:
         names = sorted({o["execution"] for o in observations})
         shown = {r["execution"]: r for r in read_rows(api, project, dataset=dataset, executions=names)}
@@ -354,6 +353,189 @@ def record(api, project, observations, dataset=DATASET, shown=None):
             continue
         seen.add(obs["execution"])
         new.append(obs)
-    if new:
-        bq.insert_all(api, project, dataset, TABLE, [(insert_id(o), to_json(o)) for o in new])
+    return new, shown
+
+
+def append(api, project, observations, dataset=DATASET):
+    """Stream observations into the base table (insertIds: a resend is dropped by BigQuery)."""
+    if observations:
+        bq.insert_all(api, project, dataset, TABLE, [(insert_id(o), to_json(o)) for o in observations])
+
+
+def record(api, project, observations, dataset=DATASET, shown=None):
+    """Append those observations that change what the view shows; the appended ones (`pending`)."""
+    new, _ = pending(api, project, observations, dataset=dataset, shown=shown)
+    append(api, project, new, dataset=dataset)
     return new
+
+
+def view_diff(observations, shown):
+    """Diff mode's before/after of what the view shows of each execution an observation changes: the
+    columns that differ (an execution the view lacks: before is empty)."""
+    before, after = {}, {}
+    for obs in observations:
+        row = shown.get(obs["execution"])
+        differ = [
+            c for c in (*COMPARED, "summary", "source") if row is None or not _same(c, obs.get(c), row.get(c))
+        ]
+        before[obs["execution"]] = {c: _text(row.get(c)) for c in differ} if row else {}
+        after[obs["execution"]] = {c: _text(obs.get(c)) for c in differ if row or obs.get(c) is not None}
+    return {"before": before, "after": after}
+
+
+def _text(value):
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+
+
+def info(api, project, dataset=DATASET, job=None, days=None, limit=0):
+    """What ledger_info returns: {exists, rows (timestamps as RFC 3339), server_time}; a ledger not
+    converged yet is exists=False. InputError before any call for a bad count or dataset."""
+    if limit is None or limit < 0 or (days is not None and days < 1):
+        raise InputError(
+            "limit %r, days %r: expected limit 0 (all) or more and days 1 or more" % (limit, days)
+        )
+    table_path(project, dataset, VIEW)
+    try:
+        rows = read_rows(api, project, days=days, job=job, limit=limit or None, dataset=dataset)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        rows = None
+    return {
+        "exists": rows is not None,
+        "rows": [{k: _text(v) for k, v in r.items()} for r in rows or []],
+        "server_time": rfc3339(rx.server_now(api)),
+    }
+
+
+# ---- the converge: dataset, base table, view -------------------------------------------------------------
+
+_LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+
+
+def table_body(project, dataset, retention_days=None):
+    """The base table as tables.insert takes it (the code's schema version, DAY partitions on created)."""
+    return {
+        "tableReference": {"projectId": project, "datasetId": dataset, "tableId": TABLE},
+        "description": "CloudAct execution ledger: append-only observations (schema version %d)"
+        % SCHEMA_VERSION,
+        "schema": {"fields": table_schema()},
+        "timePartitioning": bq.day_partitioning("created", retention_days),
+    }
+
+
+def view_body(project, dataset=DATASET):
+    """The view as tables.insert takes it."""
+    return {
+        "tableReference": {"projectId": project, "datasetId": dataset, "tableId": VIEW},
+        "description": "CloudAct execution ledger: one row per Cloud Run execution",
+        "view": {"query": view_sql(project, dataset), "useLegacySql": False},
+    }
+
+
+def _shown(resource, kind):
+    """What diff mode shows of a resource (None when it does not exist)."""
+    if resource is None:
+        return None
+    if kind == "dataset":
+        return {"location": resource.get("location")}
+    if kind == "view":
+        return {"query": ((resource.get("view") or {}).get("query") or "").splitlines()}
+    part = resource.get("timePartitioning") or {}
+    expiration = part.get("expirationMs")
+    return {
+        "columns": [f["name"] for f in (resource.get("schema") or {}).get("fields") or []],
+        "partitioning": "%s on %s" % (part.get("type"), part.get("field")),
+        "retention_days": int(expiration) // bq.DAY_MS if expiration else None,
+    }
+
+
+def check_converge(project, dataset, location, retention_days):
+    """InputError naming a bad option, before any request."""
+    table_path(project, dataset, TABLE)
+    if not _LOCATION.match(location or ""):
+        raise InputError("ledger location %r: expected a BigQuery location (US, EU or a region)" % location)
+    if retention_days is not None and retention_days < 1:
+        raise InputError(
+            "retention_days %r: expected a number of days >= 1, or unset to keep everything" % retention_days
+        )
+
+
+def converge(api, project, dataset=DATASET, location="US", retention_days=None, check=False, diff=False):
+    """Bring the ledger's dataset, base table and view to what this code writes and reads, in place:
+    {changed, operations (one `<verb> <resource>` each), schema_version, diff (in diff mode, when
+    something changes)}. Never deletes a row or a table. Every read and every refusal (a dataset in
+    another location, a table that cannot change in place) comes before the first change; in check
+    mode nothing is written."""
+    check_converge(project, dataset, location, retention_days)
+    where = "%s:%s" % (project, dataset)
+    found = bq.get_dataset(api, project, dataset)
+    if found and (found.get("location") or "").upper() != location.upper():
+        raise InputError(
+            "ledger dataset %s is in %s, the inventory says %s: a dataset cannot move; set "
+            "cloudact_ledger_location to %s or choose another cloudact_ledger_dataset"
+            % (where, found.get("location"), location, found.get("location"))
+        )
+    table = bq.get_table(api, project, dataset, TABLE) if found else None
+    view = bq.get_table(api, project, dataset, VIEW) if found else None
+    wanted_table, wanted_view = table_body(project, dataset, retention_days), view_body(project, dataset)
+    steps = []  # (operation, the call that does it)
+    if found is None:
+        steps.append(
+            (
+                "create dataset %s" % dataset,
+                lambda: bq.insert_dataset(api, project, dataset, location, "CloudAct execution ledger"),
+            )
+        )
+    after_table = wanted_table
+    if table is None:
+        steps.append(
+            ("create table %s" % TABLE, lambda: bq.insert_table(api, project, dataset, wanted_table))
+        )
+    else:
+        patch, problem = bq.table_patch(table, wanted_table)
+        if problem:
+            raise InputError("ledger table %s.%s: %s" % (where, TABLE, problem))
+        after_table = dict(table, **(patch or {}))
+        if patch:
+            steps.append(
+                (
+                    "update table %s (%s)" % (TABLE, ", ".join(sorted(patch))),
+                    lambda: bq.patch_table(api, project, dataset, TABLE, patch, etag=table.get("etag")),
+                )
+            )
+    if view is None:
+        steps.append(("create view %s" % VIEW, lambda: bq.insert_table(api, project, dataset, wanted_view)))
+    elif view.get("type") not in (None, "VIEW"):
+        raise InputError("ledger view %s.%s: it is a %s, a VIEW is needed" % (where, VIEW, view.get("type")))
+    elif (view.get("view") or {}).get("query") != wanted_view["view"]["query"]:
+        steps.append(
+            (
+                "update view %s" % VIEW,
+                lambda: bq.patch_table(
+                    api, project, dataset, VIEW, {"view": wanted_view["view"]}, etag=view.get("etag")
+                ),
+            )
+        )
+    if not check:
+        for _operation, call in steps:
+            call()
+    result = {
+        "changed": bool(steps),
+        "operations": [operation for operation, _call in steps],
+        "schema_version": SCHEMA_VERSION,
+    }
+    if diff and steps:
+        result["diff"] = {
+            "before": {
+                "dataset": _shown(found, "dataset"),
+                "table": _shown(table, "table"),
+                "view": _shown(view, "view"),
+            },
+            "after": {
+                "dataset": {"location": (found or {}).get("location") or location},
+                "table": _shown(after_table, "table"),
+                "view": _shown(wanted_view, "view"),
+            },
+        }
+    return result

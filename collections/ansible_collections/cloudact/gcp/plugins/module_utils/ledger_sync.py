@@ -15,6 +15,8 @@ from datetime import timedelta
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, ledger
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
 
 PAGE = 1000  # executions per list page (Cloud Run's maximum)
@@ -29,8 +31,9 @@ def job_resources(api, project, region):
     }
 
 
-def record_runs(api, project, region, runs, catalog_jobs, env, trigger_account="", dataset=ledger.DATASET):
-    """The toolkit's writer: `runs` = [{job, name, messages?, summary?}] it waited for; the appended."""
+def run_observations(api, project, region, runs, catalog_jobs, env, trigger_account=""):
+    """The toolkit's observations of `runs` = [{job, name, messages?, summary?}] it waited for (an
+    execution Cloud Run no longer has is skipped)."""
     by_name = {j["name"]: j for j in catalog_jobs}
     observations = []
     resources = {}
@@ -61,11 +64,14 @@ def record_runs(api, project, region, runs, catalog_jobs, env, trigger_account="
                 trigger_account=trigger_account,
             )
         )
-    return ledger.record(api, project, observations, dataset=dataset)
+    return observations
 
 
-def reconcile(api, project, region, catalog_jobs, env, trigger_account="", dataset=ledger.DATASET):
-    """Reconciliation: {listed, appended (observations), jobs} from every execution Cloud Run has."""
+def execution_observations(
+    api, project, region, catalog_jobs, env, trigger_account="", dataset=ledger.DATASET
+):
+    """Reconciliation's observations: (observations, the view's rows by execution, jobs listed), from
+    every execution Cloud Run has of the catalog's jobs."""
     wanted = {j["name"]: j for j in catalog_jobs}
     resources = job_resources(api, project, region)
     executions = [
@@ -98,9 +104,88 @@ def reconcile(api, project, region, catalog_jobs, env, trigger_account="", datas
         )
         for e in executions
     ]
+    return observations, shown, sorted({e.get("job") for e in executions})
+
+
+def record_runs(api, project, region, runs, catalog_jobs, env, trigger_account="", dataset=ledger.DATASET):
+    """The toolkit's writer: `runs` = [{job, name, messages?, summary?}] it waited for; the appended."""
+    observations = run_observations(api, project, region, runs, catalog_jobs, env, trigger_account)
+    return ledger.record(api, project, observations, dataset=dataset)
+
+
+def reconcile(api, project, region, catalog_jobs, env, trigger_account="", dataset=ledger.DATASET):
+    """Reconciliation: {listed, appended (observations), jobs} from every execution Cloud Run has."""
+    observations, shown, jobs = execution_observations(
+        api, project, region, catalog_jobs, env, trigger_account, dataset
+    )
     appended = ledger.record(api, project, observations, dataset=dataset, shown=shown)
-    return {
-        "listed": len(executions),
-        "appended": appended,
-        "jobs": sorted({e.get("job") for e in executions}),
-    }
+    return {"listed": len(observations), "appended": appended, "jobs": jobs}
+
+
+def check_runs(runs):
+    """InputError naming a run that is not {job, name, messages?, summary?}, before any request."""
+    for index, item in enumerate(runs or []):
+        if not isinstance(item, dict) or not item.get("job") or not item.get("name"):
+            raise InputError("runs[%d]: expected {job, name, messages?, summary?}, got %r" % (index, item))
+
+
+def sync(
+    api,
+    project,
+    region,
+    catalog_jobs,
+    env,
+    trigger_account="",
+    dataset=ledger.DATASET,
+    runs=None,
+    check=False,
+    diff=False,
+    best_effort=False,
+):
+    """What ledger_sync returns: with `runs`, the toolkit's record of them; without, reconciliation.
+    {changed, listed, appended, executions, lines[, diff][, warnings]}; in check mode nothing is appended
+    (`appended` counts what would be). With `best_effort`, a ledger that cannot be read or written is a
+    warning naming make ledger-sync, not a failure (the runs it records happened either way)."""
+    check_runs(runs)
+    ledger.table_path(project, dataset, ledger.TABLE)
+    where = "%s.%s" % (project, dataset)
+    would = "would be " if check else ""
+    try:
+        if runs is not None:
+            observations = run_observations(api, project, region, runs, catalog_jobs, env, trigger_account)
+            new, shown = ledger.pending(api, project, observations, dataset=dataset)
+            listed = len(runs)
+            line = "ledger %s: %s %s" % (
+                where,
+                "would record" if check else "recorded",
+                ", ".join(o["execution"] for o in new) or "nothing new",
+            )
+        else:
+            observations, shown, _jobs = execution_observations(
+                api, project, region, catalog_jobs, env, trigger_account, dataset
+            )
+            new, shown = ledger.pending(api, project, observations, dataset=dataset, shown=shown)
+            listed = len(observations)
+            line = "ledger %s: %d execution(s) in Cloud Run, %d observation(s) %sappended" % (
+                where,
+                listed,
+                len(new),
+                would,
+            )
+        if not check:
+            ledger.append(api, project, new, dataset=dataset)
+    except ApiError as exc:
+        if not best_effort:
+            raise
+        warning = "ledger %s not written (%s); make ledger-sync ENV=%s records it later" % (where, exc, env)
+        return dict(changed=False, listed=0, appended=0, executions=[], lines=[], warnings=[warning])
+    result = dict(
+        changed=bool(new),
+        listed=listed,
+        appended=len(new),
+        executions=[o["execution"] for o in new],
+        lines=[line],
+    )
+    if diff and new:
+        result["diff"] = ledger.view_diff(new, shown)
+    return result

@@ -1,11 +1,9 @@
 #!/usr/bin/python
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Append what Cloud Run knows of executions to the execution ledger (the toolkit's writers)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
----
 module: ledger_sync
 short_description: Record Cloud Run executions in the execution ledger (append-only)
 description:
@@ -16,7 +14,9 @@ description:
     insert (a task timeout, a kill).
   - Appends only observations that change what the ledger's view shows; a second run appends
     nothing. Never updates or deletes a row.
-  - In check mode nothing is appended; RV(appended) counts what would be.
+  - In check mode it reads Cloud Run and the ledger and appends nothing; RV(appended) counts what would
+    be. In diff mode the diff shows, per execution appended, the view's columns that change.
+  - The project and the credentials are the run's environment's (see the notes).
 version_added: 0.2.0
 author: CloudAct platform team
 options:
@@ -30,9 +30,8 @@ options:
     type: list
     elements: dict
   location:
-    description: The region of the jobs.
+    description: The region of the jobs; by default the environment's (C(cloudact_gcp_region)).
     type: str
-    default: us-central1
   environment:
     description: The inventory's environment (C(local), C(test), C(stage), C(prod)).
     type: str
@@ -47,15 +46,21 @@ options:
     default: cloudact_ops
   best_effort:
     description:
-      - A ledger that cannot be written is a warning naming C(make ledger-sync), not a failure (the
-        run it records has happened either way).
+      - A ledger that cannot be read or written is a warning naming C(make ledger-sync), not a failure
+        (the run it records has happened either way). A bad option is a failure all the same.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
 extends_documentation_fragment:
-  - google.cloud.gcp
-  - cloudact.gcp.gcp
-notes:
-  - Supports check mode.
+  - cloudact.gcp.gcp.environment
+  - ansible.builtin.action_common_attributes
+seealso:
+  - module: cloudact.gcp.bigquery_ledger
+  - module: cloudact.gcp.ledger_info
 """
 
 EXAMPLES = r"""
@@ -63,12 +68,21 @@ EXAMPLES = r"""
   cloudact.gcp.ledger_sync:
     jobs: "{{ cloudact_catalog.jobs }}"
     environment: stage
-    location: us-central1
+
+- name: Record a run the play waited for, never failing the play for the ledger
+  cloudact.gcp.ledger_sync:
+    jobs: "{{ cloudact_catalog.jobs }}"
+    environment: stage
+    runs:
+      - job: cloudact-daily-alerts
+        name: cloudact-daily-alerts-x7k2p
+        summary: Processed alerts for 3 orgs
+    best_effort: true
 """
 
 RETURN = r"""
 listed:
-  description: Executions read from Cloud Run.
+  description: Executions read from Cloud Run (with O(runs), the runs given).
   returned: always
   type: int
 appended:
@@ -76,7 +90,7 @@ appended:
   returned: always
   type: int
 executions:
-  description: The executions whose observation was appended.
+  description: The executions whose observation was (or would be) appended.
   returned: always
   type: list
   elements: str
@@ -85,100 +99,9 @@ lines:
   returned: always
   type: list
   elements: str
+  sample: ["ledger cloudact-testing-1.cloudact_ops: 12 execution(s) in Cloud Run, 0 observation(s) appended"]
+diff:
+  description: Per execution appended, the view's columns that change, before and after.
+  returned: in diff mode, when something is appended
+  type: dict
 """
-
-from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
-from ansible_collections.cloudact.gcp.plugins.module_utils import ledger, ledger_sync
-from ansible_collections.cloudact.gcp.plugins.module_utils.gcp_api import ApiError, GcpApi, gcp_module
-
-ARGUMENT_SPEC = dict(
-    jobs=dict(type="list", elements="dict", required=True),
-    runs=dict(type="list", elements="dict"),
-    location=dict(type="str", default="us-central1"),
-    environment=dict(type="str", required=True),
-    trigger_account=dict(type="str", default=""),
-    dataset=dict(type="str", default=ledger.DATASET),
-    best_effort=dict(type="bool", default=False),
-)
-
-
-class _Dry:
-    """In check mode: the client with insertAll counted, not sent."""
-
-    def __init__(self, api):
-        self.api = api
-
-    def __getattr__(self, name):
-        return getattr(self.api, name)
-
-    def request(self, method, url, what, **call):
-        if method == "POST" and url.endswith("/insertAll"):
-            return {}
-        return self.api.request(method, url, what, **call)
-
-
-def main():
-    run(gcp_module(argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True))
-
-
-def run(mod):
-    p = mod.params
-    for index, item in enumerate(p["runs"] or []):
-        if not isinstance(item, dict) or not item.get("job") or not item.get("name"):
-            mod.fail_json(msg="runs[%d]: expected {job, name, messages?, summary?}, got %r" % (index, item))
-    api = GcpApi(mod, bq.PRODUCT)
-    client = _Dry(api) if mod.check_mode else api
-    where = "%s.%s" % (p["project"], p["dataset"])
-    try:
-        if p["runs"] is not None:
-            appended = ledger_sync.record_runs(
-                client,
-                p["project"],
-                p["location"],
-                p["runs"],
-                p["jobs"],
-                p["environment"],
-                p["trigger_account"],
-                p["dataset"],
-            )
-            listed = len(p["runs"])
-            line = "ledger %s: recorded %s" % (
-                where,
-                ", ".join(o["execution"] for o in appended) or "nothing new",
-            )
-        else:
-            found = ledger_sync.reconcile(
-                client,
-                p["project"],
-                p["location"],
-                p["jobs"],
-                p["environment"],
-                p["trigger_account"],
-                p["dataset"],
-            )
-            appended, listed = found["appended"], found["listed"]
-            line = "ledger %s: %d execution(s) in Cloud Run, %d observation(s) %sappended" % (
-                where,
-                listed,
-                len(appended),
-                "would be " if mod.check_mode else "",
-            )
-    except ApiError as exc:
-        if not p["best_effort"]:
-            mod.fail_json(msg=str(exc), status=exc.status)
-        mod.warn(
-            "ledger %s not written (%s); make ledger-sync ENV=%s records it later"
-            % (where, exc, p["environment"])
-        )
-        mod.exit_json(changed=False, listed=0, appended=0, executions=[], lines=[])
-    mod.exit_json(
-        changed=bool(appended),
-        listed=listed,
-        appended=len(appended),
-        executions=[o["execution"] for o in appended],
-        lines=[line],
-    )
-
-
-if __name__ == "__main__":
-    main()
