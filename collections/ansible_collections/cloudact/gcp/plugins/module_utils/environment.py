@@ -50,7 +50,7 @@ def aliases(root):
     (`cloudact_env_aliases`; test and stage are one environment, so stage answers to test)."""
     found = {}
     for env in environments(root):
-        for path in sorted((Path(root) / "inventories" / env / "group_vars" / "all").glob("*.yml")):
+        for path in _vars_files(Path(root) / "inventories" / env / "group_vars", "all"):
             for word in read_plain(path).get(ALIASES_FACT) or []:
                 found[str(word)] = env
     return found
@@ -122,6 +122,10 @@ def read_plain(path):
     data = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise InputError("%s: expected a mapping of variables" % path)
+    return _check_plain(data, path)
+
+
+def _check_plain(data, path):
     for key, value in data.items():
         if "{{" in json.dumps(value) or "{%" in json.dumps(value):
             raise InputError(
@@ -131,16 +135,70 @@ def read_plain(path):
     return data
 
 
+VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")  # what Ansible's vars plugin tries, in order
+
+
+def _vars_files(base, name):
+    """The files Ansible's host_group_vars plugin reads for `name` under `base` (group_vars/ or
+    host_vars/), as its DataLoader.find_vars_files finds them: the first of `<name>` (a directory, or
+    a file), `<name>.yml`, `.yaml`, `.json` that exists; a directory's files in sorted order,
+    subdirectories (without an extension) recursively, hidden and backup files skipped."""
+    for ext in VARS_EXTENSIONS:
+        path = base / (name + ext)
+        if path.is_dir():
+            return _dir_files(path)
+        if path.exists():
+            return [path]
+    return []
+
+
+def _dir_files(folder):
+    found = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or path.name.endswith("~"):
+            continue
+        if path.is_dir() and not path.suffix:
+            found += _dir_files(path)
+        elif path.is_file() and path.suffix in VARS_EXTENSIONS:
+            found.append(path)
+    return found
+
+
+def _inventory_file_vars(hosts_file):
+    """(all's vars, localhost's vars) of an inventory's hosts.yml. The toolkit's plays run on localhost
+    in the group all; other groups are refused, naming the file (their precedence is not modelled)."""
+    data = yaml.safe_load(hosts_file.read_text()) or {}
+    group = (data or {}).get("all") or {}
+    others = sorted(set(data) - {"all"}) + sorted(group.get("children") or [])
+    if others:
+        raise InputError(
+            "%s: group(s) %s: the toolkit's inventories hold localhost in the group all only"
+            % (hosts_file, ", ".join(others))
+        )
+    return dict(group.get("vars") or {}), dict((group.get("hosts") or {}).get("localhost") or {})
+
+
 def read_facts(name, root, distinct=True):
-    """The plain facts of one environment (an alias reads its environment's): the shared defaults,
-    then its group_vars, file by file. `distinct`: first refuse inventories that overlap."""
+    """The plain facts of one environment (an alias reads its environment's), with Ansible's variable
+    precedence for a play on localhost, lowest first: the cloudact_env role's defaults, the inventory
+    file's group vars (all), group_vars/all, the inventory file's host vars (localhost),
+    host_vars/localhost (-e extra vars come last, from the caller). Only cloudact_* variables are
+    facts. tests/unit/test_environment_precedence.py compares the result with Ansible's own
+    VariableManager over the same inventory. `distinct`: first refuse inventories that overlap."""
     root = Path(root)
     name = check_environment(name, root)
     if distinct:
         check_distinct(root)
-    merged = read_plain(root / DEFAULTS_FILE)
-    for path in sorted((root / "inventories" / name / "group_vars" / "all").glob("*.yml")):
-        merged.update(read_plain(path))
+    inventory = root / "inventories" / name
+    group, host = _inventory_file_vars(inventory / "hosts.yml")
+    layers = [read_plain(root / DEFAULTS_FILE), group]
+    layers += [read_plain(p) for p in _vars_files(inventory / "group_vars", "all")]
+    layers.append(host)
+    layers += [read_plain(p) for p in _vars_files(inventory / "host_vars", "localhost")]
+    merged = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if str(k).startswith("cloudact_")})
+    _check_plain(merged, inventory / "hosts.yml")
     return merged
 
 
