@@ -8,8 +8,17 @@ from pathlib import Path
 
 from .conftest import BIN, ROOT, base_env, environment_vars, run
 
+JOBS = "/v2/projects/cloudact-local/locations/us-central1/jobs"
+TRIGGERS = "/v1/projects/cloudact-local/locations/us-central1/jobs"
+RUN_HOST, SCHEDULER_HOST = "run.googleapis.com", "cloudscheduler.googleapis.com"
 
-def test_module_features_in_four_steps(ansible_env):
+
+def test_module_features_in_four_steps(localcloud, ansible_env, google):
+    """tests/ansible/playbooks/modules.yml asserts each step's result; localcloud's request log shows
+    what reached the cloud: one write per feature (a check step, and a step that finds nothing to do,
+    write nothing), with the fields the step names, the job and trigger gone at the end, no request
+    for the job that has no image, and the one create of the bad schedule refused with a 400."""
+    mark = localcloud.admin.request_seq()
     result = run(
         [
             str(BIN / "ansible-playbook"),
@@ -21,6 +30,58 @@ def test_module_features_in_four_steps(ansible_env):
     )
     assert result.rc == 0, result.output[-4000:]
     assert "failed=0" in result.stdout
+
+    log = localcloud.admin.request_log(after=mark)
+    writes = [
+        r
+        for r in log
+        if r["method"] != "GET"
+        and r["host"] in (RUN_HOST, SCHEDULER_HOST)
+        and "mod-test-" in r["path"] + r["query"] + json.dumps(r["body"])
+    ]
+    trigger, job = f"{TRIGGERS}/mod-test-trigger", f"{JOBS}/mod-test-job"
+    assert [(r["method"], r["host"], r["path"], r["query"], r["status"]) for r in writes] == [
+        ("POST", RUN_HOST, JOBS, "jobId=mod-test-job", 200),  # job create
+        ("PATCH", RUN_HOST, job, "", 200),  # job update in place
+        ("POST", SCHEDULER_HOST, TRIGGERS, "", 200),  # trigger create
+        ("POST", SCHEDULER_HOST, f"{trigger}:pause", "", 200),
+        ("PATCH", SCHEDULER_HOST, trigger, "updateMask=schedule", 200),  # the update keeps the pause
+        ("POST", SCHEDULER_HOST, f"{trigger}:resume", "", 200),
+        ("DELETE", SCHEDULER_HOST, trigger, "", 200),
+        ("DELETE", RUN_HOST, job, "", 200),
+        ("POST", SCHEDULER_HOST, TRIGGERS, "", 400),  # the bad schedule, refused by the API
+    ], [(r["method"], r["path"], r["query"], r["status"]) for r in writes]
+
+    created, updated = writes[0]["body"], writes[1]["body"]
+    container = created["template"]["template"]["containers"][0]
+    assert container["image"] == "us-central1-docker.pkg.dev/cloudact-local/cloudact/cloudact-jobs-local"
+    assert container["command"] == ["python", "-c", "print('hello')"]
+    assert container["env"] == [
+        {"name": "GREETING", "value": "hello"},
+        {
+            "name": "CA_ROOT_API_KEY",
+            "valueSource": {"secretKeyRef": {"secret": "ca-root-api-key-local", "version": "latest"}},
+        },
+    ]
+    assert created["template"]["template"]["timeout"] == "300s"
+    assert created["labels"] == {"managed-by": "module-test"}
+    assert updated["template"]["template"]["timeout"] == "600s"
+    assert updated["template"]["template"]["containers"][0]["env"][0] == {
+        "name": "GREETING",
+        "value": "bonjour",
+    }
+
+    made, changed, bad = writes[2]["body"], writes[4]["body"], writes[8]["body"]
+    assert made["name"].endswith("/jobs/mod-test-trigger")
+    assert (made["schedule"], made["timeZone"]) == ("0 3 * * *", "Europe/Berlin")
+    assert made["httpTarget"]["uri"].endswith("/namespaces/cloudact-local/jobs/mod-test-job:run")
+    assert changed["schedule"] == "30 3 * * *"
+    assert bad["name"].endswith("/jobs/mod-test-bad-schedule") and bad["schedule"] == "every day at noon"
+    assert not [r for r in log if "mod-test-no-image" in r["path"] and r["method"] != "GET"]
+
+    # What the play leaves: nothing of its own.
+    for host, path in ((RUN_HOST, job), (SCHEDULER_HOST, trigger), (RUN_HOST, f"{JOBS}/mod-test-no-image")):
+        assert google.get(f"https://{host}{path}", timeout=30).status_code == 404, path
 
 
 def adhoc(
