@@ -364,7 +364,7 @@ def append(api, project, observations, dataset=DATASET):
 
 def record(api, project, observations, dataset=DATASET, shown=None):
     """Append those observations that change what the view shows; the appended ones (`pending`)."""
-    new, _ = pending(api, project, observations, dataset=dataset, shown=shown)
+    new = pending(api, project, observations, dataset=dataset, shown=shown)[0]
     append(api, project, new, dataset=dataset)
     return new
 

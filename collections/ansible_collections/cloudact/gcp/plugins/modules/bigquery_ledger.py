@@ -20,7 +20,7 @@ description:
     and before any change.
   - The project and the credentials are the run's environment's (see the notes).
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   dataset:
     description: The ledger's dataset ID (letters, digits and underscores).

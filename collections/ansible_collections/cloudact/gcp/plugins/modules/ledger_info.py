@@ -12,7 +12,7 @@ description:
   - A ledger that does not exist yet (create-jobs has not converged it) is RV(exists=false), not an error.
   - The project and the credentials are the run's environment's (see the notes).
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   dataset:
     description: The ledger's dataset.

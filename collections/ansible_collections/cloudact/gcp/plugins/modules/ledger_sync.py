@@ -18,7 +18,7 @@ description:
     be. In diff mode the diff shows, per execution appended, the view's columns that change.
   - The project and the credentials are the run's environment's (see the notes).
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   jobs:
     description: The catalog's jobs (C(cloudact_catalog.jobs)); their schedules classify the trigger.
