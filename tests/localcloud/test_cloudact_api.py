@@ -72,6 +72,13 @@ def bootstrapped(api) -> None:
     assert resp.status_code in (200, 409)
 
 
+@pytest.fixture
+def synced(api, bootstrapped) -> None:
+    """Bootstrapped, and in sync whatever an earlier test dropped: the status is SYNCED."""
+    resp = api("POST", "/api/v1/admin/bootstrap/sync", {})
+    assert resp.status_code == 200 and resp.json()["errors"] == [], resp.text
+
+
 def test_health_needs_no_key(api) -> None:
     resp = api("GET", "/health", key=None)
     assert resp.status_code == 200
@@ -81,17 +88,56 @@ def test_health_needs_no_key(api) -> None:
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
 def test_every_endpoint_refuses_a_missing_or_wrong_key(api, method, path, body) -> None:
     missing = api(method, path, body, key=None)
-    assert missing.status_code == 401 and missing.json()["detail"]
+    assert missing.status_code == 401 and missing.json() == {"detail": "Missing X-CA-Root-Key header"}
     wrong = api(method, path, body, key="not-the-root-key")
-    assert wrong.status_code == 403 and wrong.json()["detail"]
+    assert wrong.status_code == 403 and wrong.json() == {"detail": "Invalid root API key"}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
-def test_every_endpoint_accepts_the_right_key(api, bootstrapped, method, path, body) -> None:
+def test_every_endpoint_accepts_the_right_key(api, synced, localcloud, method, path, body) -> None:
+    """With the key, each endpoint does its own work and answers with its own result."""
+    orgs = localcloud.admin.admin("cloudact", "state")["orgs"]
+    serving = sorted(s for s, o in orgs.items() if o["status"] != "SUSPENDED")
+    active = [s for s in serving if orgs[s]["status"] == "ACTIVE"]
     resp = api(method, path, body)
     # Once bootstrapped, a second bootstrap is refused with 409 (by design, not for the key).
     assert resp.status_code == (409 if path == "/api/v1/admin/bootstrap" else 200), resp.text
-    assert resp.json()
+    got = resp.json()
+    if path == "/api/v1/admin/bootstrap/status":
+        assert (got["status"], got["dataset_exists"], got["tables_missing"], got["schema_diffs"]) == (
+            "SYNCED",
+            True,
+            [],
+            {},
+        )
+        assert got["message"] == f"All {got['tables_expected']} tables exist with the expected columns"
+    elif path == "/api/v1/admin/bootstrap":
+        assert got["detail"].startswith("Already bootstrapped: "), got
+    elif path == "/api/v1/admin/bootstrap/sync":
+        assert got == {
+            "status": "SUCCESS",
+            "tables_created": [],
+            "columns_added": {},
+            "errors": [],
+            "message": "Already in sync: nothing to add",
+        }
+    elif path == "/api/v1/admin/org-sync-all":
+        assert got["orgs_processed"] == len(serving)
+        assert got["orgs_synced"] + got["orgs_failed"] == len(serving)
+        assert got["success"] is (got["orgs_failed"] == 0)
+        assert got["message"].startswith(f"Synced {got['orgs_synced']} org datasets"), got
+    elif path in ("/api/v1/admin/quota/reset-daily", "/api/v1/admin/quota/reset-monthly"):
+        label = "Daily" if path.endswith("daily") else "Monthly"
+        assert got["success"] is True and got["orgs_processed"] == len(active)
+        assert got["orgs_created"] + got["orgs_skipped"] == len(active)
+        assert got["message"].startswith(f"{label} quota reset complete for {len(active)} orgs"), got
+    elif path == "/api/v1/admin/quota/cleanup-stale":
+        assert got["success"] is True and got["orgs_processed"] == len(serving)
+        assert got["message"] == f"Cleaned up {got['orgs_created']} stale concurrent counters"
+    else:
+        assert path == "/api/v1/admin/alerts/process-all"
+        assert got["orgs_processed"] == len(serving) and got["notifications_sent"] == 0
+        assert got["message"].endswith("notifications sent (dry run)"), got
 
 
 def test_key_not_configured_is_503(api, secrets) -> None:
@@ -106,11 +152,14 @@ def test_key_not_configured_is_503(api, secrets) -> None:
     assert api("GET", "/api/v1/admin/bootstrap/status").status_code == 200
 
 
-def test_cloud_run_service_url_serves_the_same_api(api) -> None:
+def test_cloud_run_service_url_serves_the_same_api(api, synced) -> None:
     resp = api(
         "GET", "/api/v1/admin/bootstrap/status", base="https://cloudact-api-service-local-uc.a.run.app"
     )
-    assert resp.status_code == 200 and "status" in resp.json()
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "SYNCED"
+    # The same state, the same answer as the API's own host.
+    assert resp.json() == api("GET", "/api/v1/admin/bootstrap/status").json()
 
 
 def test_bootstrap_status_bootstrap_twice_and_sync(api, bq: bigquery.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 import ssl
@@ -22,6 +23,7 @@ from google.cloud import secretmanager
 from google.oauth2 import service_account
 
 from localcloud.client import LocalCloudError
+from localcloud.services import SERVICES
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 SM = "https://secretmanager.googleapis.com"
@@ -292,9 +294,16 @@ def test_chunked_request_bodies_and_keep_alive(localcloud, localcloud_env):
 def test_health_env_and_unknown_admin_paths(localcloud):
     health = localcloud.admin.health()
     assert health["ready"] is True
-    for name in ("oauth2", "secretmanager", "logging"):
-        assert name in health["services"]
-    assert "oauth2.googleapis.com" in health["hosts"]
+    assert health["pid"] == localcloud.pid and health["proxy_url"] == localcloud.proxy_url
+    # Every service localcloud.services.SERVICES lists, in that order, and the hosts they declare.
+    classes = [
+        getattr(importlib.import_module(f"localcloud.services.{module}"), name)
+        for module, _, name in (spec.partition(":") for spec in SERVICES)
+    ]
+    assert health["services"] == [cls.name for cls in classes]
+    declared = {host.lower() for cls in classes for host in getattr(cls, "hosts", ())}
+    assert health["hosts"] == sorted(health["hosts"]) and declared <= set(health["hosts"])
+    assert {"oauth2.googleapis.com", "run.googleapis.com", "api.cloudact.local"} <= declared
     env = localcloud.admin.env()
     assert env["HTTPS_PROXY"] == localcloud.proxy_url
     assert env["GOOGLE_APPLICATION_CREDENTIALS"] == str(localcloud.key_file)

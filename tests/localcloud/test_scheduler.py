@@ -164,15 +164,16 @@ def test_clock_fires_the_trigger_once_and_the_execution_logs_in_order(
     job_id = run_job.name.rsplit("/", 1)[1]
     created = scheduler.create_job(parent=PARENT, job=trigger(f"{job_id}-trigger", run_url(job_id)))
     # Three missed midnights: Scheduler fires once, for the latest, not three times.
+    mark = localcloud_env.admin.request_seq()
     localcloud_env.admin.advance(3 * 24 * 3600)
     try:
-        check_fired_once(scheduler, jobs, executions, run_job, created)
+        check_fired_once(scheduler, jobs, executions, run_job, created, localcloud_env.admin, mark)
     finally:  # other tests share this localcloud: give its clock back
         localcloud_env.admin.set_time(localcloud_env.admin.now() - timedelta(days=3))
         scheduler.delete_job(name=created.name)
 
 
-def check_fired_once(scheduler, jobs, executions, run_job, created):
+def check_fired_once(scheduler, jobs, executions, run_job, created, admin, mark):
     job_id = run_job.name.rsplit("/", 1)[1]
     execution = wait_for(
         lambda: next(iter(executions.list_executions(parent=run_job.name)), None), what="a run"
@@ -185,7 +186,19 @@ def check_fired_once(scheduler, jobs, executions, run_job, created):
         lambda: (j := scheduler.get_job(name=created.name)).last_attempt_time and j, what="status"
     )
     assert fired.status.code == 0 and fired.schedule_time > fired.last_attempt_time
-    time.sleep(3 * 0.2)  # a few ticker rounds: no second run for the other missed midnights
+    # No second run for the other missed midnights, without waiting to see: the ticker fires a trigger
+    # only once its scheduleTime has passed, and the one firing moved it to the first midnight after
+    # the clock's now (a trigger that replayed missed runs would still be due, at a midnight passed).
+    now = admin.now()
+    assert now < fired.schedule_time <= now + timedelta(days=1), (fired.schedule_time, now)
+    assert fired.schedule_time.hour == fired.schedule_time.minute == fired.schedule_time.second == 0
+    # ... and one dispatch reached the job (localcloud's request log), one execution was made.
+    runs = [
+        r
+        for r in admin.request_log(after=mark)
+        if r["method"] == "POST" and r["path"].endswith(f"/jobs/{job_id}:run")
+    ]
+    assert len(runs) == 1, runs
     assert jobs.get_job(name=run_job.name).execution_count == 1
 
     credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
