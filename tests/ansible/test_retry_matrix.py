@@ -102,7 +102,7 @@ ENTRIES = [
     Entry("cloud_logging_entries_info", "POST", "/v2/entries:list", True, "job=j"),
     Entry("secret_manager_secret_info", "GET", SECRET, True, "names=s"),
     Entry("cloudact_api_info", "GET", "/health", True, "api_url={front}"),
-    Entry("cloud_run_execution", "POST", f"{JOBS}/j:run", False, f"job=j {WHERE}", looks=True),
+    Entry("cloud_run_execution", "POST", f"{JOBS}/j:run", False, "job=j", looks=True, action=True),
 ]
 RUNS = [(e, c) for e in ENTRIES for c in CASES if applies(c, e.idempotent)]
 

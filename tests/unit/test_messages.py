@@ -103,64 +103,6 @@ CASES = [
     ),
     ("force", m.if_running, (True,), "start"),
     ("no-force", m.if_running, (False,), "fail"),
-    (
-        "started-waiting",
-        m.run_started,
-        ({"execution": ex(state="RUNNING"), "done": False}, "bootstrap", "local", True),
-        f"bootstrap: started {EXEC} (waiting; an interrupt leaves it running); "
-        f"cancel with: make cancel ENV=local JOB=bootstrap EXECUTION={EXEC}",
-    ),
-    (
-        "started-no-wait",
-        m.run_started,
-        ({"execution": ex(state="RUNNING"), "done": False}, "bootstrap", "prod", False),
-        f"bootstrap: started {EXEC} (not waiting); "
-        f"cancel with: make cancel ENV=prod JOB=bootstrap EXECUTION={EXEC}",
-    ),
-    (
-        "started-done",
-        m.run_started,
-        ({"execution": ex(), "done": True}, "bootstrap", "local", True),
-        f"bootstrap: started {EXEC}",
-    ),
-    (
-        "started-check-mode",
-        m.run_started,
-        ({"changed": True}, "alerts", "local", True),
-        "alerts: started nothing (check mode) (waiting; an interrupt leaves it running); "
-        "cancel with: make cancel ENV=local JOB=alerts EXECUTION=",
-    ),
-    (
-        "finished-at-start",
-        m.run_finished,
-        ({"done": True, "n": 1}, {"skipped": True}),
-        {"done": True, "n": 1},
-    ),
-    (
-        "finished-waiting",
-        m.run_finished,
-        ({"done": False, "n": 1}, {"done": True, "n": 2}),
-        {"done": True, "n": 2},
-    ),
-    (
-        "report",
-        m.run_report,
-        (
-            {
-                "job": "bootstrap",
-                "execution": ex(),
-                "lines": ["a", "b"],
-                "summary": "Bootstrap completed: 21 tables synced",
-            },
-        ),
-        ["  | a", "  | b", f"bootstrap: {EXEC} succeeded in 12.3s: Bootstrap completed: 21 tables synced"],
-    ),
-    (
-        "report-no-summary",
-        m.run_report,
-        ({"job": "bootstrap", "execution": ex(state="FAILED", elapsed=None), "lines": [], "summary": ""},),
-        [f"bootstrap: {EXEC} failed in 0.0s"],
-    ),
     # release
     ("converge-fresh", m.release_converge_first, ({"jobs": [{"name": "other"}]}, CATALOG, True, True), True),
     ("converge-not-local", m.release_converge_first, ({"jobs": []}, CATALOG, False, True), False),
@@ -246,7 +188,11 @@ CASES = [
     (
         "stop-first",
         m.release_stop,
-        ({"failure": "x failed: non-zero exit (code 1)\nfull logs: make logs"}, STEPS, 0, "local"),
+        (
+            [{"ok": False, "failure": "x failed: non-zero exit (code 1)\nfull logs: make logs"}],
+            STEPS,
+            "local",
+        ),
         "release stopped at step migrate: x failed: non-zero exit (code 1)\nfull logs: make logs "
         "; not run: bootstrap, org-sync-all. "
         "After fixing it, resume with: make release ENV=local FROM=migrate",
@@ -254,10 +200,12 @@ CASES = [
     (
         "stop-last",
         m.release_stop,
-        ({"failure": "f"}, STEPS, 2, "prod"),
+        ([{"ok": True}, {"ok": True}, {"ok": False, "failure": "f"}], STEPS, "prod"),
         "release stopped at step org-sync-all: f . "  # the space before the dot is what users see today
         "After fixing it, resume with: make release ENV=prod FROM=org-sync-all",
     ),
+    ("stop-none", m.release_stop, ([{"ok": True}] * 3, STEPS, "local"), ""),
+    ("stop-none-from", m.release_stop, ([{"ok": True}] * 2, STEPS[1:], "local"), ""),
     # reports
     ("cancel-named", m.cancel_targets, ({"skipped": True}, "e-1"), ["e-1"]),
     (
@@ -287,6 +235,21 @@ CASES = [
             "j",
         ),
         ["e-1 cancelled (cancelled now)", "e-2 succeeded (had already finished)"],
+    ),
+    (
+        "cancel-check-mode",
+        m.cancel_lines,
+        (
+            [
+                {
+                    "execution": ex("e-1", "RUNNING"),
+                    "changed": True,
+                    "msg": "would cancel e-1 (RUNNING); nothing",
+                }
+            ],
+            "j",
+        ),
+        ["would cancel e-1 (RUNNING); nothing"],
     ),
     (
         "cancel-nothing",
@@ -325,7 +288,6 @@ def test_every_function_is_a_filter() -> None:
         ("if_running", ("yes",), "start"),
         ("checks_dependencies", (BOOTSTRAP, "False"), False),
         ("run_reads", (BOOTSTRAP, CATALOG, "no"), ["cloudact-manual-bootstrap"]),
-        ("run_started", ({"execution": ex(), "done": True}, "b", "local", "false"), f"b: started {EXEC}"),
         ("release_converge_first", ({"jobs": []}, CATALOG, "true", "false"), False),
     ],
 )
@@ -336,7 +298,7 @@ def test_filters_read_flags_as_the_bool_filter(name, args, expected) -> None:
 @pytest.mark.parametrize(
     ("name", "args", "error"),
     [
-        ("run_report", ("text",), "result: expected a mapping, got str"),
+        ("release_stop", ("text", STEPS, "local"), "results: expected a list, got str"),
         ("cancel_lines", ({"a": 1}, "j"), "results: expected a list, got dict"),
         (
             "release_plan_line",
@@ -345,7 +307,7 @@ def test_filters_read_flags_as_the_bool_filter(name, args, expected) -> None:
         ),
         (
             "release_stop",
-            ({"failure": "f"}, STEPS, 7, "local"),
+            ([{"ok": True}] * 3 + [{"ok": False, "failure": "f"}], STEPS, "local"),
             "release_stop: unexpected input (IndexError: list index out of range)",
         ),
         ("run_reads", ({"shortcut": "x"}, CATALOG, False), "run_reads: unexpected input (KeyError: 'name')"),

@@ -54,10 +54,6 @@ def run_reads(target, catalog_jobs, dependencies):
     return m.run_reads(target, catalog_jobs, _flag(dependencies))
 
 
-def run_started(started, job, env, wait):
-    return m.run_started(started, job, env, _flag(wait))
-
-
 def inputs_refusal(job, env, supabase_ref):
     """'' when the inventory holds what `job` needs, else one line naming the value and where to set it."""
     facts = {"cloudact_env": env, "cloudact_supabase_project_ref": supabase_ref}
@@ -86,9 +82,6 @@ class FilterModule:
                 run_reads,
                 m.not_deployed,
                 if_running,
-                run_started,
-                m.run_finished,
-                m.run_report,
                 release_converge_first,
                 inputs_refusal,
                 m.release_refusal,

@@ -52,11 +52,8 @@ class FilterModule:
                 "release_plan": release_plan,
                 "release_id": release_id,
                 "dependency_warning": run.dependency_warning,
-                "summary_line": run.summary_line,
-                "run_failure": run.failure,
                 "parse_args": run.parse_args,
                 "parse_env": run.parse_env,
-                "wait_budget": run.wait_budget,
                 "release_report": run.release_report,
             }.items()
         }

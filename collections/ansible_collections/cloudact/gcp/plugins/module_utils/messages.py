@@ -45,14 +45,6 @@ def _unique(items: list[Any]) -> list[Any]:
     return out
 
 
-def _float(value: Any) -> float:
-    """As Jinja's `float` filter: 0.0 for what is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 # ---- converge (cloudact_jobs, cloudact_triggers) -------------------------------------------------
 
 
@@ -126,39 +118,6 @@ def if_running(force: bool) -> str:
     return "start" if force else "fail"
 
 
-def run_started(started: dict[str, Any], job: str, env: str, wait: bool) -> str:
-    """'bootstrap: started <execution> (waiting; ...); cancel with: make cancel ...' (the hint only
-    while it runs: the callback repeats the last one when a wait is interrupted)."""
-    started = _dict(started, "started")
-    execution = started.get("execution")
-    name = execution.get("name", "") if isinstance(execution, dict) else ""
-    line = f"{job}: started {name or 'nothing (check mode)'}"
-    lost = "".join(f"; a lost answer: {text}" for text in started.get("lost_answers") or [])
-    if started.get("done"):
-        return line + lost
-    waiting = "waiting; an interrupt leaves it running" if wait else "not waiting"
-    return f"{line} ({waiting}); cancel with: make cancel ENV={env} JOB={job} EXECUTION={name}{lost}"
-
-
-def run_finished(started: dict[str, Any], waited: dict[str, Any]) -> dict[str, Any]:
-    """The call that saw the execution finish: the start (done within its first wait) or the wait."""
-    started = _dict(started, "started")
-    return started if started.get("done") else _dict(waited, "waited")
-
-
-def run_report(result: dict[str, Any]) -> list[str]:
-    """The execution's log lines ('  | ' each), then 'job: <execution> succeeded in 1.2s: <summary>'."""
-    result = _dict(result, "result")
-    execution = _dict(result.get("execution"), "result.execution")
-    line = (
-        f"{result.get('job')}: {execution.get('name')} {str(execution.get('state')).lower()} in "
-        f"{_float(execution.get('elapsed_seconds')):.1f}s"
-    )
-    if result.get("summary"):
-        line += f": {result['summary']}"
-    return ["  | " + str(text) for text in _list(result.get("lines"), "result.lines")] + [line]
-
-
 # ---- release (cloudact_release) ------------------------------------------------------------------
 
 
@@ -227,16 +186,22 @@ def release_plan_line(
     return f"release {env} (project {project}, image {images[0]}): {order}"
 
 
-def release_stop(result: dict[str, Any], steps: list[dict[str, Any]], index: int, env: str) -> str:
-    """Why the release stopped at step `index`, what was not run, and how to resume after a fix."""
-    result = _dict(result, "result")
+def release_stop(results: list[dict[str, Any]], steps: list[dict[str, Any]], env: str) -> str:
+    """'' when every step that ran succeeded, else why the release stopped at the first that did not
+    (its named failure), what was not run, and how to resume after a fix. `results` are the steps'
+    cloud_run_execution results, in the order of `steps`."""
     shortcuts = [s["shortcut"] for s in _list(steps, "steps")]
-    step, rest = shortcuts[int(index)], shortcuts[int(index) + 1 :]
-    not_run = f"; not run: {', '.join(rest)}" if rest else ""
-    return (
-        f"release stopped at step {step}: {result.get('failure')} {not_run}. "
-        f"After fixing it, resume with: make release ENV={env} FROM={step}"
-    )
+    for index, result in enumerate(_list(results, "results")):
+        result = _dict(result, "result")
+        if result.get("ok"):
+            continue
+        step, rest = shortcuts[index], shortcuts[index + 1 :]
+        not_run = f"; not run: {', '.join(rest)}" if rest else ""
+        return (
+            f"release stopped at step {step}: {result.get('failure')} {not_run}. "
+            f"After fixing it, resume with: make release ENV={env} FROM={step}"
+        )
+    return ""
 
 
 # ---- reports (cloudact_report) -------------------------------------------------------------------
@@ -251,10 +216,14 @@ def cancel_targets(runs: dict[str, Any], execution: str) -> list[str]:
 
 
 def cancel_lines(results: list[dict[str, Any]], job: str) -> list[str]:
-    """'<execution> cancelled (cancelled now)' per execution, or that there was nothing to cancel."""
+    """'<execution> cancelled (cancelled now)' per execution, or that there was nothing to cancel; in
+    check mode what would be cancelled (the action's `msg`)."""
     lines = []
     for result in _list(results, "results"):
         result = _dict(result, "result")
+        if result.get("msg"):
+            lines.append(str(result["msg"]))
+            continue
         execution = _dict(result.get("execution"), "result.execution")
         what = "(cancelled now)" if result.get("changed") else "(had already finished)"
         lines.append(f"{execution.get('name')} {str(execution.get('state')).lower()} {what}")

@@ -174,15 +174,16 @@ def release_report(
     env: str, results: list[dict[str, Any]], api: dict[str, Any], datasets: list[str], suffix: str
 ) -> dict[str, Any]:
     """The report after the release: each step's summary line, then the seed's "Validate After Release"
-    checks (API /health, bootstrap status SYNCED, org datasets with the env's suffix). {lines, ok, failed}."""
+    checks (API /health, bootstrap status SYNCED, org datasets with the env's suffix). {lines, ok, failed}.
+    `results`: the steps' cloud_run_execution results (shortcut, execution, summary), in order."""
     rows = []
     for r in results:
         ex = r.get("execution") or {}
         rows.append(
             [
-                r.get("job", "?"),
+                r.get("shortcut") or "?",
                 ex.get("name", "-"),
-                str(ex.get("state", "?")).lower(),
+                str(ex.get("state") or ("would start" if r.get("changed") else "?")).lower(),
                 seconds(ex.get("elapsed_seconds")),
                 r.get("summary") or "-",
             ]
