@@ -54,7 +54,7 @@ class ActionModule(ControllerAction):
         if not url:
             service = built.get("cloudact_api_service")
             region = built.region
-            exists, url, _ = cloud_run.service_urls(api, project, region, service)
+            exists, url, _urls = cloud_run.service_urls(api, project, region, service)
             if not url:
                 raise InputError(
                     "ENV=%s: cloudact_api_url is empty and Cloud Run service %s %s in %s/%s: set "

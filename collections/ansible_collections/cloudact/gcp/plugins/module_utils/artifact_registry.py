@@ -41,7 +41,7 @@ def parse(image_path):
 def split_ref(image):
     """(path, tag, digest) of an image reference: `path:tag`, `path@sha256:...`, or a bare path."""
     image = image or ""
-    path, _, digest = image.partition("@")
+    path, _at, digest = image.partition("@")
     tag = ""
     head, sep, tail = path.rpartition(":")
     if sep and "/" not in tail:

@@ -23,24 +23,13 @@ on elapsed time: a skipped wall time has no run, a repeated one runs at both occ
 
 from __future__ import annotations
 
-import traceback
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+from ansible_collections.cloudact.gcp.plugins.module_utils.libraries import cron
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_time
-
-# cronsim is a requirement (requirements/dev.in); guarded so the file imports without it (ansible-test's
-# import sanity test), and a module can fail_json(msg=missing_required_lib("cronsim")) on HAS_CRONSIM.
-try:
-    from cronsim import CronSim
-except ImportError:
-    CronSim = None
-    CRONSIM_IMPORT_ERROR = traceback.format_exc()
-else:
-    CRONSIM_IMPORT_ERROR = None
-HAS_CRONSIM = CRONSIM_IMPORT_ERROR is None
 
 # Google's caveat, printed once under a calendar that has any DST note.
 GOOGLE_DST = (
@@ -83,15 +72,6 @@ def _imaginary(wall: datetime, zone: zoneinfo.ZoneInfo) -> bool:
     return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall
 
 
-def _cron(schedule: str, start: datetime):
-    """cronsim's iterator over the schedule's fire times after `start`; without cronsim, ImportError."""
-    if not HAS_CRONSIM:
-        from ansible.module_utils.basic import missing_required_lib
-
-        raise ImportError(missing_required_lib("cronsim"))
-    return CronSim(schedule, start)
-
-
 def _ambiguous(local: datetime) -> bool:
     """Whether an aware local time occurs twice (it falls in a fall-back repeat)."""
     return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
@@ -102,7 +82,7 @@ def _skipped_between(
 ) -> list[datetime]:
     """The cron's naive wall-clock matches in (start, end] that do not exist in `zone`."""
     out = []
-    it = _cron(schedule, start)  # naive: pure wall clock, no DST handling
+    it = cron(schedule, start)  # naive: pure wall clock, no DST handling
     for _step in range(_WALK_LIMIT):
         wall = next(it)
         if wall > end:
@@ -120,7 +100,7 @@ def fire_times(schedule: str, time_zone: str | None, after: datetime, n: int) ->
     """The next `n` fire times strictly after `after`: [{utc, local, note}] (note "" unless DST applies)."""
     zone = _zone(time_zone)
     start = after.astimezone(zone)
-    it = _cron(schedule, start)
+    it = cron(schedule, start)
     # One more than asked, to tell whether a repeated time also runs at its second occurrence;
     # astimezone sets the fold and offset of each (cronsim may hand back a fold-less time).
     local = [next(it).astimezone(zone) for _fire in range(n + 1)]
@@ -131,7 +111,7 @@ def fire_times(schedule: str, time_zone: str | None, after: datetime, n: int) ->
         wall = walls[i]
         notes = []
         if str(zone) != "UTC":
-            own_slot = next(_cron(schedule, wall - timedelta(seconds=1))) == wall
+            own_slot = next(cron(schedule, wall - timedelta(seconds=1))) == wall
             for gone in _skipped_between(schedule, zone, prev_wall, wall):
                 what = f"skipped hour: {_hm(gone)} does not exist on {gone:%Y-%m-%d} in {zone} "
                 what += "(clocks go forward); "

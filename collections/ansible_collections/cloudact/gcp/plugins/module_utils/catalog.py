@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import traceback
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,25 +17,14 @@ from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import timefmt
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError as ToolkitError
-
-# PyYAML and cronsim are requirements (requirements/dev.in); guarded so the file imports without them
-# (ansible-test's import sanity test), and a module can fail_json(msg=missing_required_lib(...)) on HAS_*.
-try:
-    import yaml
-except ImportError:
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
-HAS_YAML = YAML_IMPORT_ERROR is None
-try:
-    from cronsim import CronSim, CronSimError
-except ImportError:
-    CronSim = CronSimError = None
-    CRONSIM_IMPORT_ERROR = traceback.format_exc()
-else:
-    CRONSIM_IMPORT_ERROR = None
-HAS_CRONSIM = CRONSIM_IMPORT_ERROR is None
+from ansible_collections.cloudact.gcp.plugins.module_utils.libraries import (
+    HAS_CRONSIM,
+    HAS_YAML,
+    CronSim,
+    CronSimError,
+    require,
+    yaml,
+)
 
 CATALOG_FILE = Path("catalog/jobs.yml")
 CATEGORIES = ("manual", "daily", "monthly")
@@ -212,16 +200,8 @@ def duration_seconds(value: str) -> int:
     return int(timefmt.duration_seconds(value))
 
 
-def _require(library: str, present: bool) -> None:
-    """ImportError naming a missing required library (only where the requirements are not installed)."""
-    if not present:
-        from ansible.module_utils.basic import missing_required_lib
-
-        raise ImportError(missing_required_lib(library))
-
-
 def _check_cron(expr: str) -> None:
-    _require("cronsim", HAS_CRONSIM)
+    require("cronsim", HAS_CRONSIM)
     if len(expr.split()) != 5:
         raise ValueError(
             f"invalid cron expression {expr!r}: expected 5 fields (minute hour day month weekday)"
@@ -492,7 +472,7 @@ def parse_catalog(
 
 def load_catalog(path: Path | None = None, *, root: Path, secrets: set[str] | None = None) -> Catalog:
     path = path or root / CATALOG_FILE
-    _require("PyYAML", HAS_YAML)
+    require("PyYAML", HAS_YAML)
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:

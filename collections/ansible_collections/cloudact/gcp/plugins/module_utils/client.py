@@ -228,7 +228,7 @@ def credentials(auth_kind="application", service_account_file=None, scopes=SCOPE
     if auth_kind == "application":
         import google.auth
 
-        creds, _ = google.auth.default(scopes=list(scopes))
+        creds, _project = google.auth.default(scopes=list(scopes))
         return creds
     raise ApiError("auth_kind %r: the controller-side calls take serviceaccount or application" % auth_kind)
 
@@ -433,7 +433,7 @@ class Client:
         """`url` on its overridden base, when $CLOUDACT_API_ENDPOINTS names its host."""
         if not self.endpoints or not url.startswith("https://"):
             return url
-        host, _, rest = url[len("https://") :].partition("/")
+        host, _slash, rest = url[len("https://") :].partition("/")
         base = self.endpoints.get(host.lower())
         return "%s/%s" % (base, rest) if base else url
 

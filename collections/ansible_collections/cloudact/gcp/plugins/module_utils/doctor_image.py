@@ -101,7 +101,7 @@ def check_image(ctx: Context) -> Row:
     if findings:
         parts = [_fix_of(f["line"], ctx.make("create-jobs")) for f in findings]
         worst = WARN if all(f["kind"] == "behind" for f in findings) else FAIL
-        fixes = list(dict.fromkeys(fix for _, fix in parts))
-        return Row("image", worst, "stale: " + "; ".join(what for what, _ in parts), "; ".join(fixes))
+        fixes = list(dict.fromkeys(fix for _what, fix in parts))
+        return Row("image", worst, "stale: " + "; ".join(what for what, _fix in parts), "; ".join(fixes))
     described = image.summary(result).split(" ", 1)[1]
     return Row("image", OK, "%d of %d jobs on %s" % (len(deployed), len(catalog_names(ctx)), described))

@@ -27,8 +27,8 @@ import os
 import shlex
 from pathlib import Path
 
-import yaml
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
+from ansible_collections.cloudact.gcp.plugins.module_utils.libraries import load_yaml
 
 DEFAULTS_FILE = Path("roles/cloudact_env/defaults/main.yml")
 ENVIRONMENT_WORDS = ("local", "staging", "production")
@@ -94,7 +94,7 @@ def identity(facts, root):
     """What makes an environment's resources its own: (project, region, job names)."""
     catalog_file = Path(root) / (facts.get("cloudact_catalog_file") or "catalog/jobs.yml")
     try:
-        data = yaml.safe_load(catalog_file.read_text()) or {}
+        data = load_yaml(catalog_file.read_text()) or {}
     except OSError:
         data = {}
     names = tuple(sorted(str(j.get("name")) for j in data.get("jobs") or [] if isinstance(j, dict)))
@@ -119,7 +119,7 @@ def check_distinct(root):
 
 
 def read_plain(path):
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_yaml(Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise InputError("%s: expected a mapping of variables" % path)
     return _check_plain(data, path)
@@ -167,7 +167,7 @@ def _dir_files(folder):
 def _inventory_file_vars(hosts_file):
     """(all's vars, localhost's vars) of an inventory's hosts.yml. The toolkit's plays run on localhost
     in the group all; other groups are refused, naming the file (their precedence is not modelled)."""
-    data = yaml.safe_load(hosts_file.read_text()) or {}
+    data = load_yaml(hosts_file.read_text()) or {}
     group = (data or {}).get("all") or {}
     others = sorted(set(data) - {"all"}) + sorted(group.get("children") or [])
     if others:

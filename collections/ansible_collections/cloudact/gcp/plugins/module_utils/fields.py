@@ -7,10 +7,9 @@ the info modules; imports only the standard library and ansible-core.
 
 from __future__ import annotations
 
-from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (  # noqa: F401 - re-exported
-    duration,
-    duration_seconds,
-)
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import duration
+
+__all__ = ["changed_fields", "cpu", "duration", "memory", "short_name", "validate_entries"]
 
 
 def cpu(value):

@@ -12,7 +12,7 @@ not come here: they use the run's environment (module_utils/environment.py) and 
 from __future__ import annotations
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import tokens
-from ansible_collections.cloudact.gcp.plugins.module_utils.client import (  # noqa: F401 - re-exported
+from ansible_collections.cloudact.gcp.plugins.module_utils.client import (
     DEFAULT_DEADLINE,
     SCOPES,
     ApiError,
@@ -20,6 +20,9 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.client import (  # no
     error_message,
 )
 from ansible_collections.google.cloud.plugins.module_utils.gcp_utils import GcpModule, GcpSession
+
+# What a real module imports from here: its options, its client, and the client's error and its message.
+__all__ = ["ApiError", "GcpApi", "error_message", "gcp_module"]
 
 DEFAULT_SCOPES = list(SCOPES)
 

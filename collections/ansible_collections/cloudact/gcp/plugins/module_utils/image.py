@@ -171,7 +171,7 @@ def context_digest(root, rev, local, migration_files):
     listed = git(root, "ls-tree", "-r", "--full-tree", rev, "--", *paths, strip=False)
     digest = hashlib.sha256()
     for line in sorted(listed.splitlines()):
-        meta, _, path = line.partition("\t")
+        meta, _tab, path = line.partition("\t")
         digest.update(("%s %s\n" % (meta.split()[-1], path)).encode())
     for name, path in sorted((migration_files or {}).items()):
         digest.update(
@@ -387,7 +387,7 @@ def newest_tags(found, limit=5):
 
 def wanted(image_ref, repository):
     """Whether `image_ref` (cloudact_image) is to be resolved: it names the repository (any tag)."""
-    path, _, digest = artifact_registry.split_ref(image_ref)
+    path, _tag, digest = artifact_registry.split_ref(image_ref)
     return path == repository and not digest
 
 
@@ -402,14 +402,15 @@ def deployed_images(api, project, region, names):
 
 def digest_of(image_ref, repository):
     """The digest of `<repository>@sha256:...`, else '' (a tag, another repository)."""
-    path, _, digest = artifact_registry.split_ref(image_ref)
+    path, _tag, digest = artifact_registry.split_ref(image_ref)
     return digest if path == repository and digest else ""
 
 
 def resolve(api, facts, names, deployed=None, allow_missing=False, confirmed=""):
-    """{pin, image, digest, tag, tags, missing, deployed, changes, stale, lines}.
+    """{pin, image, digest, tag, tags, missing, jobs, deployed, changes, stale, lines}.
 
-    `deployed`: [{name, image}] already read (else the jobs are listed); `allow_missing`: a
+    `deployed`: [{name, image}] already read (else the jobs are listed, one call, whether the image is
+    pinned or not); `jobs` is that list for the named jobs that exist, sorted. `allow_missing`: a
     repository without any image answers missing=True instead of an error (a fresh local machine).
     `confirmed`: the digest the operator confirmed (make resolved the tag for its question): it is
     the pin, not resolved again, when the repository has it; else the run is refused.
@@ -426,6 +427,11 @@ def resolve(api, facts, names, deployed=None, allow_missing=False, confirmed="")
         "tags": [],
         "missing": False,
     }
+    if deployed is None:
+        images = deployed_images(api, facts["cloudact_gcp_project"], facts["cloudact_gcp_region"], names)
+    else:
+        images = {d["name"]: d.get("image", "") for d in deployed if d.get("name") in names}
+    out["jobs"] = [{"name": name, "image": images[name]} for name in sorted(images)]
     out.update({"deployed": {}, "changes": [], "stale": [], "lines": []})
     if not wanted(facts["cloudact_image"], repository):
         return out
@@ -447,10 +453,6 @@ def resolve(api, facts, names, deployed=None, allow_missing=False, confirmed="")
             return dict(out, image=repository, missing=True, lines=["no image in %s yet" % repository])
         raise InputError(missing_message(env, repository, tag, found))
     digest_tags = {i["digest"]: i["tags"] for i in found}
-    if deployed is None:
-        images = deployed_images(api, facts["cloudact_gcp_project"], facts["cloudact_gcp_region"], names)
-    else:
-        images = {d["name"]: d.get("image", "") for d in deployed if d.get("name") in names}
     digests = {n: digest_of(i, repository) for n, i in images.items()}
     out.update(
         pin=True, image="%s@%s" % (repository, digest), digest=digest, tags=digest_tags.get(digest, [])

@@ -26,9 +26,9 @@ from typing import Any
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import cloud_run, cloud_scheduler
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
+from ansible_collections.cloudact.gcp.plugins.module_utils.libraries import cron
 from ansible_collections.cloudact.gcp.plugins.module_utils.table import table
 from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import FINISHED, parse_time, seconds, when
-from cronsim import CronSim
 
 GRACE = timedelta(minutes=10)
 # latestCreatedExecution.completionStatus (names, or ints from GAPIC clients) -> state word.
@@ -53,7 +53,7 @@ def last_due(schedule: str, time_zone: str, now: datetime) -> datetime:
     """The latest time at or before `now` that the cron fires, evaluated in `time_zone`."""
     local = now.astimezone(zoneinfo.ZoneInfo(time_zone))
     # cronsim's reverse iteration starts strictly before dt; a second later makes `now` itself count.
-    return next(CronSim(schedule, local + timedelta(seconds=1), reverse=True)).astimezone(UTC)
+    return next(cron(schedule, local + timedelta(seconds=1), reverse=True)).astimezone(UTC)
 
 
 def scheduled_trigger(schedule: str, time_zone: str, created: datetime, window: timedelta = GRACE) -> bool:

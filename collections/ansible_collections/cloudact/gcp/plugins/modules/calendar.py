@@ -20,7 +20,7 @@ description:
     runs right after the jump, a repeated one runs once, at its first occurrence; a job with a
     C(*) hour runs on elapsed time. Each fire time a DST change touches carries a note."
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   count:
     description: How many fire times per trigger (1 to 100).

@@ -21,7 +21,7 @@ description:
     log lines; Cloud Build pushes nothing then.
   - Check mode builds nothing.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   plan:
     description: The C(plan) returned by C(cloudact.gcp.image_plan).

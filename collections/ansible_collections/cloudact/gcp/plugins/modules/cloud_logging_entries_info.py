@@ -12,7 +12,7 @@ description:
   - Lists log entries (C(entries:list)) of a Cloud Run job, optionally of one execution, since a
     time, at or above a severity, oldest first, and returns them as plain lines.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   job:
     description: The Cloud Run job ID.

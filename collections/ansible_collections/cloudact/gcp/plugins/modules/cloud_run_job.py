@@ -17,7 +17,7 @@ description:
   - With O(jobs), converges several jobs in one run (one session; one list call reads them
     all, so a no-change converge of N jobs costs one request instead of N, and one token).
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   state:
     description:

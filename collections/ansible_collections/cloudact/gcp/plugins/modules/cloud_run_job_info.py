@@ -12,7 +12,7 @@ description:
     and, on request, its recent executions.
   - Changes nothing; runs in check mode too.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   name:
     description: One job ID; every job of the region when unset.

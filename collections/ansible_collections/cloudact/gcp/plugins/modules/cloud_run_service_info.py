@@ -10,7 +10,7 @@ description:
   - Reads one Cloud Run service and returns its URL, e.g. to find the CloudAct API that the
     jobs call. Changes nothing; runs in check mode too.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   name:
     description: Service ID.

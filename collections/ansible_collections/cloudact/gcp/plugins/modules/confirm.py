@@ -19,7 +19,7 @@ description:
     The rule is module_utils/guard.py C(decide), the same function make's C(toolkit.ask) calls: a
     play that make confirmed never asks twice.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   action:
     description: What is about to happen, as the question names it (the digest that will run, say).

@@ -24,7 +24,7 @@ description:
     word or unusable credentials as rows instead of failing before the table.
   - Fails (naming the checks) when a check FAILs, and with O(strict) also on a warning.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   env:
     description: The environment word (C(make doctor ENV=...)); empty means the play's C(cloudact_env).

@@ -21,7 +21,7 @@ description:
     localcloud issued for the inventory's project (C(keys.json)) in place of the local one; without
     it a stage or prod play gets no client environment and no localcloud key.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   root:
     description: The checkout (inventories, catalog, roles).

@@ -17,7 +17,7 @@ description:
     returns the stale findings (jobs on different digests, not on the tag's digest, an image whose
     C(git-<sha>) tag is behind the commits that touched the image's inputs).
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   jobs:
     description: The jobs to look at; default every catalog job.
@@ -104,6 +104,14 @@ missing:
   description: The repository has no image yet (with O(allow_missing)).
   returned: always
   type: bool
+jobs:
+  description:
+    - The jobs of O(jobs) that are deployed, each C({name, image}), sorted by name (O(deployed) when
+      given, else one listing of the region's jobs, whether the image is pinned or not).
+    - The release refuses missing release jobs, or release jobs on different images, from it.
+  returned: always
+  type: list
+  elements: dict
 changes:
   description: One line per old digest the jobs leave.
   returned: always

@@ -18,7 +18,7 @@ description:
   - Reads whether the build bucket (C(cloudact_build_bucket)) and the Artifact Registry repository
     exist and prints what will be created.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   release:
     description: The release tag; empty means C(git describe --tags --always).

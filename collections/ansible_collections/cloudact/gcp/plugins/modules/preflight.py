@@ -20,7 +20,7 @@ description:
   - Sets C(cloudact_auth_kind), C(cloudact_auth_file), C(cloudact_credentials_path) and
     C(cloudact_api_url_effective). Each refusal is one line naming the value and the fix.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   check_secrets:
     description: Check that the secrets the jobs reference exist.

@@ -22,7 +22,7 @@ description:
     Reads only: Cloud Run's executions the ledger lacks are merged into the page in memory, never
     appended (C(make ledger-sync) appends them); a note counts them.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   days:
     description: How many days back (1 to 400).

@@ -11,7 +11,7 @@ description:
     can refuse to reference a secret that does not exist.
   - Never accesses a payload. Changes nothing; runs in check mode too.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   names:
     description: Secret IDs in O(project).

@@ -13,7 +13,7 @@ description:
     code as C(make status) (C(toolkit/live_status.py)).
   - Prints the report (header, table, count line, one note per flag) under any stdout callback.
 version_added: 0.2.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   strict:
     description: Fail, naming each flag, when any job is flagged or a name is not in the catalog.
