@@ -1,14 +1,17 @@
 """End to end through make on a localcloud of their own (so "a fresh local state" is fresh).
 
-One localcloud and one converge for every test here: the tests of test_operations.py run in order
-and build on each other (fresh -> release -> ... -> scheduled runs), as an operator's day would.
+`e2e` is one localcloud per test module: the state a module's tests share is made by its own
+fixtures (test_operations.py's `released`), never by a test that happened to run before, so each
+test passes alone and in any order (make test runs them in random order: pytest-randomly).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +70,10 @@ class E2E:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@pytest.fixture(scope="package")
-def e2e(tmp_path_factory: pytest.TempPathFactory):
-    proc = LocalCloudProcess(tmp_path_factory.mktemp("e2e") / "state")
+@contextlib.contextmanager
+def started_e2e(state_dir: Path) -> Iterator[E2E]:
+    """A localcloud started in `state_dir`, stopped by its pid whatever happens."""
+    proc = LocalCloudProcess(state_dir)
     proc.start(timeout=120)
     try:
         assert proc.admin is not None and proc.pid is not None
@@ -80,3 +84,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory):
         )
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory):
+    with started_e2e(tmp_path_factory.mktemp("e2e") / "state") as e2e:
+        yield e2e

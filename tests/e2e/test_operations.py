@@ -1,14 +1,19 @@
 """Operations end to end: make run / release / status / history / logs / cancel on localcloud.
 
-The tests run in file order on one localcloud (tests/e2e/conftest.py): bad input on a fresh
-state, the release from fresh (it creates the jobs) and again, a failing bootstrap and FROM,
-the prod guard, a job already running, scheduled runs with the clock, logs and history.
+Each test stands alone, in any order: bad input runs on a fresh localcloud of its own; every other
+test shares the module's localcloud (tests/e2e/conftest.py) through `released`, the release from a
+fresh state (it creates the jobs) made once, and makes whatever else it needs itself (a failing
+bootstrap and FROM, the prod guard, a job already running, scheduled runs with the clock, logs and
+history). Before each test every execution has finished (`settled`), so none of another test's
+runs is counted as this one's.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,12 +21,14 @@ import yaml
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
+from tests.e2e.conftest import E2E, started_e2e
+
 pytestmark = [pytest.mark.e2e, pytest.mark.localcloud]
 
 API_HOST = "api.cloudact.local"
 LOCAL_REGISTRY = "us-central1-docker.pkg.dev/cloudact-local/cloudact"
 RUN_BASE = "https://run.googleapis.com/v2/projects/cloudact-local/locations/us-central1/jobs"
-SEEN: dict[str, str] = {}  # names later tests reuse (executions started earlier)
+SCHEDULER_BASE = "https://cloudscheduler.googleapis.com/v1/projects/cloudact-local/locations/us-central1/jobs"
 
 
 def run_calls(e2e, job: str | None = None) -> int:
@@ -61,7 +68,59 @@ def row(output: str, shortcut: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(shortcut + " "))
 
 
-def test_bad_input_is_refused_before_anything_runs(e2e) -> None:
+def unfinished(e2e) -> list[str]:
+    """The executions of every job of the project that have not finished."""
+    resp = session(e2e).get(f"{RUN_BASE}/-/executions", params={"pageSize": 1000}, timeout=30)
+    resp.raise_for_status()
+    return [x["name"] for x in resp.json().get("executions") or [] if not x.get("completionTime")]
+
+
+def trigger_state(e2e, trigger: str, state: str) -> None:
+    """Put a trigger in `state` (ENABLED or PAUSED) by hand, when it is not (Scheduler refuses a
+    second pause)."""
+    url = f"{SCHEDULER_BASE}/{trigger}"
+    google = session(e2e)
+    found = google.get(url, timeout=30)
+    found.raise_for_status()
+    if found.json()["state"] != state:
+        verb = "pause" if state == "PAUSED" else "resume"
+        google.post(f"{url}:{verb}", json={}, timeout=30).raise_for_status()
+
+
+@dataclass(frozen=True)
+class Released:
+    out: str  # the first release's output, from a fresh state
+    migrate: str  # the execution of its migrate step
+
+
+@pytest.fixture(scope="module")
+def released(e2e) -> Released:
+    """The release from a fresh state on the module's localcloud, made once: the jobs exist."""
+    r = e2e.make("release", timeout=900)
+    assert r.returncode == 0, r.out[-4000:]
+    found = re.search(r"migrate: started (cloudact-manual-supabase-migrate-\w+)", r.out)
+    assert found, r.out[-4000:]
+    return Released(out=r.out, migrate=found.group(1))
+
+
+@pytest.fixture(autouse=True)
+def settled(request):
+    """Before a test on the module's localcloud: no execution of an earlier test still running (its
+    calls would be counted as this test's)."""
+    if "released" in request.fixturenames:
+        e2e = request.getfixturevalue("e2e")
+        e2e.wait_for(lambda: not unfinished(e2e), "every execution to finish", timeout=300)
+
+
+@pytest.fixture
+def fresh(localcloud_state: Path):
+    """A fresh localcloud of the test's own: no jobs, whatever the module's has by now."""
+    with started_e2e(localcloud_state) as e2e:
+        yield e2e
+
+
+def test_bad_input_is_refused_before_anything_runs(fresh: E2E) -> None:
+    e2e = fresh
     e2e.admin.reset_requests()
     r = e2e.make("run", "JOB=org-sinc")
     assert r.returncode != 0
@@ -82,10 +141,8 @@ def test_bad_input_is_refused_before_anything_runs(e2e) -> None:
     assert run_calls(e2e) == 0
 
 
-def test_release_from_a_fresh_state_then_again(e2e) -> None:
-    r = e2e.make("release", timeout=900)
-    out = r.out
-    assert r.returncode == 0, out[-4000:]
+def test_release_from_a_fresh_state_then_again(e2e, released: Released) -> None:
+    out = released.out
     assert "local has no jobs yet: creating the 8 jobs and their triggers first" in out
     assert "0 migrations already applied, 3 new" in out
     assert "Bootstrap completed: " in out
@@ -93,7 +150,6 @@ def test_release_from_a_fresh_state_then_again(e2e) -> None:
     assert re.search(r"API /health\s+ok\s+healthy", out)
     assert re.search(r"bootstrap status\s+ok\s+SYNCED", out)
     assert re.search(r"org datasets \(\*_local\)\s+ok\s+3", out)
-    SEEN["migrate"] = re.search(r"migrate: started (cloudact-manual-supabase-migrate-\w+)", out).group(1)
 
     r = e2e.make("release", timeout=900)
     assert r.returncode == 0, r.out[-4000:]
@@ -103,7 +159,7 @@ def test_release_from_a_fresh_state_then_again(e2e) -> None:
     assert re.search(r"bootstrap status\s+ok\s+SYNCED", r.out)
 
 
-def test_a_failing_bootstrap_stops_the_release_and_from_resumes_it(e2e) -> None:
+def test_a_failing_bootstrap_stops_the_release_and_from_resumes_it(e2e, released: Released) -> None:
     e2e.admin.reset_requests()
     e2e.admin.fault(API_HOST, "/api/v1/admin/bootstrap*", count=1000, status=500)
     try:
@@ -133,7 +189,7 @@ def test_a_failing_bootstrap_stops_the_release_and_from_resumes_it(e2e) -> None:
     assert run_calls(e2e, "cloudact-manual-bootstrap") == 1
 
 
-def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
+def test_prod_runs_only_after_a_yes(e2e, released: Released, tmp_path) -> None:
     e2e.admin.reset_requests()
     # Inputs before the question: this shell's key is the local project's, which prod refuses, naming both.
     r = e2e.make("run", "ENV=prod", "JOB=quota-reset", stdin="yes\n")
@@ -171,7 +227,7 @@ def test_prod_runs_only_after_a_yes(e2e, tmp_path) -> None:
     assert run_calls(e2e, "cloudact-daily-quota-reset") == 1
 
 
-def test_a_job_already_running_is_not_started_again(e2e) -> None:
+def test_a_job_already_running_is_not_started_again(e2e, released: Released) -> None:
     # The API holds stale-cleanup's call for a while, so its execution keeps running.
     e2e.admin.fault(API_HOST, "/api/v1/admin/quota/cleanup-stale", count=1, delay=30)
     try:
@@ -201,7 +257,24 @@ def _finished_since(e2e, job: str, since: datetime) -> dict | None:
     return None
 
 
-def test_the_scheduler_runs_jobs_and_status_flags_a_paused_one_overdue(e2e) -> None:
+QUOTA_RESET_TRIGGER = "cloudact-daily-quota-reset-trigger"
+
+
+def scheduled_run(e2e, job: str, at: datetime) -> dict:
+    """Set the clock to `at`, just after the job's due time, and wait for the run its trigger starts."""
+    e2e.admin.set_time(at)
+    return e2e.wait_for(lambda: _finished_since(e2e, job, at.replace(second=0)), f"{job} at {at}")
+
+
+def test_the_scheduler_runs_jobs_and_status_flags_a_paused_one_overdue(e2e, released: Released) -> None:
+    trigger_state(e2e, QUOTA_RESET_TRIGGER, "ENABLED")
+    try:
+        check_scheduled_runs_and_overdue(e2e)
+    finally:  # the trigger as the catalog has it, for the tests after this one
+        trigger_state(e2e, QUOTA_RESET_TRIGGER, "ENABLED")
+
+
+def check_scheduled_runs_and_overdue(e2e) -> None:
     day1 = (e2e.admin.now() + timedelta(days=1)).replace(hour=0, minute=0, second=20, microsecond=0)
     e2e.admin.set_time(day1)
     e2e.wait_for(
@@ -235,8 +308,8 @@ def test_the_scheduler_runs_jobs_and_status_flags_a_paused_one_overdue(e2e) -> N
     assert "quota-reset: OVERDUE" in r.out
 
 
-def test_logs_come_in_order_and_history_tells_manual_from_scheduled(e2e) -> None:
-    r = e2e.make("logs", "JOB=migrate", f"EXECUTION={SEEN['migrate']}")
+def test_logs_come_in_order_and_history_tells_manual_from_scheduled(e2e, released: Released) -> None:
+    r = e2e.make("logs", "JOB=migrate", f"EXECUTION={released.migrate}")
     assert r.returncode == 0, r.out[-3000:]
     lines = [line for line in r.out.splitlines() if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line)]
     assert lines[0].endswith("project local, 3 migration files in migrations/supabase_db")
@@ -244,12 +317,23 @@ def test_logs_come_in_order_and_history_tells_manual_from_scheduled(e2e) -> None
     assert lines[-1].endswith("Container called exit(0).")
     assert lines == sorted(lines, key=lambda line: line[:19])
 
+    # quota-reset run once by its trigger at the next midnight, then once by hand: the newest two.
+    trigger_state(e2e, QUOTA_RESET_TRIGGER, "ENABLED")
+    midnight = (e2e.admin.now() + timedelta(days=1)).replace(hour=0, minute=0, second=20, microsecond=0)
+    by_trigger = scheduled_run(e2e, "cloudact-daily-quota-reset", midnight)
+    r = e2e.make("run", "JOB=quota-reset")
+    assert r.returncode == 0, r.out[-3000:]
+    by_hand = re.search(r"quota-reset: (cloudact-daily-quota-reset-\w+) succeeded", r.out)
+    assert by_hand, r.out[-3000:]
+
     r = e2e.make("history", "JOB=quota-reset", "N=10")
     assert r.returncode == 0, r.out[-3000:]
     rows = [line.split() for line in r.out.splitlines() if line.startswith("cloudact-daily-quota-reset-")]
     # The trigger column: `scheduler` (Cloud Run's creator is the trigger account), or `manual (<who>)`.
-    triggers = {" ".join(cells[cells.index("scheduler") if "scheduler" in cells else -2 :]) for cells in rows}
-    assert "scheduler" in triggers, r.out[-2000:]
-    assert any(t.startswith("manual (") and t.endswith(".iam.gserviceaccount.com)") for t in triggers), (
-        triggers
-    )
+    triggers = {
+        cells[0]: " ".join(cells[cells.index("scheduler") if "scheduler" in cells else -2 :])
+        for cells in rows
+    }
+    assert triggers[by_trigger["name"].rsplit("/", 1)[1]] == "scheduler", r.out[-2000:]
+    manual = triggers[by_hand.group(1)]
+    assert manual.startswith("manual (") and manual.endswith(".iam.gserviceaccount.com)"), r.out[-2000:]

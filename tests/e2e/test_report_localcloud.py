@@ -1,7 +1,7 @@
 """`make report` and `make calendar` end to end on localcloud.
 
-The report runs on the package's localcloud (tests/e2e/conftest.py) after the operations tests
-have run jobs there; it makes runs of its own too, so it also stands alone. Its page is opened in
+The report runs on the module's localcloud (tests/e2e/conftest.py) and makes the runs it shows
+itself (create-jobs, then two runs), so it stands alone. Its page is opened in
 headless Chromium with no host resolvable, and the marks in the DOM are compared with the rows the
 page shows, read here through the collection's own reader. The calendar runs on a localcloud of its
 own: an inventory override gives two triggers America/New_York and converges them, then the DST
