@@ -25,7 +25,7 @@ from google.iam.v1 import policy_pb2
 
 from localcloud.client import LocalCloudProcess
 
-from .conftest import base_env, run
+from .conftest import BIN, base_env, environment_vars, run
 
 PROJECT = "cloudact-local"
 REGION = "us-central1"
@@ -355,3 +355,106 @@ def test_the_old_scripts_project_wide_grants_are_legacy_and_removed_only_with_pr
     held = google.post(f"{crm}:getIamPolicy", json={}).json()["bindings"]
     assert not any(b["role"] == "roles/bigquery.admin" for b in held)
     assert any(b["role"] == "roles/owner" for b in held)  # the owner's binding is not ours: kept
+
+
+# ---- the access actions as a user's own playbook calls them (tests/ansible/playbooks/access.yml) -------
+
+ACCOUNT = f"acc-test-four@{PROJECT}.iam.gserviceaccount.com"
+DATASET = "acc_test_four"
+IAM = f"/v1/projects/{PROJECT}/serviceAccounts"
+BIGQUERY = f"https://bigquery.googleapis.com/bigquery/v2/projects/{PROJECT}/datasets"
+
+
+def test_the_access_actions_in_four_steps_as_a_users_playbook(fresh):
+    """playbooks/access.yml asserts each step's result (check, real, idempotent check, idempotent real);
+    localcloud's request log shows what reached the cloud: one write per resource and real step, each a
+    read-modify-write with the etag read and policy version 3, and nothing written by a check step or a
+    step that found nothing to do; the cloud holds none of the play's pairs at the end."""
+    google = fresh.session()
+    made = google.post(BIGQUERY, json={"datasetReference": {"projectId": PROJECT, "datasetId": DATASET}})
+    assert made.status_code == 200, made.text
+    mark = fresh.admin.request_seq()
+    try:
+        result = run(
+            [str(BIN / "ansible-playbook"), "-i", "inventories/local", "tests/ansible/playbooks/access.yml"],
+            fresh.env,
+        )
+        assert result.rc == 0, result.output[-5000:]
+        assert "failed=0" in result.stdout
+        log = fresh.admin.request_log(after=mark)
+    finally:
+        google.delete(f"{BIGQUERY}/{DATASET}")
+    writes = [
+        r
+        for r in log
+        if r["method"] != "GET"
+        and r["host"] in CONVERGED | {"bigquery.googleapis.com"}
+        and not r["path"].endswith(READS_BY_POST)
+    ]
+    secret = f"/v1/projects/{PROJECT}/secrets/ca-root-api-key-local:setIamPolicy"
+    project = f"/v1/projects/{PROJECT}:setIamPolicy"
+    dataset = f"/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}"
+    account = f"{IAM}/{ACCOUNT}:setIamPolicy"
+    per_step = [("POST", secret), ("POST", project), ("PATCH", dataset), ("POST", account)]
+    assert [(r["method"], r["path"], r["status"]) for r in writes] == [
+        ("POST", IAM, 200),  # the account, created once
+        *[(m, p, 200) for m, p in per_step],  # the bindings added, one write each
+        *[(m, p, 200) for m, p in per_step],  # and removed
+    ], [(r["method"], r["path"]) for r in writes]
+    create, added, removed = writes[0], writes[1:5], writes[5:]
+    assert create["body"]["accountId"] == "acc-test-four"
+    member = f"serviceAccount:{ACCOUNT}"
+    for write in (*added, *removed):
+        if write["method"] == "PATCH":  # a dataset's access entries, with the etag in If-Match
+            continue
+        policy = write["body"]["policy"]
+        assert policy["version"] == 3 and policy.get("etag"), write["path"]  # the etag as read
+    held = {(b["role"], m) for b in added[0]["body"]["policy"]["bindings"] for m in b["members"]}
+    assert ("roles/secretmanager.secretAccessor", member) in held
+    assert {"role": "READER", "userByEmail": ACCOUNT} in added[2]["body"]["access"]
+    assert {"role": "READER", "userByEmail": ACCOUNT} not in removed[2]["body"]["access"]
+
+    # What the play leaves: none of its pairs (the account stays: the action never deletes one).
+    crm = f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}"
+    secrets = f"https://secretmanager.googleapis.com/v1/projects/{PROJECT}/secrets/ca-root-api-key-local"
+    for policy in (
+        google.post(f"{crm}:getIamPolicy", json={}).json(),
+        google.get(f"{secrets}:getIamPolicy").json(),
+        google.post(f"https://iam.googleapis.com{IAM}/{ACCOUNT}:getIamPolicy").json(),
+    ):
+        members = {m for b in policy.get("bindings") or [] for m in b["members"]}
+        assert not members & {member, "user:deployer@example.com"}, policy
+    assert google.get(f"https://iam.googleapis.com{IAM}/{ACCOUNT}").status_code == 200
+    assert google.delete(f"https://iam.googleapis.com{IAM}/{ACCOUNT}").status_code == 200
+
+
+def test_bad_access_input_is_refused_naming_it_before_any_request(fresh, tmp_path):
+    """A role the converge does not manage on the kind, and an account of another project: one line
+    each, naming the value and what is valid, and nothing sent to the cloud."""
+    env = dict(fresh.env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    vars_file = environment_vars("local", fresh.proc.state_dir, tmp_path)
+    cases = [
+        (
+            "cloudact.gcp.iam_bindings",
+            {
+                "resources": [
+                    {"kind": "job", "name": "j", "bindings": [{"role": "roles/owner", "member": "user:a@x"}]}
+                ]
+            },
+            "resources[0] (job j): role 'roles/owner' is not one this converge manages on a job; "
+            "valid: roles/run.invoker",
+        ),
+        (
+            "cloudact.gcp.service_accounts",
+            {"accounts": [{"email": "ops@other.iam.gserviceaccount.com"}]},
+            "accounts[0]: email 'ops@other.iam.gserviceaccount.com' is not an account of project "
+            f"{PROJECT}; use NAME@{PROJECT}.iam.gserviceaccount.com",
+        ),
+    ]
+    for action, args, message in cases:
+        mark = fresh.admin.request_seq()
+        cmd = [str(BIN / "ansible"), "localhost", "-i", "inventories/local", "-m", action, *vars_file]
+        result = run([*cmd, "-a", json.dumps(args)], env)
+        host = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        assert result.rc != 0 and host["msg"] == message, host
+        assert [r for r in fresh.admin.request_log(after=mark) if r["host"] != "oauth2.googleapis.com"] == []

@@ -70,12 +70,11 @@ def check_access(ctx: Context) -> Row:
         runtime,
         trigger,
         ctx.project,
-        ctx.region,
         deployers=facts.get("cloudact_access_deployers") or (),
     )
     problems, checked = [], 0
     jobs = deployed(ctx)
-    for resource in wanted["resources"]:
+    for resource in wanted["resources"] + wanted["jobs"]:
         kind, name = resource["kind"], resource["name"]
         if kind not in POLICY_PERMISSIONS or not resource["bindings"]:
             continue

@@ -10,6 +10,8 @@ read under api-core's retry (the one retry policy's library), as Google asks.
 
 from __future__ import annotations
 
+import re
+
 try:
     from google.api_core.retry import exponential_sleep_generator, retry_target
 except ImportError:  # reported by the module's own library check
@@ -17,6 +19,7 @@ except ImportError:  # reported by the module's own library check
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import access
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 
 IAM = "https://iam.googleapis.com/v1"
 CRM = "https://cloudresourcemanager.googleapis.com/v1"
@@ -26,6 +29,8 @@ BIGQUERY = "https://bigquery.googleapis.com/bigquery/v2"
 POLICY_VERSION = 3
 CONFLICT_DEADLINE = 60.0  # seconds of retrying a read-modify-write that keeps meeting concurrent changes
 _ABORTED = (409, 412)
+# IAM v1 serviceAccounts.create: accountId [a-z]([-a-z0-9]*[a-z0-9]), 6 to 30 characters.
+ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 
 
 def account_url(project, email):
@@ -130,37 +135,40 @@ def dataset_apply(entries, add, remove):
 def converge_resource(api, resource, project, region, check, prune=False):
     """Read the resource's policy, work out its change and (not in check mode) write it.
 
-    -> the resource with add, remove, legacy, changed (and `deferred` when it cannot be converged
-    yet: a dataset that does not exist). A stale etag or concurrent change is retried from a fresh read.
+    -> ({kind, name, add, remove, legacy, changed, deferred}, (before, after)): the pairs as
+    [{role, member}], `deferred` saying why a dataset that does not exist yet was left for later; and
+    diff mode's lines of the pairs the converge looks at. A stale etag or a concurrent change is
+    retried from a fresh read.
     """
     kind, name = resource["kind"], resource["name"]
-    out = dict(resource)
 
     def attempt():
+        out = {"kind": kind, "name": name, "add": [], "remove": [], "legacy": [], "changed": False}
         if kind == "dataset":
             current = api.request(
                 "GET", dataset_url(project, name), "BigQuery dataset %s" % name, allow_missing=True
             )
             if current is None:
-                out.update(
-                    add=[],
-                    remove=[],
-                    legacy=[],
-                    changed=False,
-                    deferred=(
-                        "dataset %s does not exist yet; its access is converged once it exists "
-                        "(bootstrap creates the organizations dataset; make create-jobs after it)" % name
-                    ),
+                out["deferred"] = (
+                    "dataset %s does not exist yet; its access is converged once it exists "
+                    "(bootstrap creates the organizations dataset; make create-jobs after it)" % name
                 )
-                return out
+                return out, ([], [])
             held = dataset_pairs(current.get("access"))
         else:
             current = get_policy(api, kind, project, region, name, allow_missing=check)
             held = access.pairs((current or {}).get("bindings"))
         change = access.diff(resource, held, prune=prune)
-        out.update(change, changed=bool(change["add"] or change["remove"]), deferred="")
+        out.update(
+            add=access.as_bindings(change["add"]),
+            remove=access.as_bindings(change["remove"]),
+            legacy=access.as_bindings(change["legacy"]),
+            changed=bool(change["add"] or change["remove"]),
+            deferred="",
+        )
+        lines = access.view(resource, held, change)
         if check or not out["changed"] or current is None:
-            return out
+            return out, lines
         if kind == "dataset":
             api.request(
                 "PATCH",
@@ -174,7 +182,7 @@ def converge_resource(api, resource, project, region, check, prune=False):
                 current, bindings=access.apply(current.get("bindings"), change["add"], change["remove"])
             )
             set_policy(api, kind, project, region, name, policy)
-        return out
+        return out, lines
 
     return retry_target(
         attempt,
@@ -182,6 +190,77 @@ def converge_resource(api, resource, project, region, check, prune=False):
         sleep_generator=exponential_sleep_generator(0.2, 4.0),
         timeout=CONFLICT_DEADLINE,
     )
+
+
+def converge_bindings(api, resources, project, region, check, diff_mode, prune=False):
+    """cloudact.gcp.iam_bindings: converge each resource of the checked `resources`, in order.
+
+    -> {changed, resources, granted, diff?}: `granted` names each pair this run added (none in check
+    mode), so a later PERMISSION_DENIED can be named as IAM propagation.
+    """
+    results, diffs = [], []
+    for resource in resources:
+        out, (before, after) = converge_resource(api, resource, project, region, check, prune=prune)
+        results.append(out)
+        if out["changed"]:
+            header = "%s %s" % (resource["kind"], resource["name"])
+            diffs.append({"before": before, "after": after, "before_header": header, "after_header": header})
+    result = {
+        "changed": any(r["changed"] for r in results),
+        "resources": results,
+        "granted": [] if check else access.granted(results),
+    }
+    if diff_mode:
+        result["diff"] = diffs
+    return result
+
+
+def check_accounts(accounts, project):
+    """cloudact.gcp.service_accounts' `accounts`, checked before any request: each email an account of
+    `project` with a valid ID, listed once; InputError naming the bad one and what is valid."""
+    seen = set()
+    for index, account in enumerate(accounts or []):
+        email = account["email"]
+        local, _, domain = email.partition("@")
+        where = "accounts[%d]" % index
+        if domain != "%s.iam.gserviceaccount.com" % project:
+            raise InputError(
+                "%s: email %r is not an account of project %s; use NAME@%s.iam.gserviceaccount.com"
+                % (where, email, project, project)
+            )
+        if not ACCOUNT_ID.match(local):
+            raise InputError(
+                "%s: account ID %r: use 6 to 30 lowercase letters, digits and hyphens, starting with a "
+                "letter and not ending with a hyphen" % (where, local)
+            )
+        if email in seen:
+            raise InputError("%s: %s is listed twice; list each account once" % (where, email))
+        seen.add(email)
+
+
+def ensure_accounts(api, project, accounts, check, diff_mode):
+    """Create each account that does not exist (never deleting one). -> {changed, accounts, diff?}, each
+    account {email, operation: create|none}."""
+    results, diffs = [], []
+    for account in accounts:
+        email = account["email"]
+        operation = "none" if get_account(api, project, email) else "create"
+        if operation == "create":
+            if not check:
+                create_account(api, project, account)
+            diffs.append(
+                {
+                    "before": {},
+                    "after": {k: account[k] for k in ("email", "display_name", "description")},
+                    "before_header": "service account %s" % email,
+                    "after_header": "service account %s" % email,
+                }
+            )
+        results.append({"email": email, "operation": operation})
+    result = {"changed": any(a["operation"] == "create" for a in results), "accounts": results}
+    if diff_mode:
+        result["diff"] = diffs
+    return result
 
 
 def test_permissions(api, project, permissions):
