@@ -51,6 +51,7 @@ DOCUMENTS: dict[str, tuple[str, ...]] = {
     "artifactregistry": ("artifactregistry.v1",),
     "iam": ("iam.v1",),
     "resourcemanager": ("cloudresourcemanager.v3", "cloudresourcemanager.v1"),
+    "monitoring": ("monitoring.v3",),
 }
 
 # The routes that are no method of a Google discovery document, and why: the one exempt list.
@@ -63,6 +64,7 @@ EXEMPT: dict[str, str] = {
     # API on artifactregistry.googleapis.com, judged above).
     "docker-registry": "the Docker Registry HTTP API V2 (OCI distribution spec): no discovery document",
     "_localcloud": "localcloud's admin API (plain HTTP under /_localcloud/, never proxied)",
+    "hooks": "localcloud's webhook receiver (https://hooks.cloudact.local/<name>): not Google's",
 }
 
 # Google's JSON transcoding names the request's body field in an unknown-name path ('job.template');
@@ -114,7 +116,7 @@ class Document:
         self.methods: list[Method] = []
         prefix = "/" + data.get("servicePath", "")
         for m in _walk(data):
-            template = prefix + (m.get("flatPath") or m["path"])
+            template = prefix + _flat_path(m)
             query = frozenset(k for k, v in m.get("parameters", {}).items() if v["location"] == "query")
             request = (m.get("request") or {}).get("$ref")
             response = (m.get("response") or {}).get("$ref")
@@ -131,19 +133,11 @@ class Document:
     def _add(
         self, id: str, http_method: str, template: str, request: str | None, response: str | None, query
     ) -> None:
-        self.methods.append(
-            Method(
-                api=self.api,
-                id=id,
-                http_method=http_method,
-                template=template,
-                request=request,
-                response=response,
-                regex=_template_regex(template),
-                literal=len(re.sub(r"\{[^}]*\}", "", template)),
-                query=frozenset(query),
-            )
+        regex, literal = _template_regex(template), len(re.sub(r"\{[^}]*\}", "", template))
+        method = Method(
+            self.api, id, http_method, template, request, response, regex, literal, frozenset(query)
         )
+        self.methods.append(method)
 
     def match(self, http_method: str, path: str) -> Method | None:
         found = [m for m in self.methods if m.http_method == http_method and m.regex.fullmatch(path)]
@@ -171,6 +165,14 @@ def _walk(res: dict[str, Any]):
     yield from res.get("methods", {}).values()
     for sub in res.get("resources", {}).values():
         yield from _walk(sub)
+
+
+def _flat_path(m: dict[str, Any]) -> str:
+    """The flatPath; its last `{x}` spans segments when the `{+name}` pattern does (metric types have "/")."""
+    flat, plus = m.get("flatPath") or m["path"], re.search(r"\{\+(\w+)\}$", m["path"])
+    if plus and m.get("parameters", {}).get(plus.group(1), {}).get("pattern", "").endswith("/.*$"):
+        return re.sub(r"\{(\w+)\}$", r"{+\1}", flat)
+    return flat
 
 
 def _template_regex(template: str) -> re.Pattern[str]:

@@ -111,3 +111,30 @@ BIGQUERY: dict[str, str] = {
     "bigquery.jobs.getQueryResults": "bigquery.jobs.create",
     "bigquery.jobs.cancel": "bigquery.jobs.create",
 }
+
+# Cloud Monitoring (https://cloud.google.com/monitoring/access-control): project-level only.
+_M = "monitoring.projects"
+MONITORING: dict[str, str] = {
+    f"{_M}.alertPolicies.create": "monitoring.alertPolicies.create",
+    f"{_M}.alertPolicies.get": "monitoring.alertPolicies.get",
+    f"{_M}.alertPolicies.list": "monitoring.alertPolicies.list",
+    f"{_M}.alertPolicies.patch": "monitoring.alertPolicies.update",
+    f"{_M}.alertPolicies.delete": "monitoring.alertPolicies.delete",
+    f"{_M}.notificationChannels.create": "monitoring.notificationChannels.create",
+    f"{_M}.notificationChannels.get": "monitoring.notificationChannels.get",
+    f"{_M}.notificationChannels.list": "monitoring.notificationChannels.list",
+    f"{_M}.notificationChannels.patch": "monitoring.notificationChannels.update",
+    f"{_M}.notificationChannels.delete": "monitoring.notificationChannels.delete",
+    f"{_M}.notificationChannelDescriptors.get": "monitoring.notificationChannelDescriptors.get",
+    f"{_M}.notificationChannelDescriptors.list": "monitoring.notificationChannelDescriptors.list",
+    f"{_M}.metricDescriptors.create": "monitoring.metricDescriptors.create",
+    f"{_M}.metricDescriptors.get": "monitoring.metricDescriptors.get",
+    f"{_M}.metricDescriptors.list": "monitoring.metricDescriptors.list",
+    f"{_M}.metricDescriptors.delete": "monitoring.metricDescriptors.delete",
+    f"{_M}.monitoredResourceDescriptors.get": "monitoring.monitoredResourceDescriptors.get",
+    f"{_M}.monitoredResourceDescriptors.list": "monitoring.monitoredResourceDescriptors.list",
+    f"{_M}.timeSeries.create": "monitoring.timeSeries.create",
+    f"{_M}.timeSeries.list": "monitoring.timeSeries.list",
+    f"{_M}.alerts.get": "monitoring.alerts.get",
+    f"{_M}.alerts.list": "monitoring.alerts.list",
+}

@@ -2,8 +2,8 @@
 
 From Google's IAM roles reference (https://cloud.google.com/iam/docs/roles-permissions), limited to
 the permissions of the APIs localcloud emulates or is about to (Cloud Run, Scheduler, Secret Manager,
-Logging, BigQuery, IAM, Resource Manager, Cloud Storage, Cloud Build, Artifact Registry): a role here
-holds exactly the permissions of `PERMISSIONS` that Google's role of that name holds.
+Logging, BigQuery, IAM, Resource Manager, Cloud Storage, Cloud Build, Artifact Registry, Monitoring): a
+role here holds exactly the permissions of `PERMISSIONS` that Google's role of that name holds.
 
 The basic roles are derived, and approximate Google's:
 - `roles/owner`: every permission of `PERMISSIONS`.
@@ -253,6 +253,55 @@ _AR_ALL = (
     "artifactregistry.versions.delete",
 )
 
+_MON_POLICY_READ = ("monitoring.alertPolicies.get", "monitoring.alertPolicies.list")
+_MON_POLICY_ALL = (
+    *_MON_POLICY_READ,
+    "monitoring.alertPolicies.create",
+    "monitoring.alertPolicies.update",
+    "monitoring.alertPolicies.delete",
+)
+_MON_CHANNEL_READ = (
+    "monitoring.notificationChannels.get",
+    "monitoring.notificationChannels.list",
+    "monitoring.notificationChannelDescriptors.get",
+    "monitoring.notificationChannelDescriptors.list",
+)
+_MON_CHANNEL_ALL = (
+    *_MON_CHANNEL_READ,
+    "monitoring.notificationChannels.create",
+    "monitoring.notificationChannels.update",
+    "monitoring.notificationChannels.delete",
+    "monitoring.notificationChannels.getVerificationCode",
+    "monitoring.notificationChannels.sendVerificationCode",
+    "monitoring.notificationChannels.verify",
+)
+_MON_METRIC_WRITE = (
+    "monitoring.metricDescriptors.create",
+    "monitoring.metricDescriptors.get",
+    "monitoring.metricDescriptors.list",
+    "monitoring.monitoredResourceDescriptors.get",
+    "monitoring.monitoredResourceDescriptors.list",
+    "monitoring.timeSeries.create",
+)
+_MON_READ = (
+    *_MON_POLICY_READ,
+    *_MON_CHANNEL_READ,
+    "monitoring.metricDescriptors.get",
+    "monitoring.metricDescriptors.list",
+    "monitoring.monitoredResourceDescriptors.get",
+    "monitoring.monitoredResourceDescriptors.list",
+    "monitoring.timeSeries.list",
+    "monitoring.alerts.get",
+    "monitoring.alerts.list",
+)
+_MON_ALL = (
+    *_MON_READ,
+    *_MON_POLICY_ALL,
+    *_MON_CHANNEL_ALL,
+    *_MON_METRIC_WRITE,
+    "monitoring.metricDescriptors.delete",
+)
+
 _ROLES: dict[str, tuple[str, ...]] = {
     "roles/run.admin": (*_RUN_READ, *_RUN_WRITE, *_RUN_IAM, *_PROJECT_READ),
     "roles/run.developer": (*_RUN_READ, *_RUN_WRITE, *_PROJECT_READ),
@@ -314,6 +363,14 @@ _ROLES: dict[str, tuple[str, ...]] = {
     "roles/artifactregistry.reader": _AR_READ,
     "roles/artifactregistry.writer": _AR_WRITE,
     "roles/artifactregistry.admin": _AR_ALL,
+    "roles/monitoring.viewer": (*_MON_READ, *_PROJECT_READ),
+    "roles/monitoring.editor": (*_MON_ALL, *_PROJECT_READ),
+    "roles/monitoring.admin": (*_MON_ALL, *_PROJECT_READ),
+    "roles/monitoring.alertPolicyViewer": _MON_POLICY_READ,
+    "roles/monitoring.alertPolicyEditor": _MON_POLICY_ALL,
+    "roles/monitoring.notificationChannelViewer": _MON_CHANNEL_READ,
+    "roles/monitoring.notificationChannelEditor": _MON_CHANNEL_ALL,
+    "roles/monitoring.metricWriter": _MON_METRIC_WRITE,
 }
 
 # Every permission localcloud knows: what the roles above hold, plus the ones only the basic roles

@@ -12,6 +12,8 @@ SERVICES: list[str] = [
     "bigquery:BigQueryService",
     "supabase:SupabaseService",
     "cloudact_api:CloudActApiService",
+    "hooks:HooksService",
+    "monitoring:MonitoringService",  # before Cloud Run: executions write its job metrics
     "run:RunService",
     "storage:StorageService",
     "artifactregistry:ArtifactRegistryService",

@@ -3,6 +3,7 @@ events (attempts, exits, timeouts) turned into task and execution state and cond
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -10,6 +11,13 @@ from localcloud import iam_enforce
 from localcloud.services import run_shapes as shapes
 from localcloud.services.run_base import RunState, execution_id, new_etag
 from localcloud.services.run_runner import HOST_ENV, ExecutionRun
+
+log = logging.getLogger("localcloud.run")
+RESULTS = {
+    "EXECUTION_SUCCEEDED": "succeeded",
+    "EXECUTION_FAILED": "failed",
+    "EXECUTION_CANCELLED": "cancelled",
+}
 
 
 class RunExecutionState(RunState):
@@ -113,6 +121,7 @@ class RunExecutionState(RunState):
                 task.update(state="RUNNING", attempt=kw["attempt"])
                 task.setdefault("startTime", now)
                 if "startTime" not in execution:
+                    self._metric("started", name)
                     execution["startTime"] = now
                     set_condition(
                         execution,
@@ -155,11 +164,13 @@ class RunExecutionState(RunState):
                         else f"Task {execution_id(name)}-task{index} failed with exit code {kw['exit_code']}."
                     )
                 )
+                self._metric("attempt", name, "failed")
                 if kw["will_retry"]:
                     task["retried"] += 1
                 else:
                     task.update(state="FAILED", completionTime=now)
             elif event == "task_succeeded":
+                self._metric("attempt", name, "succeeded")
                 task.update(
                     state="SUCCEEDED", completionTime=now, lastAttemptResult={"status": {}, "exitCode": 0}
                 )
@@ -249,9 +260,20 @@ class RunExecutionState(RunState):
                 condition.update(state="CONDITION_FAILED", lastTransitionTime=now)
         self._count(execution, self._state["tasks"].get(name, []))
         self._set_latest_status(name, status, completion_time=now)
+        self._metric("completed", name, RESULTS.get(status, "failed"), "startTime" in execution)
         self._state["pids"].pop(name, None)
         self._runs.pop(name, None)
         self._changed.notify_all()
+
+    def _metric(self, event: str, name: str, *args: Any) -> None:
+        """Cloud Monitoring's job metrics of an execution's event (`run_started`, `run_attempt`,
+        `run_completed` of localcloud/services/monitoring_metrics.py)."""
+        try:
+            getattr(self.cloud.service("monitoring"), f"run_{event}")(name, *args)
+        except KeyError:
+            pass  # a localcloud built without Monitoring
+        except Exception:  # a metric must never break an execution's state
+            log.exception("monitoring: recording %s of %s failed", event, name)
 
     def _set_latest_status(self, name: str, status: str, completion_time: str | None = None) -> None:
         job = self._state["jobs"].get(name.split("/executions/")[0])
