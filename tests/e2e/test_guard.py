@@ -2,6 +2,10 @@
 a typed, piped or CONFIRM=yes answer; environments never overwrite each other; a prune never takes an
 empty selector. Through make, ansible-playbook and ansible on a localcloud of this module's own
 (cloudact-prod and cloudact-testing-1 rehearsed with REHEARSE=1, cloudact-local as ENV=local).
+
+Each test stands alone, in any order: the module's fixture builds g1, converges prod and local on it
+and builds g2 (newer, not converged); a test that needs a trigger paused or a job unlabelled sets it
+so itself, and puts back what it changed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,17 @@ def cloud(tmp_path_factory):
         assert r.returncode == 0, r.out[-4000:]
         r = c.make("create-jobs")  # ENV=local: builds the local image, converges
         assert r.returncode == 0, r.out[-4000:]
+        # A newer build under a new tag, not converged: prod's jobs stay on g1.
+        r = c.make(
+            "image",
+            "ENV=prod",
+            "RELEASE=g2",
+            "FORCE=1",
+            f"ANSIBLE_ARGS={c.source}",
+            REHEARSE="1",
+            CONFIRM="yes",
+        )
+        assert r.returncode == 0, r.out[-3000:]
         yield c
 
 
@@ -67,21 +82,19 @@ def pinned(cloud, project: str, job: str) -> str:
     return image.rpartition("@")[2]
 
 
+def trigger_state(cloud, project: str, trigger: str, state: str) -> None:
+    """Put a trigger in `state` (ENABLED or PAUSED) by hand, when it is not (Scheduler refuses a second
+    pause)."""
+    url = f"{SCHEDULER.format(project)}/jobs/{trigger}"
+    if cloud.api(project, "GET", url)["state"] != state:
+        cloud.api(project, "POST", f"{url}:{'pause' if state == 'PAUSED' else 'resume'}", json={})
+
+
 # ---- the prod yes names what will run, and only that runs ------------------------------------------------
 
 
 def test_the_release_question_names_the_pinned_digest_not_the_tags_newest(cloud) -> None:
-    """A newer build under a new tag, not converged: the jobs still run g1, and the question says so."""
-    r = cloud.make(
-        "image",
-        "ENV=prod",
-        "RELEASE=g2",
-        "FORCE=1",
-        f"ANSIBLE_ARGS={cloud.source}",
-        REHEARSE="1",
-        CONFIRM="yes",
-    )
-    assert r.returncode == 0, r.out[-3000:]
+    """A newer build under a new tag (g2), not converged: the jobs still run g1, and the question says so."""
     mark = cloud.mark()
     r = prod(cloud, "release", stdin="no\n")
     assert r.returncode != 0
@@ -133,6 +146,8 @@ def test_each_run_carries_the_etag_of_the_job_it_read_and_its_run_id(cloud) -> N
 
 @pytest.mark.parametrize(("target", "extra"), [("pause", ["JOB=alerts"]), ("resume", ["JOB=alerts"])])
 def test_pause_and_resume_take_a_piped_yes_and_refuse_anything_else(cloud, target, extra) -> None:
+    before = "ENABLED" if target == "pause" else "PAUSED"
+    trigger_state(cloud, PROD, "cloudact-daily-alerts-trigger", before)
     mark = cloud.mark()
     r = prod(cloud, target, *extra, stdin="nope\n")
     assert r.returncode != 0 and "prod needs a typed \"yes\" and got 'nope': nothing was changed" in r.out
@@ -141,9 +156,11 @@ def test_pause_and_resume_take_a_piped_yes_and_refuse_anything_else(cloud, targe
     assert r.returncode == 0, r.out[-3000:]
     want = "PAUSED" if target == "pause" else "ENABLED"
     assert cloud.triggers(PROD)["cloudact-daily-alerts-trigger"]["state"] == want
+    trigger_state(cloud, PROD, "cloudact-daily-alerts-trigger", "ENABLED")  # as the catalog has it
 
 
 def test_a_playbook_run_directly_asks_in_the_play_and_reads_a_pipe(cloud) -> None:
+    trigger_state(cloud, PROD, "cloudact-daily-alerts-trigger", "ENABLED")
     args = ["-e", "cloudact_trigger_state=paused", "-e", "cloudact_trigger_job=alerts"]
     mark = cloud.mark()
     r = playbook(cloud, "playbooks/trigger-state.yml", *args, stdin="no\n")
@@ -166,6 +183,7 @@ def test_a_playbook_run_directly_asks_in_the_play_and_reads_a_pipe(cloud) -> Non
         CONFIRM="yes",
     )
     assert r.returncode == 0, r.out[-3000:]
+    assert cloud.triggers(PROD)["cloudact-daily-alerts-trigger"]["state"] == "ENABLED"
 
 
 def test_cancel_in_prod_takes_a_piped_yes(cloud) -> None:
@@ -193,6 +211,7 @@ def relabel(cloud, project: str, job: str, labels: dict) -> None:
 
 
 def test_a_converge_refuses_to_take_over_another_environments_job_and_changes_nothing(cloud) -> None:
+    labels = cloud.jobs(LOCAL)["cloudact-daily-alerts"]["labels"]
     relabel(
         cloud, LOCAL, "cloudact-daily-alerts", {"managed-by": "cloudact-toolkit", "cloudact-env": "stage"}
     )
@@ -208,13 +227,12 @@ def test_a_converge_refuses_to_take_over_another_environments_job_and_changes_no
             ) in r.out, r.out[-3000:]
         assert cloud.writes(mark) == []
     finally:
-        relabel(
-            cloud, LOCAL, "cloudact-daily-alerts", {"managed-by": "cloudact-toolkit", "category": "daily"}
-        )
+        relabel(cloud, LOCAL, "cloudact-daily-alerts", labels)
 
 
 def test_the_first_converge_adopts_an_unlabelled_job_and_says_so(cloud) -> None:
-    # (the previous test left cloudact-daily-alerts without its cloudact-env label)
+    # cloudact-daily-alerts without its cloudact-env label, as before the first converge that marks it
+    relabel(cloud, LOCAL, "cloudact-daily-alerts", {"managed-by": "cloudact-toolkit", "category": "daily"})
     r = cloud.make("plan")
     assert r.returncode == 0, r.out[-3000:]
     assert "would be " + ADOPTED in r.out, r.out[-3000:]
@@ -261,10 +279,15 @@ def test_a_prune_never_removes_another_environments_job(cloud) -> None:
     body["labels"] = {}
     cloud.api(LOCAL, "POST", f"{RUN.format(LOCAL)}/jobs", params={"jobId": "cloudact-nobodys"}, json=body)
     cloud.wait_for(lambda: "cloudact-nobodys" in cloud.jobs(LOCAL), "the unlabelled job")
-    r = cloud.make("create-jobs", PRUNE="1")
-    assert r.returncode == 0, r.out[-3000:]
-    assert "- cloudact-nobodys" in r.out and "cloudact-stage-owned" not in r.out
-    assert "cloudact-stage-owned" in cloud.jobs(LOCAL) and "cloudact-nobodys" not in cloud.jobs(LOCAL)
+    try:
+        r = cloud.make("create-jobs", PRUNE="1")
+        assert r.returncode == 0, r.out[-3000:]
+        assert "- cloudact-nobodys" in r.out and "cloudact-stage-owned" not in r.out
+        assert "cloudact-stage-owned" in cloud.jobs(LOCAL) and "cloudact-nobodys" not in cloud.jobs(LOCAL)
+    finally:  # the other environment's job goes, by hand
+        if "cloudact-stage-owned" in cloud.jobs(LOCAL):
+            cloud.api(LOCAL, "DELETE", f"{RUN.format(LOCAL)}/jobs/cloudact-stage-owned")
+            cloud.wait_for(lambda: "cloudact-stage-owned" not in cloud.jobs(LOCAL), "its deletion")
 
 
 # ---- nothing is deleted by accident ------------------------------------------------------------------------
