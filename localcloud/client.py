@@ -125,6 +125,35 @@ class AdminClient:
     def admin(self, service: str, subpath: str = "", method: str = "GET", json: Any = None) -> Any:
         return self.call(method, f"{service}/{subpath}", json)
 
+    # ---- Cloud Monitoring's notifications and the webhook receiver -----------------------------------
+
+    def webhooks(self, name: str) -> list[dict]:
+        """What https://hooks.cloudact.local/<name> received, oldest first: {"seq", "time", "method",
+        "path", "query", "headers", "body", "body_bytes"} (secrets hashed, see localcloud/services/hooks.py)."""
+        return self.call("GET", f"hooks/{name}")["requests"]
+
+    def clear_webhooks(self, name: str = "") -> None:
+        self.call("DELETE", f"hooks/{name}")
+
+    def outbox(self) -> list[dict]:
+        """Monitoring's email, Pub/Sub and Slack notifications, oldest first."""
+        return self.call("GET", "monitoring/outbox")["messages"]
+
+    def clear_outbox(self) -> None:
+        self.call("DELETE", "monitoring/outbox")
+
+    def deliveries(self) -> list[dict]:
+        """Every notification Monitoring queued, with its status and attempts."""
+        return self.call("GET", "monitoring/deliveries")["deliveries"]
+
+    def incidents(self) -> list[dict]:
+        """Monitoring's incidents as alerts (projects.alerts), each with its incident_id."""
+        return self.call("GET", "monitoring/incidents")["incidents"]
+
+    def monitoring_tick(self) -> None:
+        """Run Monitoring's evaluator and deliveries once now (they also run by themselves)."""
+        self.call("POST", "monitoring/tick")
+
 
 def spawn_server(
     state_dir: Path, port: int = 0, *, detach: bool = False, python: str = sys.executable
