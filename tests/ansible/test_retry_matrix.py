@@ -101,7 +101,8 @@ ENTRIES = [
     Entry("cloud_scheduler_job_info", "GET", TRIGGERS, True, WHERE),
     Entry("cloud_logging_entries_info", "POST", "/v2/entries:list", True, "job=j"),
     Entry("secret_manager_secret_info", "GET", SECRET, True, "names=s"),
-    Entry("cloudact_api_info", "GET", "/health", True, "api_url={front}"),
+    Entry("cloudact_api_info", "GET", "/health", True, "api_url={front}", action=True),
+    Entry("bigquery_dataset_info", "GET", f"/bigquery/v2/projects/{PROJECT}/datasets", True, action=True),
     Entry("cloud_run_execution", "POST", f"{JOBS}/j:run", False, "job=j", looks=True, action=True),
 ]
 RUNS = [(e, c) for e in ENTRIES for c in CASES if applies(c, e.idempotent)]
@@ -134,7 +135,7 @@ def run(entry: Entry, case: Case, front: Front, key_file: Path) -> subprocess.Co
     auth options (GCP_*); an action with the stage environment a play's cloudact_env role builds, its
     credentials the matrix's key."""
     hosts = ("run.googleapis.com", "cloudscheduler.googleapis.com", "logging.googleapis.com")
-    hosts += ("secretmanager.googleapis.com", "artifactregistry.googleapis.com")
+    hosts += ("secretmanager.googleapis.com", "artifactregistry.googleapis.com", "bigquery.googleapis.com")
     env = base_env(None, CLOUDACT_API_ENDPOINTS=json.dumps(dict.fromkeys(hosts, front.url)))
     if entry.id == "make-status":
         env["GCP_SERVICE_ACCOUNT_FILE"] = str(key_file)

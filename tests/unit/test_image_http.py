@@ -342,5 +342,9 @@ def test_an_empty_tag_pins_the_newest_build_and_another_image_is_not_resolved(ht
         api, dict(FACTS, cloudact_image_tag="", cloudact_image=REPO + ":v1"), ["a"], deployed=[]
     )
     assert named["tag"] == "v1" and named["digest"] == D1  # an inventory's own cloudact_image names the tag
+    jobs = "/v2/projects/cloudact-testing-1/locations/us-central1/jobs"
+    deployed = {"name": f"{jobs}/a", "template": {"template": {"containers": [{"image": "localhost/x:1"}]}}}
+    httpserver.expect_request(jobs).respond_with_json({"jobs": [deployed]})
     other = image.resolve(api, dict(FACTS, cloudact_image="localhost/cloudact-jobs-local:latest"), ["a"])
     assert other["pin"] is False and other["image"] == "localhost/cloudact-jobs-local:latest"
+    assert other["jobs"] == [{"name": "a", "image": "localhost/x:1"}]  # the deployed jobs, read all the same

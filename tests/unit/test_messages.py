@@ -30,7 +30,8 @@ STEPS = [MIGRATE, BOOTSTRAP, ORG_SYNC]
 IMG = "us-central1-docker.pkg.dev/cloudact-local/cloudact/cloudact-jobs-local:latest"
 DEPLOYED = [{"name": j["name"], "image": IMG} for j in CATALOG]
 HEALTHY = {"ok": True, "status_code": 200}
-FOUND = {"jobs": DEPLOYED, "health": HEALTHY}
+FOUND = {"jobs": DEPLOYED}  # the release jobs image_pin listed
+API = {"health": HEALTHY}  # cloudact_api_info's answer
 EXEC = "cloudact-manual-bootstrap-x7k2p"
 FILTERS = FilterModule().filters()
 
@@ -108,26 +109,26 @@ CASES = [
     ("converge-not-local", m.release_converge_first, ({"jobs": []}, CATALOG, False, True), False),
     ("converge-disabled", m.release_converge_first, ({"jobs": []}, CATALOG, True, False), False),
     ("converge-has-jobs", m.release_converge_first, ({"jobs": DEPLOYED[:1]}, CATALOG, True, True), False),
-    ("release-ok", m.release_refusal, (FOUND, {}, CATALOG, "local", "https://api"), ""),
+    ("release-ok", m.release_refusal, (FOUND, API, CATALOG, "local", "https://api"), ""),
     (
         "release-missing",
         m.release_refusal,
-        ({"jobs": DEPLOYED[3:], "health": HEALTHY}, {}, CATALOG, "prod", "https://api"),
+        ({"jobs": DEPLOYED[3:]}, API, CATALOG, "prod", "https://api"),
         "release jobs not deployed in prod: cloudact-manual-supabase-migrate, cloudact-manual-bootstrap, "
         "cloudact-manual-org-sync-all; create them with make create-jobs ENV=prod",
     ),
     (
-        "release-created",
+        "release-image-check",  # image_pin's whole result: only its jobs count (listed after a converge)
         m.release_refusal,
-        ({"jobs": [], "health": HEALTHY}, {"jobs": DEPLOYED}, CATALOG, "local", "u"),
+        ({"pin": True, "deployed": {}, "jobs": DEPLOYED[:3], "missing": False}, API, CATALOG, "local", "u"),
         "",
     ),
     (
         "release-images",
         m.release_refusal,
         (
-            {"jobs": [*DEPLOYED[:2], {"name": ORG_SYNC["name"], "image": "old"}], "health": HEALTHY},
-            {},
+            {"jobs": [*DEPLOYED[:2], {"name": ORG_SYNC["name"], "image": "old"}]},
+            API,
             CATALOG,
             "stage",
             "u",
@@ -138,8 +139,8 @@ CASES = [
         "release-unhealthy",
         m.release_refusal,
         (
-            {"jobs": DEPLOYED, "health": {"ok": False, "error": "HTTP 503"}},
-            {},
+            FOUND,
+            {"health": {"ok": False, "error": "HTTP 503"}},
             CATALOG,
             "local",
             "https://api.x",
@@ -149,7 +150,7 @@ CASES = [
     (
         "release-unhealthy-no-error",
         m.release_refusal,
-        ({"jobs": DEPLOYED, "health": {"ok": False}}, {}, CATALOG, "local", "https://api.x"),
+        (FOUND, {"health": {"ok": False}}, CATALOG, "local", "https://api.x"),
         "the CloudAct API at https://api.x does not answer /health (unhealthy): nothing was run",
     ),
     (
@@ -157,7 +158,7 @@ CASES = [
         m.release_refusal,
         (
             FOUND,
-            {},
+            API,
             CATALOG,
             "local",
             "u",
@@ -170,19 +171,19 @@ CASES = [
     (
         "release-dependency-without-from",
         m.release_refusal,
-        (FOUND, {}, CATALOG, "local", "u", "", "x depends on y"),
+        (FOUND, API, CATALOG, "local", "u", "", "x depends on y"),
         "",
     ),
     (
         "plan",
         m.release_plan_line,
-        (STEPS, FOUND, {}, "local", "cloudact-local"),
+        (STEPS, FOUND, "local", "cloudact-local"),
         f"release local (project cloudact-local, image {IMG}): migrate -> bootstrap -> org-sync-all",
     ),
     (
         "plan-from",
         m.release_plan_line,
-        (STEPS[1:], {"jobs": []}, {"jobs": DEPLOYED}, "local", "p"),
+        (STEPS[1:], {"jobs": DEPLOYED[1:3]}, "local", "p"),
         f"release local (project p, image {IMG}): bootstrap -> org-sync-all",
     ),
     (
@@ -302,7 +303,7 @@ def test_filters_read_flags_as_the_bool_filter(name, args, expected) -> None:
         ("cancel_lines", ({"a": 1}, "j"), "results: expected a list, got dict"),
         (
             "release_plan_line",
-            (STEPS, {"jobs": []}, {}, "local", "p"),
+            (STEPS, {"jobs": DEPLOYED[1:]}, "local", "p"),
             "release plan: the first step cloudact-manual-supabase-migrate is not deployed",
         ),
         (

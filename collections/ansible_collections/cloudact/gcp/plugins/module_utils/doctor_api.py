@@ -1,8 +1,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The doctor's checks of what the jobs call: the API (URL, /health, bootstrap), Supabase, organizations.
 
-The API's calls are those of cloudact.gcp.cloudact_api_info (its `call` and `read_key`): the URL from
-the API's Cloud Run service (module_utils/cloud_run.py `service_urls`), as preflight finds it.
+The API's calls are module_utils/cloudact_api.py's (`call`, `read_key`), as cloudact.gcp.cloudact_api_info
+makes them; the URL from the API's Cloud Run service (module_utils/cloud_run.py `service_urls`), as
+preflight finds it.
 Supabase: the token in Secret Manager authenticates one read-only query (`"read_only": true`) of the
 tracking table, compared with the migrations the inventory's migrations directory holds (the
 files the next migrate would see: the image is built from this checkout's tree).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError, error_message
 from ansible_collections.cloudact.gcp.plugins.module_utils.cloud_run import service_urls
+from ansible_collections.cloudact.gcp.plugins.module_utils.cloudact_api import call, read_key
 from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
     FAIL,
     OK,
@@ -28,7 +30,6 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import (
     first,
     lacks,
 )
-from ansible_collections.cloudact.gcp.plugins.modules.cloudact_api_info import call, read_key
 
 TIMEOUT = 15.0
 SUPABASE_QUERY = "https://api.supabase.com/v1/projects/%s/database/query"

@@ -121,11 +121,6 @@ def if_running(force: bool) -> str:
 # ---- release (cloudact_release) ------------------------------------------------------------------
 
 
-def _deployed(found: dict[str, Any], created: dict[str, Any]) -> list[dict[str, Any]]:
-    """The deployed jobs: those listed after a first converge, else those of the preflight."""
-    return _list(_dict(created, "created").get("jobs") or _dict(found, "found").get("jobs"), "jobs")
-
-
 def release_converge_first(
     found: dict[str, Any], catalog_jobs: list[dict[str, Any]], localcloud: bool, enabled: bool
 ) -> bool:
@@ -137,8 +132,8 @@ def release_converge_first(
 
 
 def release_refusal(
-    found: dict[str, Any],
-    created: dict[str, Any],
+    deployed: dict[str, Any],
+    api: dict[str, Any],
     catalog_jobs: list[dict[str, Any]],
     env: str,
     api_url: str,
@@ -146,13 +141,14 @@ def release_refusal(
     dependency: str = "",
 ) -> str:
     """'' when the release may start, else the first reason why not: a release job is not deployed,
-    they run different images, the API does not answer /health, or FROM skips a dependency."""
-    jobs = _deployed(found, created)
+    they run different images, the API does not answer /health, or FROM skips a dependency.
+    `deployed`: {jobs: [{name, image}]} (image_pin's); `api`: {health} (cloudact_api_info's)."""
+    jobs = _list(_dict(deployed, "deployed").get("jobs"), "deployed.jobs")
     names = [j["name"] for j in _list(catalog_jobs, "catalog jobs") if j.get("release_order")]
     deployed = [j.get("name") for j in jobs]
     missing = _unique([n for n in names if n not in deployed])
     images = _unique([j.get("image") for j in jobs if j.get("name") in names])
-    health = _dict(_dict(found, "found").get("health"), "found.health")
+    health = _dict(_dict(api, "api").get("health"), "api.health")
     if missing:
         return (
             f"release jobs not deployed in {env}: {', '.join(missing)}; "
@@ -173,13 +169,13 @@ def release_refusal(
     return ""
 
 
-def release_plan_line(
-    steps: list[dict[str, Any]], found: dict[str, Any], created: dict[str, Any], env: str, project: str
-) -> str:
-    """'release prod (project p, image i): migrate -> bootstrap -> org-sync-all'."""
+def release_plan_line(steps: list[dict[str, Any]], deployed: dict[str, Any], env: str, project: str) -> str:
+    """'release prod (project p, image i): migrate -> bootstrap -> org-sync-all'; `deployed` as
+    release_refusal's."""
     steps = _list(steps, "steps")
     first = _dict(steps[0], "step")["name"] if steps else None
-    images = [j.get("image") for j in _deployed(found, created) if j.get("name") == first]
+    jobs = _list(_dict(deployed, "deployed").get("jobs"), "deployed.jobs")
+    images = [j.get("image") for j in jobs if j.get("name") == first]
     if not images:
         raise BadInput(f"release plan: the first step {first} is not deployed")
     order = " -> ".join(s["shortcut"] for s in steps)
