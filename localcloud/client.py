@@ -129,7 +129,7 @@ class AdminClient:
 
     def webhooks(self, name: str) -> list[dict]:
         """What https://hooks.cloudact.local/<name> received, oldest first: {"seq", "time", "method",
-        "path", "query", "headers", "body", "body_bytes"} (secrets hashed, see localcloud/services/hooks.py)."""
+        "path", "query", "headers", "body", "body_bytes"} (secrets hashed: localcloud/services/hooks.py)."""
         return self.call("GET", f"hooks/{name}")["requests"]
 
     def clear_webhooks(self, name: str = "") -> None:

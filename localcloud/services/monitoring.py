@@ -130,10 +130,13 @@ class MonitoringService(PoliciesApi, MetricsApi, SeriesApi, RunMetrics, Alerting
         self._stop.set()
         self._wake.set()
         if self._ticker is not None:
-            self._ticker.join(15)
+            # A webhook in flight may wait on the proxy, which stops first: the ticker (a daemon) is not
+            # waited for long; a delivery it had not recorded stays pending and is sent after the next start.
+            self._ticker.join(3)
         with self._lock:
             self._save()
-        self.store.close()
+        if self._ticker is None or not self._ticker.is_alive():
+            self.store.close()
 
     def reset(self) -> None:
         with self._lock:

@@ -43,6 +43,9 @@ CANCELLED = (
     "Incident cancelled because the alert policy condition was deleted or modified while incident was active."
 )
 INCIDENTS_KEEP = 10_000
+NO_DATA = (
+    "No data"  # the observed value of an incident closed while its series has no data (localcloud's word)
+)
 
 
 def _series_key(series: dict[str, Any]) -> str:
@@ -199,6 +202,8 @@ class Alerting(MonitoringState):
                     info["auto_closed_at"] = info.get("last_data_us")
                 if incident is not None:
                     value = info.get("value", incident.get("observed", 0.0))
+                    if "conditionThreshold" in cond and info.get("last_data_us") != t:  # no data now
+                        incident["observed_text"] = NO_DATA
                     self._close(incident, policy, t, value, auto_closed=stale and key in failing)
                 changed = True
         for key, info in failing.items():

@@ -146,6 +146,8 @@ class Notifier(MonitoringState):
                     if d["status"] == "pending" and d["next_us"] <= now_us
                 ]
             for delivery_id, delivery, channel in due:
+                if self._stop.is_set():  # type: ignore[attr-defined]
+                    return
                 outcome = self._send(delivery, channel)
                 with self._lock:
                     stored = self._state["deliveries"].get(delivery_id)
@@ -201,7 +203,7 @@ class Notifier(MonitoringState):
                     data=json.dumps(delivery["payload"]),
                     headers=headers,
                     verify=str(self.cloud.ca_file),
-                    timeout=10,
+                    timeout=(3, 10),
                 )
         except requests.RequestException as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
