@@ -128,6 +128,7 @@ class Store:
         with self._lock:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a crash of localcloud
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, project TEXT, metric_type TEXT, "
                 "key TEXT, resource_type TEXT, resource_labels TEXT, metric_labels TEXT, kind TEXT, "
