@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import client  # noqa: E402
+from ansible_collections.cloudact.gcp.plugins.module_utils import client, timefmt  # noqa: E402
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx  # noqa: E402
 
 from localcloud.client import LocalCloudProcess  # noqa: E402
@@ -79,7 +79,7 @@ def run_many(api: client.Client, count: int, batch: int) -> tuple[dict, list[tup
         for name in names:
             while True:
                 found = api.request("GET", rx.execution_url(PROJECT, REGION, FAST, name), "execution")
-                if rx.state(found) in rx.FINISHED:
+                if rx.state(found) in timefmt.FINISHED:
                     first = first or found
                     break
                 time.sleep(0.05)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
-from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger, ledger_sync
+from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger, ledger_sync, timefmt
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 
 from .conftest import BIN, ROOT, base_env, environment_vars, run
@@ -237,7 +237,7 @@ def run_and_wait(api, job, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = api.request("GET", rx.execution_url(PROJECT, REGION, job, name), "execution")
-        if rx.state(found) in rx.FINISHED:
+        if rx.state(found) in timefmt.FINISHED:
             return found
         time.sleep(0.2)
     raise AssertionError(f"{name} did not finish in {timeout}s")

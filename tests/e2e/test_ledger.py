@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from ansible_collections.cloudact.gcp.plugins.module_utils import bigquery as bq
-from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger
+from ansible_collections.cloudact.gcp.plugins.module_utils import client, ledger, timefmt
 from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution as rx
 
 from localcloud.client import LocalCloudProcess
@@ -102,7 +102,7 @@ def test_a_week_of_scheduled_runs_is_in_the_ledger_through_the_jobs_own_writes(c
                 return [
                     e
                     for e in cloud.executions(job)
-                    if e.get("completionTime") and rx.parse_time(e["createTime"]) >= due
+                    if e.get("completionTime") and timefmt.parse_time(e["createTime"]) >= due
                 ]
 
             wait_for(finished, f"{job} at {due}")
@@ -154,7 +154,7 @@ def run_many(cloud, count: int) -> list[dict]:
         short = name.rsplit("/", 1)[-1]
         done.append(
             wait_for(
-                lambda short=short: (lambda e: e if rx.state(e) in rx.FINISHED else None)(
+                lambda short=short: (lambda e: e if rx.state(e) in timefmt.FINISHED else None)(
                     cloud.api.request("GET", rx.execution_url(PROJECT, REGION, FAST, short), "execution")
                 ),
                 short,
@@ -168,7 +168,7 @@ def clone_executions(state_dir, model: dict, count: int) -> None:
     Cloud Run's state file while localcloud is down (see the test's docstring for why)."""
     path = state_dir / "run" / "state.json"
     state = json.loads(path.read_text())
-    base = rx.parse_time(model["createTime"])
+    base = timefmt.parse_time(model["createTime"])
     parent = model["name"].rsplit("/", 1)[0]
     for index in range(count):
         name = f"{parent}/{FAST}-c{index:05d}"
@@ -176,8 +176,8 @@ def clone_executions(state_dir, model: dict, count: int) -> None:
         clone = json.loads(json.dumps(model))
         clone["name"], clone["uid"] = name, f"clone-{index}"
         for key in ("createTime", "startTime", "completionTime", "updateTime"):
-            clone[key] = (rx.parse_time(model[key]) - shift).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        assert rx.parse_time(clone["createTime"]) < base
+            clone[key] = (timefmt.parse_time(model[key]) - shift).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert timefmt.parse_time(clone["createTime"]) < base
         state["executions"][name] = clone
         state["tasks"][name] = state["tasks"][model["name"]]
     path.write_text(json.dumps(state))

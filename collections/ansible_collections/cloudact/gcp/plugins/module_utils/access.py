@@ -129,7 +129,8 @@ def desired(
     ]
     if deployer_pairs:
         for email in (runtime, trigger):
-            before.append(_resource("account", email, deployer_pairs, [m for _, m in deployer_pairs]))
+            members = [member for _role, member in deployer_pairs]
+            before.append(_resource("account", email, deployer_pairs, members))
     mounted = sorted({secrets[key]["secret"] for job in jobs for key in job.get("secrets") or []})
     before += [_resource("secret", secret, [(SECRET_ACCESSOR, runtime_m)], ours) for secret in mounted]
     before += [_resource("dataset", d, [(datasets[d], runtime_m)], ours) for d in sorted(datasets)]
@@ -190,7 +191,7 @@ def check_resources(resources):
 
 
 def _check_member(where, field, who, kind):
-    prefix, _, rest = str(who).partition(":")
+    prefix, _colon, rest = str(who).partition(":")
     if not prefix or not rest:
         raise InputError(
             "%s: %s member %r is not an IAM member; use TYPE:ID, e.g. serviceAccount:NAME@PROJECT"

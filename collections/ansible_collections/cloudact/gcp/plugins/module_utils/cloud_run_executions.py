@@ -27,12 +27,13 @@ from ansible_collections.cloudact.gcp.plugins.module_utils import run_execution 
 from ansible_collections.cloudact.gcp.plugins.module_utils import runs
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
-from ansible_collections.cloudact.gcp.plugins.module_utils.fields import (
-    duration,
+from ansible_collections.cloudact.gcp.plugins.module_utils.fields import duration, short_name
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (
+    FINISHED,
     duration_seconds,
-    short_name,
+    parse_http_date,
+    parse_time,
 )
-from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_http_date, parse_time
 
 FIRST_POLL = 0.1  # seconds: the first polls come soon (most jobs finish in seconds)
 FIRST_WAIT = 5.0  # seconds a waited start waits before it says what it started (and how to cancel it)
@@ -124,7 +125,7 @@ def running_executions(api, p):
         "executions of Cloud Run job %s" % p["job"],
         params={"pageSize": 20},
     )
-    return [short_name(e.get("name")) for e in page.get("executions") or [] if rx.state(e) not in rx.FINISHED]
+    return [short_name(e.get("name")) for e in page.get("executions") or [] if rx.state(e) not in FINISHED]
 
 
 def get_job(api, p):
@@ -254,14 +255,14 @@ def wait_execution(api, p, execution, seconds, on_progress=None, clock=time.mono
     name = execution["name"].rsplit("/", 1)[-1]
     interval = min(FIRST_POLL, p["poll_interval"])
     next_progress = clock() + p["progress_interval"]
-    while rx.state(execution) not in rx.FINISHED:
+    while rx.state(execution) not in FINISHED:
         left = give_up - clock()
         if left <= 0:
             break
         sleep(min(interval, left))
         interval = min(interval * 1.5, p["poll_interval"])
         execution = get_execution(api, p, name)
-        if on_progress and clock() >= next_progress and rx.state(execution) not in rx.FINISHED:
+        if on_progress and clock() >= next_progress and rx.state(execution) not in FINISHED:
             on_progress(execution)
             next_progress = clock() + p["progress_interval"]
     return execution
@@ -421,7 +422,7 @@ def _result(api, execution, changed):
     return dict(
         changed=changed,
         execution=summary,
-        done=summary["state"] in rx.FINISHED,
+        done=summary["state"] in FINISHED,
         server_time=_rfc3339(now),
         lost_answers=list(api.lost),
     )
@@ -430,7 +431,7 @@ def _result(api, execution, changed):
 def cancel(api, p, check_mode, diff):
     execution = existing_execution(api, p, p["name"])
     before = rx.state(execution)
-    changed = before not in rx.FINISHED
+    changed = before not in FINISHED
     if changed and not check_mode:
         execution = cancel_execution(api, p, p["name"])
         if p["wait"]:

@@ -48,7 +48,7 @@ def api_url(ctx: Context) -> str:
             return configured
         service = ctx.facts["cloudact_api_service"]
         try:
-            _, uri, _ = service_urls(ctx.cloud(), ctx.project, ctx.region, service)
+            _exists, uri, _urls = service_urls(ctx.cloud(), ctx.project, ctx.region, service)
         except ApiError as exc:
             raise lacks("run.services.get", exc) or exc from None
         if not uri:
@@ -65,7 +65,7 @@ def check_api_service(ctx: Context) -> Row:
         return Row("API service", OK, "cloudact_api_url %s (inventories/%s)" % (configured, ctx.env))
     service = ctx.facts["cloudact_api_service"]
     try:
-        exists, uri, _ = service_urls(api, ctx.project, ctx.region, service)
+        exists, uri, _urls = service_urls(api, ctx.project, ctx.region, service)
     except ApiError as exc:
         raise lacks("run.services.get", exc) or exc from None
     where = "%s/%s" % (ctx.project, ctx.region)
@@ -231,7 +231,7 @@ def supabase_rows(ctx: Context):
     )
     if response.status_code < 300:
         return response.json() or []
-    message, _ = error_message(response)
+    message, _reason = error_message(response)
     if response.status_code == 400 and "42P01" in message:  # undefined_table: never migrated
         return None
     raise ApiError("Supabase project %s: %s" % (ref, message), response.status_code)

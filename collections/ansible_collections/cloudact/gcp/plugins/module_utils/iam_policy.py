@@ -221,7 +221,7 @@ def check_accounts(accounts, project):
     seen = set()
     for index, account in enumerate(accounts or []):
         email = account["email"]
-        local, _, domain = email.partition("@")
+        local, _at, domain = email.partition("@")
         where = "accounts[%d]" % index
         if domain != "%s.iam.gserviceaccount.com" % project:
             raise InputError(

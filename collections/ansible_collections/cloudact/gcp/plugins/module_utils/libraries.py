@@ -8,6 +8,8 @@ needs one fails naming it, as Ansible's `missing_required_lib` words it.
 
 from __future__ import annotations
 
+__all__ = ["HAS_CRONSIM", "HAS_YAML", "CronSim", "CronSimError", "cron", "load_yaml", "require", "yaml"]
+
 try:
     import yaml
 except ImportError:

@@ -13,11 +13,7 @@ import json
 from datetime import UTC, datetime
 
 from ansible_collections.cloudact.gcp.plugins.module_utils.fields import duration, short_name
-from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import (  # noqa: F401
-    FINISHED,
-    parse_http_date,
-    parse_time,
-)
+from ansible_collections.cloudact.gcp.plugins.module_utils.timefmt import parse_http_date, parse_time
 
 BASE = "https://run.googleapis.com/v2"
 PRODUCT = "cloudact-cloud-run"

@@ -30,7 +30,7 @@ description:
   - Cancelling an execution that has already finished changes nothing.
   - The Cloud Run API has no command override. O(command) is accepted only to refuse it clearly.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   job:
     description: The Cloud Run job's ID (not the full resource name).
@@ -209,7 +209,7 @@ execution:
     max_retries: {description: Retries per task., type: int, returned: always}
     message: {description: The Completed condition's message (why it failed)., type: str, returned: always}
     reason: {description: The Completed condition's execution reason., type: str, returned: always}
-    trigger: {description: C(manual) when the toolkit started it, else empty., type: str, returned: always}
+    trigger: {description: "C(manual) when the toolkit started it, else empty.", type: str, returned: always}
     run_id:
       description: The toolkit's id of the run (C(CLOUDACT_RUN_ID)), else empty.
       type: str

@@ -14,7 +14,7 @@ description:
   - A job that does not exist is reported in RV(missing_jobs), not as a failure.
   - Changes nothing.
 version_added: 0.1.0
-author: CloudAct platform team
+author: CloudAct platform team (!UNKNOWN)
 options:
   jobs:
     description: Job IDs whose executions to list.
@@ -68,7 +68,7 @@ executions:
       returned: always
     create_time: {description: RFC 3339 creation time., type: str, returned: always}
     elapsed_seconds: {description: Seconds from start to completion (or now)., type: float, returned: always}
-    trigger: {description: C(manual) when the toolkit started it, else empty., type: str, returned: always}
+    trigger: {description: "C(manual) when the toolkit started it, else empty.", type: str, returned: always}
 missing_jobs:
   description: Jobs of O(jobs) that do not exist.
   returned: always

@@ -79,7 +79,7 @@ bootstrap:
       description: HTTP status (0 when unreachable or the key could not be read).
       type: int
       returned: always
-    status: {description: SYNCED, OUT_OF_SYNC or NOT_BOOTSTRAPPED., type: str, returned: when ok}
+    status: {description: "SYNCED, OUT_OF_SYNC or NOT_BOOTSTRAPPED.", type: str, returned: when ok}
     body: {description: The JSON body., type: dict, returned: when it answered}
     error:
       description: Why it failed (the key could not be read, or the API's message).
