@@ -116,6 +116,60 @@ def rehearsal():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def stage_converged(rehearsal, source) -> subprocess.CompletedProcess:
+    """make image and make create-jobs ENV=stage with REHEARSE=1, once for the module (the tests that need
+    stage converged take it, in any order): create-jobs' result."""
+    built = rehearsal.make("image", "ENV=stage", f"ANSIBLE_ARGS={source}", REHEARSE="1")
+    assert built.returncode == 0, built.out  # jobs are pinned to a build of the project's registry
+    result = rehearsal.make("create-jobs", "ENV=stage", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
+    assert result.returncode == 0, result.out
+    return result
+
+
+@pytest.fixture(scope="module")
+def prod_refusals(rehearsal, source) -> dict:
+    """On an empty cloudact-prod, before prod_released (which takes it) whichever test asks first: a
+    release and an image missing their inputs (with a piped yes), an image built with a piped yes, and
+    create-jobs answered no and nothing; the results and the writes to Cloud Run and Scheduler they made."""
+    mark = rehearsal.admin.request_seq()
+    missing_ref = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="yes\n")
+    missing_source = rehearsal.make("image", "ENV=prod", REHEARSE="1", stdin="yes\n")
+    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", stdin="yes\n")
+    unanswered = [
+        rehearsal.make("create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin=answer)
+        for answer in ("no\n", "")
+    ]
+    wrote = [
+        e
+        for e in rehearsal.admin.request_log(after=mark)
+        if e["method"] != "GET" and ("run.googleapis.com" in e["host"] or "cloudscheduler" in e["host"])
+    ]
+    return {
+        "missing_ref": missing_ref,
+        "missing_source": missing_source,
+        "built": built,
+        "unanswered": unanswered,
+        "wrote": wrote,
+    }
+
+
+@pytest.fixture(scope="module")
+def prod_released(rehearsal, source, prod_refusals) -> dict:
+    """prod built (CONFIRM=yes), converged (a piped yes), a release refused without a yes, then released
+    with one, once for the module: each command's result, and the :run requests the refused one sent."""
+    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", CONFIRM="yes")
+    assert built.returncode == 0, built.out
+    created = rehearsal.make(
+        "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n"
+    )
+    before = rehearsal.runs()
+    refused = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="\n")
+    refused_runs = rehearsal.runs() - before
+    result = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n")
+    return {"created": created, "refused": refused, "refused_runs": refused_runs, "released": result}
+
+
 @pytest.fixture
 def google(rehearsal, monkeypatch):
     """Google's own clients in this process, through localcloud's proxy."""
@@ -202,12 +256,9 @@ def test_without_rehearse_make_stage_never_reaches_localcloud(rehearsal):
 
 
 def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact_testing_1(
-    rehearsal, google, source
+    rehearsal, google, stage_converged
 ):
-    built = rehearsal.make("image", "ENV=stage", f"ANSIBLE_ARGS={source}", REHEARSE="1")
-    assert built.returncode == 0, built.out  # jobs are pinned to a build of the project's registry
-    result = rehearsal.make("create-jobs", "ENV=stage", f"ANSIBLE_ARGS={STAGE_ARGS}", REHEARSE="1")
-    assert result.returncode == 0, result.out
+    result = stage_converged
     found = re.search(
         r"API URL discovered from Cloud Run service cloudact-api-service-test: (\S+)", result.out
     )
@@ -241,51 +292,41 @@ def test_rehearse_create_jobs_stage_discovers_the_api_url_and_converges_cloudact
 
 
 def test_rehearse_prod_refuses_missing_inputs_before_it_asks_and_without_a_yes_changes_nothing(
-    rehearsal, google, source
+    prod_refusals,
 ):
-    mark = rehearsal.admin.request_seq()
+    missing_ref, missing_source, built, unanswered, wrote = (
+        prod_refusals[k] for k in ("missing_ref", "missing_source", "built", "unanswered", "wrote")
+    )
     # Inputs first: the release's migrate needs the Supabase project ref the prod inventory leaves empty.
-    result = rehearsal.make("release", "ENV=prod", REHEARSE="1", stdin="yes\n")
-    assert result.returncode != 0 and "Type yes" not in result.out, result.out
-    assert "cloudact_supabase_project_ref='': migrate needs the Supabase project ref of prod" in result.out
+    assert missing_ref.returncode != 0 and "Type yes" not in missing_ref.out, missing_ref.out
+    assert (
+        "cloudact_supabase_project_ref='': migrate needs the Supabase project ref of prod" in missing_ref.out
+    )
     # An image without its migrations source is refused for that, not for want of a yes.
-    result = rehearsal.make("image", "ENV=prod", REHEARSE="1", stdin="yes\n")
-    assert result.returncode != 0 and "Type yes" not in result.out, result.out
-    assert "ENV=prod: cloudact_migrations_source is empty" in result.out
-    # The converge asks, naming what it would pin; anything but yes changes nothing.
-    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", stdin="yes\n")
+    assert missing_source.returncode != 0 and "Type yes" not in missing_source.out, missing_source.out
+    assert "ENV=prod: cloudact_migrations_source is empty" in missing_source.out
     assert built.returncode == 0, built.out  # a piped yes answers make image too
     assert re.search(r"About to build and push cloudact-jobs-prod:\S+ \(git-\w+\); create bucket", built.out)
-    for answer in ("no\n", ""):
-        result = rehearsal.make(
-            "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin=answer
-        )
+    # The converge asks, naming what it would pin; anything but yes changes nothing.
+    question = r"About to converge the job catalog onto prod, pinning every job to \S+@sha256:[0-9a-f]{64} \("
+    for result in unanswered:
         assert result.returncode != 0, result.out
-        question = (
-            r"About to converge the job catalog onto prod, pinning every job to \S+@sha256:[0-9a-f]{64} \("
-        )
         assert re.search(question, result.out) and "Type yes to go on" in result.out, result.out
-    assert cloudact_jobs(google, "cloudact-prod") == [] and triggers(google, "cloudact-prod") == []
-    wrote = [e for e in rehearsal.admin.request_log(after=mark) if "cloudbuild" not in e["host"]]
-    assert not [e for e in wrote if "run.googleapis.com" in e["host"] and e["method"] != "GET"]
+    # Nothing reached Cloud Run or Cloud Scheduler but reads (the build wrote its image only).
+    assert [(e["method"], e["host"], e["path"]) for e in wrote] == []
 
 
-def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_prod(rehearsal, google, source):
-    built = rehearsal.make("image", "ENV=prod", f"ANSIBLE_ARGS={source}", REHEARSE="1", CONFIRM="yes")
-    assert built.returncode == 0, built.out  # the build above, or this one
-    created = rehearsal.make(
-        "create-jobs", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n"
-    )
+def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_prod(
+    rehearsal, google, prod_released
+):
+    created, refused = prod_released["created"], prod_released["refused"]
     assert created.returncode == 0 and "jobs: 8 created" in created.out, created.out
     assert "API URL discovered" not in created.out  # prod's URL is the inventory's, https://api.cloudact.ai
-    before = rehearsal.runs()
-    refused = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="\n")
-    assert refused.returncode != 0 and rehearsal.runs() == before, refused.out
+    assert refused.returncode != 0 and prod_released["refused_runs"] == 0, refused.out  # no yes: no :run
     _, executions, _ = google("cloudact-prod")
     parent = f"projects/cloudact-prod/locations/{REGION}/jobs/-"
-    assert list(executions.list_executions(parent=parent)) == []
 
-    result = rehearsal.make("release", "ENV=prod", f"ANSIBLE_ARGS={PROD_ARGS}", REHEARSE="1", stdin="yes\n")
+    result = prod_released["released"]
     assert result.returncode == 0, result.out
     assert "release prod (project cloudact-prod" in result.out
     # make's prompt names the digest the release will run (the jobs are pinned to it), and its tags.
@@ -303,7 +344,13 @@ def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_pr
     assert re.search(r"API /health\s+ok\s+healthy \(version \S+, production\)", result.out), result.out
     assert re.search(r"bootstrap status\s+ok\s+SYNCED", result.out), result.out
     assert re.search(r"org datasets \(\*_prod\)\s+ok\s+3", result.out), result.out
-    done = sorted(e.job for e in executions.list_executions(parent=parent))
+    # The release's three runs, one each (a trigger's scheduled run may have run since, in another test).
+    release_jobs = (
+        "cloudact-manual-bootstrap",
+        "cloudact-manual-org-sync-all",
+        "cloudact-manual-supabase-migrate",
+    )
+    done = sorted(e.job for e in executions.list_executions(parent=parent) if e.job in release_jobs)
     assert done == [
         "cloudact-manual-bootstrap",
         "cloudact-manual-org-sync-all",
@@ -319,7 +366,9 @@ def test_rehearse_prod_release_runs_the_three_steps_and_validates_on_cloudact_pr
         assert private not in result.out and private not in created.out
 
 
-def test_each_projects_triggers_fire_into_its_own_project_with_its_own_key(rehearsal, google):
+def test_each_projects_triggers_fire_into_its_own_project_with_its_own_key(
+    rehearsal, google, stage_converged, prod_released
+):
     """The clock past midnight: quota-reset's trigger of cloudact-testing-1 and of cloudact-prod each
     runs its own project's job (an OAuth token of that project's account), none in cloudact-local;
     prod's (bootstrapped by the release above) succeeds against prod's API with prod's root key."""

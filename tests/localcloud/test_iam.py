@@ -103,6 +103,12 @@ def iam_cloud():
     yield from start_iam_cloud()
 
 
+@pytest.fixture
+def pristine_iam_cloud():
+    """A localcloud no other test has touched (the module's is shared, and the tests run in any order)."""
+    yield from start_iam_cloud()
+
+
 def job_body() -> run_v2.Job:
     container = run_v2.Container(image="us-docker.pkg.dev/x/jobs/test:latest", command=["python", "-V"])
     return run_v2.Job(template=run_v2.ExecutionTemplate(template=run_v2.TaskTemplate(containers=[container])))
@@ -111,7 +117,8 @@ def job_body() -> run_v2.Job:
 # ---- accounts and keys --------------------------------------------------------------------------
 
 
-def test_a_fresh_project_has_only_the_operator_as_owner_and_the_compute_account_as_editor(iam_cloud):
+def test_a_fresh_project_has_only_the_operator_as_owner_and_the_compute_account_as_editor(pristine_iam_cloud):
+    iam_cloud = pristine_iam_cloud
     session = iam_cloud.session()
     number = session.get(f"{CRM}/v1/projects/{PROJECT}").json()["projectNumber"]
     assert len(number) == 12 and number.isdigit()

@@ -130,6 +130,9 @@ class ConvergeAction(ControllerAction):
     def act(self, args):
         from ansible_collections.cloudact.gcp.plugins.module_utils import batch
 
+        # An empty purge selector is refused first, before the environment is even needed (converge_all
+        # refuses it too, for its other callers).
+        batch.check_selector(args.get("purge_prefix"), self.RESOURCE, args.get("location") or "the region")
         env = self.environment()
         args = dict(args, location=args.get("location") or env.region)
         return batch.converge_all(
