@@ -61,7 +61,10 @@ SANITY_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.versio
 SANITY_SKIP :=
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint, ansible-test sanity
+lint: lint-static sanity ## ruff, yamllint, ansible-lint (production profile), hadolint, ansible-test sanity
+
+.PHONY: lint-static
+lint-static: $(STAMP) ## The linters without ansible-test: ruff, yamllint, ansible-lint, hadolint, inventories, changelog
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
@@ -69,16 +72,26 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production profile), hadolint, a
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m toolkit check-inventories
 	cd $(COLLECTION) && $(CURDIR)/$(BIN)/antsibull-changelog lint
+
+.PHONY: sanity
+sanity: $(STAMP) ## ansible-test sanity over the cloudact.gcp collection (its default tests, offline bootstrap)
 	@# ansible-test sanity: its default tests over the collection, on the venv's Python (DEVELOPERS.md).
 	@# Offline bootstrap: its test venvs get pip from tools/get_pip.py (ensurepip), seeded into its cache.
 	$(BIN)/python tools/get_pip.py --seed
 	cd $(COLLECTION) && $(CURDIR)/$(BIN)/ansible-test sanity --python $(SANITY_PYTHON) $(SANITY_SKIP)
 
-.PHONY: test
-test: lint chromium $(STAMP) ## The test command: lint, then every pytest suite (unit, integration on localcloud, molecule, end to end)
+.PHONY: pytest
+pytest: chromium $(STAMP) ## Every pytest suite (unit, integration on localcloud, molecule, end to end)
 	@# Two workers (this machine's two cores); a file's tests stay together on one of them. Random order
 	@# (pytest-randomly): the header prints the seed; --randomly-seed=<seed> replays it (DEVELOPERS.md).
 	$(BIN)/python -m pytest -p randomly -n 2 --dist loadfile
+
+.PHONY: test
+test: lint-static chromium $(STAMP) ## The test command: the linters, then ansible-test sanity and every pytest suite side by side
+	@# sanity (mostly one process: pylint) runs beside pytest's two workers, which wait on localcloud and
+	@# subprocesses a third of the time; -O prints each one's output whole when it ends, and a failure of
+	@# either fails the target once both have finished.
+	$(MAKE) --no-print-directory -j 2 -O sanity pytest
 
 # The report's browser test renders in Debian's chromium (DEVELOPERS.md): installed here when missing.
 .PHONY: chromium

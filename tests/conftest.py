@@ -72,11 +72,26 @@ _state_key = pytest.StashKey[Path]()
 _violations_key = pytest.StashKey[list]()
 
 
+# The suites from the longest files to the shortest (seconds per file, measured): pytest-xdist's
+# --dist loadfile hands each free worker the next file in order, so the long end-to-end files start
+# first and the short unit files fill in at the end, instead of one worker finishing a long file alone.
+SUITE_ORDER = ("e2e", "ansible", "localcloud", "jobs", "unit")
+
+
+def _suite_rank(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).parts
+    suite = parts[parts.index("tests") + 1] if "tests" in parts else ""
+    return SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test that uses localcloud is marked so, so `-m "not localcloud"` leaves it out.
     for item in items:
         if LOCALCLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.localcloud)
+    # A stable sort by suite, on top of pytest-randomly's shuffle (which runs before this hook): the
+    # files of a suite, and the tests of a file, keep the seed's random order.
+    items.sort(key=_suite_rank)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
