@@ -53,8 +53,15 @@ def extra_vars(args: list[str]) -> dict:
     from ansible.parsing.dataloader import DataLoader
     from ansible.utils.vars import load_extra_vars
 
+    # load_extra_vars reads Ansible's global CLI arguments and keeps its first answer on itself (a
+    # process-wide memo): both are set for this call, then put back as they were.
+    saved = context.CLIARGS, getattr(load_extra_vars, "extra_vars", None)
     context.CLIARGS = ImmutableDict(extra_vars=tuple(values))
-    return dict(load_extra_vars(DataLoader()))
+    load_extra_vars.extra_vars = None
+    try:
+        return dict(load_extra_vars(DataLoader()))
+    finally:
+        context.CLIARGS, load_extra_vars.extra_vars = saved
 
 
 def question(kind: str, env: environment.Environment, args: argparse.Namespace) -> dict:

@@ -117,3 +117,15 @@ def test_extra_vars_are_read_as_ansible_reads_them(tmp_path) -> None:
         "cloudact_supabase_project_ref": "fromfile",
     }
     assert ask.extra_vars(["-i", "inventories/prod"]) == {}
+
+
+def test_extra_vars_twice_in_one_process_each_get_their_own_and_leave_ansibles_globals() -> None:
+    """Ansible's load_extra_vars keeps its first answer process-wide: each call gets its own values, and
+    Ansible's CLI arguments and memo are as they were after it (a VariableManager made later is not fed)."""
+    from ansible import context
+    from ansible.utils.vars import load_extra_vars
+
+    before = (context.CLIARGS, getattr(load_extra_vars, "extra_vars", None))
+    assert ask.extra_vars(["-e", "cloudact_env=one"]) == {"cloudact_env": "one"}
+    assert ask.extra_vars(["-e", "cloudact_env=two"]) == {"cloudact_env": "two"}
+    assert (context.CLIARGS, getattr(load_extra_vars, "extra_vars", None)) == before
