@@ -164,6 +164,14 @@ def test_converge_from_empty_creates_the_channel_and_a_failure_policy_per_job_th
         assert summary[kind]["pruned"] == []
     assert "changed=0" in result.stdout
     assert monitoring_writes(localcloud, mark) == []
+    # Its cost: the descriptors, the channel's secret, the channels (twice: each task lists them once)
+    # and the policies, each one call.
+    log = localcloud.admin.request_log(after=mark)
+    alerts = [r for r in log if r["host"] == "monitoring.googleapis.com"]
+    alerts += [r for r in log if SECRET in r["path"]]
+    expected = ["notificationChannelDescriptors", "notificationChannels", "notificationChannels"]
+    expected += ["alertPolicies", "latest:access"]
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in alerts) == sorted(expected)
 
 
 def test_a_description_edit_plans_exactly_the_documentation_change(
@@ -344,3 +352,26 @@ def test_googles_discovery_client_and_types_list_and_read_back_what_converge_wro
         assert read.alert_strategy.auto_close.seconds == 1800
         assert list(read.notification_channels) == [typed.name]
         assert read.user_labels["cloudact_env"] == "local"
+
+
+def test_create_jobs_preflight_refuses_a_channel_secret_that_does_not_exist_before_any_write(
+    localcloud, ansible_env, tmp_path
+):
+    channels = [{"name": "bad", "type": "webhook_tokenauth", "labels": {"url": {"secret": "no-such-secret"}}}]
+    extra = tmp_path / "channels.json"
+    extra.write_text(json.dumps({"cloudact_alert_channels": channels}))
+    mark = localcloud.admin.request_seq()
+    result = playbook(ansible_env, "create-jobs.yml", "-e", f"@{extra}")
+    assert result.rc != 0
+    assert (
+        "secret no-such-secret does not exist in cloudact-local: create it (gcloud secrets create "
+        "no-such-secret) and add the channel's value as its version"
+    ) in result.output, result.output[-3000:]
+    writes = [
+        r
+        for r in localcloud.admin.request_log(after=mark)
+        if r["method"] in WRITES
+        and not r["path"].endswith(":testIamPermissions")
+        and r["host"] != "oauth2.googleapis.com"
+    ]
+    assert writes == []

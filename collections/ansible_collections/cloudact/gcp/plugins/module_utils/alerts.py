@@ -538,3 +538,58 @@ def update_policy(api, name, body, mask, after, names):
         return None
 
     return monitoring.patch(api, name, body, mask, "alert policy %s (update)" % body["displayName"], look)
+
+
+# ---- incidents (make incidents) ------------------------------------------------------------------
+
+
+def incidents_filter(env):
+    """The alerts of this environment's policies (projects.alerts.list's filter language)."""
+    check_owner(env, "incident")
+    return 'policy.user_labels.%s="%s" AND policy.user_labels.%s="%s"' % (
+        monitoring.MANAGED_BY,
+        monitoring.TOOLKIT,
+        monitoring.ENV_LABEL,
+        env,
+    )
+
+
+def incident_rows(alerts):
+    """[{state, opened, closed, job, policy, incident}] of projects.alerts entries, open ones first."""
+    rows = []
+    for alert in alerts:
+        policy = alert.get("policy") or {}
+        labels = policy.get("userLabels") or {}
+        resource = ((alert.get("resource") or {}).get("labels")) or {}
+        rows.append(
+            {
+                "state": alert.get("state", ""),
+                "opened": alert.get("openTime", ""),
+                "closed": alert.get("closeTime", "") or "-",
+                "job": labels.get("cloudact_job") or resource.get("job_name") or "-",
+                "policy": policy.get("displayName", ""),
+                "incident": (alert.get("name") or "").rsplit("/", 1)[-1],
+            }
+        )
+    rows.sort(key=lambda r: r["state"] != "OPEN")  # stable: newest first within each
+    return rows
+
+
+def incidents_report(api, project, env, limit=20):
+    """(heading, lines): the open and recent incidents of this environment's policies, newest first."""
+    alerts = monitoring.list_alerts(api, project, incidents_filter(env))
+    rows = incident_rows(alerts)[:limit]
+    opened = sum(1 for r in rows if r["state"] == "OPEN")
+    heading = "incidents of %s (%s): %d open, %d shown (newest first, open ones on top)" % (
+        env,
+        project,
+        opened,
+        len(rows),
+    )
+    if not rows:
+        return heading, ["no incident: no alert policy of %s has fired" % env]
+    columns = ("state", "opened", "closed", "job", "policy", "incident")
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip()]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns).rstrip() for r in rows]
+    return heading, lines
