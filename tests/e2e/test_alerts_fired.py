@@ -2,7 +2,8 @@
 inventory's webhook channel (localcloud's receiver, hooks.cloudact.local/cloudact-local) and a failure
 policy per job; a job made to fail (its API calls refused) opens an incident that reaches the webhook
 naming the job with its `make logs` line, `make incidents` lists it, and once the 300 s window holds
-no failed point the webhook gets `closed` for the same incident_id. `make doctor` has its alerts row.
+no failed point the webhook gets `closed` for the same incident_id; a failed attempt retried into success
+sends nothing. `make doctor` has its alerts row.
 """
 
 from __future__ import annotations
@@ -75,3 +76,17 @@ def test_a_failed_job_opens_an_incident_on_the_webhook_listed_by_make_incidents_
     assert result.returncode == 0, result.out[-2000:]
     (row,) = [line for line in result.out.splitlines() if opened["incident_id"] in line]
     assert row.startswith("CLOSED")
+
+    # A failed attempt that is retried and then succeeds (max_retries 1) sends nothing.
+    fault = e2e.admin.fault(API_HOST, "/api/v1/admin/quota/cleanup-stale", count=1, status=403)
+    try:
+        result = e2e.make("run", "ENV=local", "JOB=stale-cleanup")
+        fired = e2e.admin.fired_faults(fault)
+    finally:
+        e2e.admin.clear_faults()
+    assert result.returncode == 0, result.out[-2000:]
+    assert len(fired) == 1, e2e.admin.faults()  # the first attempt was refused, its retry succeeded
+    retried_at = e2e.admin.now()
+    while (step(e2e, 60) - retried_at).total_seconds() < 180 + 300 + 60 + 60:
+        pass
+    assert len(incidents(e2e)) == 2  # the open and the close of the first failure only
