@@ -375,3 +375,53 @@ def test_create_jobs_preflight_refuses_a_channel_secret_that_does_not_exist_befo
         and r["host"] != "oauth2.googleapis.com"
     ]
     assert writes == []
+
+
+def test_an_operator_without_the_monitoring_roles_is_refused_naming_them_before_any_write(
+    localcloud, ansible_env, google, tmp_path
+):
+    crm = f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}"
+    iam = f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts"
+    account_id = "alerts-viewer-" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:8]
+    made = google.post(iam, json={"accountId": account_id, "serviceAccount": {"displayName": "viewer"}})
+    assert made.status_code == 200, made.text
+    email = made.json()["email"]
+    member = f"serviceAccount:{email}"
+
+    def bind(add: bool) -> None:
+        policy = google.post(f"{crm}:getIamPolicy", json={}).json()
+        bindings = [
+            b for b in policy.get("bindings", []) if b != {"role": "roles/viewer", "members": [member]}
+        ]
+        if add:
+            bindings.append({"role": "roles/viewer", "members": [member]})
+        policy["bindings"] = bindings
+        assert google.post(f"{crm}:setIamPolicy", json={"policy": policy}).status_code == 200
+
+    bind(True)
+    try:
+        key = google.post(f"{iam}/{email}/keys", json={})
+        assert key.status_code == 200, key.text
+        key_file = tmp_path / "viewer.json"
+        key_file.write_bytes(base64.b64decode(key.json()["privateKeyData"]))
+        key_file.chmod(0o600)
+        mark = localcloud.admin.request_seq()
+        result = playbook(ansible_env, "create-jobs.yml", "-e", f"cloudact_credentials_file={key_file}")
+        assert result.rc != 0
+        for permission, role in (
+            ("monitoring.alertPolicies.create", "roles/monitoring.alertPolicyEditor"),
+            ("monitoring.notificationChannels.create", "roles/monitoring.notificationChannelEditor"),
+        ):
+            line = f"you ({email}) lack {permission} on {PROJECT}: ask for {role} or run with an account"
+            assert line in result.output, result.output[-3000:]
+        writes = [
+            r
+            for r in localcloud.admin.request_log(after=mark)
+            if r["method"] in WRITES
+            and not r["path"].endswith(":testIamPermissions")
+            and r["host"] != "oauth2.googleapis.com"
+        ]
+        assert writes == []
+    finally:
+        bind(False)
+        google.delete(f"{iam}/{email}")
