@@ -222,12 +222,6 @@ def verification(channel):
     return "" if status == "VERIFICATION_STATUS_UNSPECIFIED" else status
 
 
-def channel_diff_view(view, changed):
-    """The diff's fields: the label values are shown only when the digest says they changed, and a
-    sensitive one only as its secret's name."""
-    return {k: view[k] for k in changed if k in view}
-
-
 def converge_channels(api, entries, project, env, check, prune=False, only_prune=False):
     """Converge this environment's channels to `entries`; {changed, channels, diff}. With `prune`,
     also delete this environment's channels that are not listed (each with force, and only when no

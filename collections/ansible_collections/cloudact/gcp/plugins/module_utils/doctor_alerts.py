@@ -46,10 +46,18 @@ def check_alerts(ctx: Context) -> Row:
                 % (len(silent), env),
                 "set cloudact_alert_channels in inventories/%s, then %s" % (env, fix),
             )
+        unusable = sorted(
+            "%s %s"
+            % (c.get("displayName", n), "disabled" if c.get("enabled", True) is False else "unverified")
+            for n, c in channels.items()
+            if n not in usable
+        )
+        why = "; channels: %s" % ", ".join(unusable) if unusable else ""
         return Row(
             NAME,
             FAIL,
-            "%d policies name no enabled, verified channel (%s)" % (len(silent), ", ".join(silent[:3])),
+            "%d policies name no enabled, verified channel (%s)%s"
+            % (len(silent), ", ".join(silent[:3]), why),
             fix,
         )
     names = sorted(channels[n].get("displayName", n) for n in usable)
