@@ -105,6 +105,15 @@ def test_converge_from_empty_creates_the_channel_and_a_failure_policy_per_job_th
     localcloud, ansible_env, google, tmp_path, cleared
 ):
     jobs = catalog_jobs()
+    # The plan from empty: the channel and every policy (naming the channel not made yet), nothing written.
+    mark = localcloud.admin.request_seq()
+    result, plan = converge(ansible_env, tmp_path, "--check", "--diff")
+    assert result.rc == 0, result.output[-4000:]
+    assert monitoring_writes(localcloud, mark) == []
+    assert plan["alert_channels"]["created"] == [CHANNEL]
+    assert sorted(plan["alert_policies"]["created"]) == sorted(policy_name(j) for j in jobs)
+    assert "alert policies: 8 would be created, 0 would be updated, 0 unchanged" in result.stdout
+
     result, summary = converge(ansible_env, tmp_path)
     assert result.rc == 0, result.output[-4000:]
     assert summary["alert_channels"]["created"] == [CHANNEL]
