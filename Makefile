@@ -241,6 +241,10 @@ doctor: $(STAMP) ## Read-only checks of ENV, each naming the cause and the comma
 	  -e cloudact_doctor_env='$(ENV)' -e cloudact_doctor_strict=$(if $(STRICT),true,false) \
 	  -e '{"cloudact_doctor_probes": [$(if $(PROBE),"$(PROBE)")]}'
 
+.PHONY: incidents
+incidents: $(STAMP) ## Open and recent incidents of ENV's alert policies (Cloud Monitoring): state, opened, closed, job, policy
+	@$(ENV_WORD) && $(OPS_LOCAL) $(BIN)/python -m toolkit.incidents $$env
+
 .PHONY: history
 history: $(STAMP) ## Executions of a job: JOB=<word> [N=10]: result, start, duration, trigger
 	@$(ENV_WORD) && $(OPS_LOCAL) $(PLAYBOOK) playbooks/history.yml -e cloudact_history_job='$(JOB)' -e cloudact_history_limit='$(N)'

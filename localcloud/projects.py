@@ -59,6 +59,12 @@ class HostedProject:
         return f"supabase-access-token-{self.supabase_suffix}"
 
     @property
+    def alerts_webhook_secret(self) -> str:
+        """The secret holding the URL (with its token) of the environment's alert webhook: the local
+        inventory's notification channel (cloudact_alert_channels) into localcloud's receiver."""
+        return f"cloudact-alerts-webhook-{self.secret_suffix}"
+
+    @property
     def service_account(self) -> str:
         """The account of the key localcloud issues for the project: its owner (roles/owner), not the
         jobs' runtime account (`cloudact-jobs@`, which only a converge creates)."""

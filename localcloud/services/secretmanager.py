@@ -132,6 +132,18 @@ class SecretManager(Service):
                 )
                 self._add_version(name, value.encode(), checksum_given=False)
             self._seeded.append(hosted.project)
+        # The alert webhook's URL, added once per project (also to a state seeded before it existed):
+        # localcloud's own receiver, its token in the query (the receiver logs it hashed).
+        for hosted in PROJECTS:
+            mark = f"{hosted.project}/alerts-webhook"
+            if mark in self._seeded:
+                continue
+            name = f"projects/{hosted.project}/secrets/{hosted.alerts_webhook_secret}"
+            if name not in self._secrets:
+                self._secrets[name] = self._new_secret(name, {"replication": {"automatic": {}}})
+                url = f"https://hooks.cloudact.local/cloudact-{hosted.secret_suffix}?token={pysecrets.token_urlsafe(24)}"
+                self._add_version(name, url.encode(), checksum_given=False)
+            self._seeded.append(mark)
         self._save()
 
     def _issued_supabase_token(self, project: str) -> str:

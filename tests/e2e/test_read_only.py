@@ -1,5 +1,5 @@
-"""Read-only means read-only: make status, history, logs, report, calendar, plan and doctor send no write
-to any Google or CloudAct endpoint, on ENV=local and on a rehearsed stage, proven by localcloud's
+"""Read-only means read-only: make status, history, logs, report, calendar, plan, doctor and incidents send
+no write to any Google or CloudAct endpoint, on ENV=local and on a rehearsed stage, proven by localcloud's
 request log and the product's own rule of what a write is (module_utils/verbs.py `is_write`).
 
 They run after executions exist that the ledger lacks (their jobs' own ledger writes were refused), so a
@@ -31,6 +31,7 @@ COMMANDS = [
     ("calendar",),
     ("plan",),
     ("doctor",),
+    ("incidents",),
 ]
 
 

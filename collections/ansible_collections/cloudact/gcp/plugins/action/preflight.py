@@ -7,9 +7,11 @@ from typing import ClassVar
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import (
     access,
+    alerts,
     cloud_run,
     environment,
     iam_policy,
+    monitoring,
     secret_manager,
 )
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
@@ -39,6 +41,8 @@ class ActionModule(ControllerAction):
         out = {"changed": False, "ansible_facts": facts}
         if args["needs"]:
             self.check_permissions(api, project, args["needs"], (chosen["check"] or {}).get("client_email"))
+        if args["needs"] == "converge":
+            self.check_channel_secrets(api, built, (chosen["check"] or {}).get("client_email"))
         if args["check_secrets"]:
             secrets = built.get("cloudact_secrets")
             keys = sorted({k for job in built.jobs for k in job["secrets"]})
@@ -64,6 +68,15 @@ class ActionModule(ControllerAction):
             self.say("API URL discovered from Cloud Run service %s: %s" % (service, url))
         facts["cloudact_api_url_effective"] = url
         return out
+
+    def check_channel_secrets(self, api, built, email):
+        """The alert channels' secrets exist and the operator may read them (secretmanager.versions.access,
+        testIamPermissions on each: nothing is accessed here), before any change."""
+        channels = [c for c in built.get("cloudact_alert_channels") or [] if isinstance(c, dict)]
+        refs = [ref for _channel, _label, ref in alerts.secret_refs(channels, built.project)]
+        problems = monitoring.secret_problems(api, refs, email or "the application default credentials")
+        if problems:
+            raise InputError("\n".join(problems))
 
     def check_permissions(self, api, project, needs, email):
         """The operator's own permissions for what the play will do, before any change."""

@@ -42,14 +42,53 @@ def trigger_entries(model):
     return converge_plan.trigger_entries(facts, data)
 
 
-def converge_summary(jobs=None, triggers=None, check=False, access_results=None, ledger=None):
+def policy_entries(model):
+    """The run's environment -> `policies` of cloudact.gcp.alert_policies (module_utils/converge_plan.py)."""
+    facts, data = _environment(model)
+    try:
+        return converge_plan.policy_entries(facts, data)
+    except ToolkitError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def _alerts(channels, policies, pruned_channels):
+    """{alert_channels, alert_policies}: the results of the alerts role's registered tasks. When the
+    channels' prune task (after the policies) ran, its results of the unlisted channels (deleted, or
+    kept with the reason) replace the first task's."""
+    out = {}
+    pruned = (pruned_channels or {}).get("channels")
+    for label, registered, key in (
+        ("alert_channels", channels, "channels"),
+        ("alert_policies", policies, "policies"),
+    ):
+        results = (registered or {}).get(key)
+        if results is None:
+            continue
+        if key == "channels" and pruned is not None:
+            results = [r for r in results if not r.get("unlisted")] + [r for r in pruned if r.get("unlisted")]
+        out[label] = results
+    return out
+
+
+def converge_summary(
+    jobs=None,
+    triggers=None,
+    check=False,
+    access_results=None,
+    ledger=None,
+    alert_channels=None,
+    alert_policies=None,
+    alert_channels_pruned=None,
+):
     """The registered results of the batch job and trigger tasks -> {jobs, triggers, lines} per kind.
 
     `access_results`: the registered results of the iam_access tasks (a list), summed up first.
     `ledger`: the registered result of the bigquery_ledger task (the execution ledger), a line of its own.
+    `alert_channels`, `alert_policies`, `alert_channels_pruned`: the registered results of the
+    cloudact_alerts role (notification_channels, alert_policies, the channels' prune), counted last.
     """
 
-    def kind(registered):
+    def kind(registered, results=None):
         out = {
             "created": [],
             "updated": {},
@@ -59,7 +98,7 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
             "resumed": [],
             "adopted": [],
         }
-        for r in (registered or {}).get("jobs") or []:
+        for r in (registered or {}).get("jobs") or [] if results is None else results:
             op = r.get("operation")
             if r.get("adopted"):
                 out["adopted"].append(r["name"])
@@ -69,7 +108,7 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
                 out["updated"][r["name"]] = list(r.get("changed_fields") or [])
             elif op == "delete":
                 out["pruned"].append(r["name"])
-            elif op == "none" and r.get("spec"):
+            elif op == "none" and r.get("spec") and not r.get("unlisted"):
                 out["unchanged"].append(r["name"])
             if r.get("state_change") == "pause":
                 out["paused"].append(r["name"])
@@ -78,6 +117,9 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
         return out
 
     summary = {"check_mode": bool(check), "jobs": kind(jobs), "triggers": kind(triggers)}
+    alerts = _alerts(alert_channels, alert_policies, alert_channels_pruned)
+    for label, results in alerts.items():
+        summary[label] = kind(None, results)
     verb = "would be " if check else ""
     lines = []
     if any("resources" in (r or {}) for r in access_results or []):  # the access tasks ran
@@ -87,12 +129,12 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
         summary["ledger"] = list(ledger["operations"])
         done = "; ".join(ledger["operations"])
         lines.append("ledger: %s" % (("would %s" % done if check else done) if done else "unchanged"))
-    for label in ("jobs", "triggers"):
+    for label in ("jobs", "triggers", *alerts):
         k = summary[label]
         lines.append(
             "%s: %d %screated, %d %supdated, %d unchanged, %d %spruned"
             % (
-                label,
+                label.replace("_", " "),
                 len(k["created"]),
                 verb,
                 len(k["updated"]),
@@ -107,6 +149,13 @@ def converge_summary(jobs=None, triggers=None, check=False, access_results=None,
         lines += ["  - %s" % name for name in k["pruned"]]
         lines += ["  paused: %s" % name for name in k["paused"]]
         lines += ["  resumed: %s" % name for name in k["resumed"]]
+        for r in alerts.get(label) or []:
+            if r.get("verification_status"):
+                lines.append("  %s: verificationStatus %s" % (r["name"], r["verification_status"]))
+            if r.get("kept"):
+                lines.append("  kept %s: %s" % (r["name"], r["kept"]))
+            if r.get("unlisted") and r.get("operation") == "none" and not r.get("kept"):
+                lines.append("  unlisted %s: kept (PRUNE=1 removes it)" % r["name"])
         if k["adopted"]:
             lines.append(
                 "  %sadopted (unlabelled, of the catalog's names; now marked as this environment's): %s"
@@ -136,6 +185,7 @@ class FilterModule:
         return {
             "job_entries": job_entries,
             "trigger_entries": trigger_entries,
+            "policy_entries": policy_entries,
             "converge_summary": converge_summary,
             "resolve_job": resolve_job,
         }

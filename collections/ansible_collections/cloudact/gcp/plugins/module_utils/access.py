@@ -350,6 +350,18 @@ NEEDS = {
         "bigquery.tables.get",
         "bigquery.tables.create",
         "bigquery.tables.update",
+        # alerts as code (module_utils/alerts.py): Monitoring has no resource-level IAM
+        "monitoring.alertPolicies.list",
+        "monitoring.alertPolicies.get",
+        "monitoring.alertPolicies.create",
+        "monitoring.alertPolicies.update",
+        "monitoring.alertPolicies.delete",
+        "monitoring.notificationChannels.list",
+        "monitoring.notificationChannels.get",
+        "monitoring.notificationChannels.create",
+        "monitoring.notificationChannels.update",
+        "monitoring.notificationChannels.delete",
+        "monitoring.notificationChannelDescriptors.list",
     ),
     # `make run` sends overrides (args, env, the toolkit's mark): run.jobs.run is not enough.
     "run": ("run.jobs.get", "run.jobs.runWithOverrides", "run.executions.get", "run.executions.list"),
@@ -390,6 +402,8 @@ PREFIX_HINTS = (
     ("iam.serviceAccounts.", "roles/iam.serviceAccountAdmin"),
     ("bigquery.datasets.", "roles/bigquery.dataOwner"),
     ("bigquery.tables.", "roles/bigquery.dataOwner"),
+    ("monitoring.alertPolicies.", "roles/monitoring.alertPolicyEditor"),
+    ("monitoring.notificationChannel", "roles/monitoring.notificationChannelEditor"),
 )
 
 

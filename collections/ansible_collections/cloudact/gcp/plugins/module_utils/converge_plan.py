@@ -131,3 +131,55 @@ def trigger_entries(facts, catalog):
         entries.append(entry)
     entries += [{"name": name, "state": "absent"} for name in catalog.get("legacy_triggers") or []]
     return entries
+
+
+SEVERITY_BY_CATEGORY = {"manual": "WARNING", "daily": "ERROR", "monthly": "ERROR"}
+
+
+def policy_documentation(job, env):
+    """The markdown of a job's failure policy: the job's description and the commands for `env`."""
+    shortcut = job["shortcut"]
+    return "\n".join(
+        [
+            "**%s** (`make run JOB=%s`) failed in environment **%s**, after its retries."
+            % (job["name"], shortcut, env),
+            "",
+            job.get("description") or "",
+            "",
+            "- Its logs: `make logs ENV=%s JOB=%s`" % (env, shortcut),
+            "- What is wrong: `make doctor ENV=%s`" % env,
+            "- Run it again: `make run ENV=%s JOB=%s`" % (env, shortcut),
+        ]
+    )
+
+
+def policy_entries(facts, catalog):
+    """The `policies` of cloudact.gcp.alert_policies: per catalog job, a `failed` policy (an execution
+    that failed after its retries) notifying every channel of cloudact_alert_channels. Severity by
+    category (manual WARNING, daily and monthly ERROR); cloudact_alert_severity overrides it per
+    category or per job shortcut (the shortcut wins)."""
+    env = facts["cloudact_env"]
+    overrides = facts.get("cloudact_alert_severity") or {}
+    channels = [c["name"] for c in facts.get("cloudact_alert_channels") or []]
+    entries = []
+    for job in catalog["jobs"]:
+        severity = overrides.get(job["shortcut"]) or overrides.get(job["category"])
+        severity = str(severity or SEVERITY_BY_CATEGORY.get(job["category"], "ERROR")).upper()
+        if severity not in ("CRITICAL", "ERROR", "WARNING"):
+            raise InputError(
+                "cloudact_alert_severity: %r for job %s is not a severity (valid: CRITICAL, ERROR, WARNING)"
+                % (severity, job["shortcut"])
+            )
+        entries.append(
+            {
+                "name": "%s failed (%s)" % (job["name"], env),
+                "kind": "failed",
+                "job": job["name"],
+                "shortcut": job["shortcut"],
+                "severity": severity,
+                "documentation": policy_documentation(job, env),
+                "notification_channels": list(channels),
+                "enabled": True,
+            }
+        )
+    return entries

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import client as api_client
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_access as access
+from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_alerts as alerts
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_api as api
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_image as image
 from ansible_collections.cloudact.gcp.plugins.module_utils import doctor_jobs as jobs
@@ -13,7 +14,8 @@ from ansible_collections.cloudact.gcp.plugins.module_utils.doctor import Context
 
 # (name of the row when the check is skipped, check). The issue's rows: 1 environment, 12 localcloud,
 # 2 credentials, 3 permissions, 4 API service + /health, 5 bootstrap, 6 Supabase + migrations,
-# 7 organizations, 8 image, 10 jobs and triggers + paused + status, 9 access, 11 failed executions.
+# 7 organizations, 8 image, 10 jobs and triggers + paused + status, 9 access, 11 failed executions;
+# then alerts as code (issue 21).
 CHECKS = (
     ("environment", setup.check_environment),
     ("localcloud", setup.check_localcloud),
@@ -30,6 +32,7 @@ CHECKS = (
     ("access", access.check_access),
     ("job status", jobs.check_flags),
     ("failed executions", jobs.check_failures),
+    ("alert policies", alerts.check_alerts),
 )
 
 
