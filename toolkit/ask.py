@@ -25,10 +25,9 @@ import os
 import shlex
 import sys
 
-from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, environment, image
-from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
+from ansible_collections.cloudact.gcp.plugins.module_utils import environment
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.guard import MAKE, decide
-from ansible_collections.cloudact.gcp.plugins.module_utils.runs import release_plan
 
 from toolkit import ROOT, ToolkitError
 
@@ -66,6 +65,11 @@ def extra_vars(args: list[str]) -> dict:
 
 def question(kind: str, env: environment.Environment, args: argparse.Namespace) -> dict:
     """{text, digest?, nothing?}: what the yes confirms, every input of the change checked first."""
+    # The client and the image's modules only when a question is asked: an environment that needs no
+    # yes (local, stage) answers {} without importing the HTTP stack (every make target runs this).
+    from ansible_collections.cloudact.gcp.plugins.module_utils import confirmation, image
+    from ansible_collections.cloudact.gcp.plugins.module_utils.runs import release_plan
+
     if kind in ("pause", "resume"):
         what = env.resolve(args.job, scheduled=True)["trigger"] if args.job else "every trigger"
         return {"text": f"{kind} {what} in {env.name}"}

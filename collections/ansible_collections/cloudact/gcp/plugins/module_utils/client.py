@@ -50,6 +50,7 @@ except ImportError:  # a module reports the missing library through GcpSession's
 
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import tokens, verbs
+from ansible_collections.cloudact.gcp.plugins.module_utils.errors import ApiError
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
@@ -80,15 +81,6 @@ def endpoint_overrides(environ=None):
             '{"run.googleapis.com": "https://run-corp.p.googleapis.com"}' % (ENDPOINTS_VARIABLE, text[:80])
         )
     return {str(k).lower(): v.rstrip("/") for k, v in value.items()}
-
-
-class ApiError(Exception):
-    """A call that failed for good: `str()` names the resource and carries the API's message."""
-
-    def __init__(self, message, status=None, reason=None):
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
 
 
 class Ambiguous(ApiError):
