@@ -7,8 +7,8 @@ with a first release (not measured), then measures --runs warm releases and stat
 release's tool overhead is its wall time minus the time its three executions ran (each step's
 "succeeded in Ns" line, start to completion as Cloud Run reports it); `make run JOB=bootstrap` the same.
 --profile prints the slowest tasks of one warm release and run (ansible.posix.profile_tasks).
-Goals ("One house"): release overhead <= 5 s, make run overhead <= 3 s, status <= 1 s with at most
-3 API requests plus one token.
+Goals (the collection issue's): release overhead <= 5 s, make run overhead <= 3 s, status <= 1 s with
+at most 4 API requests plus one token (a token cached by an earlier command of the run counts 0).
 
 Figures (2 cores, shared with other work; medians of 3): release 29.4 s wall (28.0 s overhead, 39
 requests, 11 module runs) -> 13.0 s (11.9 s, 37 requests, 5 module runs); make run JOB=bootstrap
@@ -119,7 +119,7 @@ def main() -> int:
         f"median: release overhead {overhead:.1f}s (goal <= 5s: {verdict(overhead <= 5)}); "
         f"run bootstrap overhead {run_overhead:.1f}s (goal <= 3s: {verdict(run_overhead <= 3)}); "
         f"status {status_wall:.1f}s (goal <= 1s: {verdict(status_wall <= 1)}) with {status_api} API "
-        f"requests + {status_tokens} token (goal <= 3 + 1: {verdict(status_api <= 3 and status_tokens <= 1)})"
+        f"requests + {status_tokens} token (goal <= 4 + 1: {verdict(status_api <= 4 and status_tokens <= 1)})"
     )
     return 0
 
