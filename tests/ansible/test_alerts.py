@@ -214,6 +214,47 @@ def test_a_description_edit_plans_exactly_the_documentation_change(
     assert "now described anew" in policy["documentation"]["content"]
 
 
+def test_a_condition_changed_by_hand_is_put_back_keeping_its_server_assigned_name(
+    localcloud, ansible_env, google, tmp_path, cleared
+):
+    """Someone raises a policy's threshold in the console: the plan shows the conditions change, the
+    converge patches the condition back under its own name (Monitoring replaces a condition sent without
+    its name: the incidents' condition would change), and a second converge changes nothing."""
+    result, _ = converge(ansible_env, tmp_path)
+    assert result.rc == 0, result.output[-4000:]
+    job = next(j for j in catalog_jobs() if j["shortcut"] == "quota-reset")
+    (policy,) = [p for p in listed(google, "alertPolicies") if p["displayName"] == policy_name(job)]
+    (condition,) = policy["conditions"]
+    assert condition["name"].startswith(policy["name"] + "/conditions/")
+    edited = json.loads(json.dumps(condition))
+    edited["conditionThreshold"]["thresholdValue"] = 5
+    reply = google.patch(
+        f"https://monitoring.googleapis.com/v3/{policy['name']}",
+        params={"updateMask": "conditions"},
+        json={"conditions": [edited]},
+    )
+    assert reply.status_code == 200, reply.text
+
+    mark = localcloud.admin.request_seq()
+    result, plan = converge(ansible_env, tmp_path, "--check", "--diff")
+    assert result.rc == 0, result.output[-4000:]
+    assert monitoring_writes(localcloud, mark) == []
+    assert plan["alert_policies"]["updated"] == {policy_name(job): ["conditions"]}
+
+    result, applied = converge(ansible_env, tmp_path)
+    assert result.rc == 0, result.output[-4000:]
+    assert applied["alert_policies"]["updated"] == {policy_name(job): ["conditions"]}
+    (patch,) = [r for r in monitoring_writes(localcloud, mark) if r["method"] == "PATCH"]
+    assert [c.get("name") for c in patch["body"]["conditions"]] == [condition["name"]]  # sent with its name
+    (after,) = [p for p in listed(google, "alertPolicies") if p["displayName"] == policy_name(job)]
+    assert after["conditions"][0]["name"] == condition["name"]
+    assert after["conditions"][0]["conditionThreshold"].get("thresholdValue", 0) == 0
+
+    result, again = converge(ansible_env, tmp_path)
+    assert result.rc == 0, result.output[-4000:]
+    assert again["alert_policies"]["updated"] == {}
+
+
 def test_prune_removes_only_this_environments_stale_policy_and_channel(
     localcloud, ansible_env, google, tmp_path, cleared
 ):
