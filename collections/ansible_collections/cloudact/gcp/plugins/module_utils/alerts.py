@@ -32,7 +32,7 @@ import hmac
 import json
 
 from ansible_collections.cloudact.gcp.plugins.module_utils import monitoring
-from ansible_collections.cloudact.gcp.plugins.module_utils.batch import plan
+from ansible_collections.cloudact.gcp.plugins.module_utils.batch import field_diff, plan
 from ansible_collections.cloudact.gcp.plugins.module_utils.client import ApiError
 from ansible_collections.cloudact.gcp.plugins.module_utils.errors import InputError
 from ansible_collections.cloudact.gcp.plugins.module_utils.fields import changed_fields
@@ -265,7 +265,8 @@ def converge_channels(api, entries, project, env, check, prune=False, only_prune
             result["resource_name"] = current["name"]
         results.append(result)
         if result["changed"]:
-            diffs.append(_diff("notification_channel %s" % entry["name"], result, current, before, after))
+            header = "notification_channel %s" % entry["name"]
+            diffs.append(field_diff(header, result, current, before, after))
     listed = {e["name"] for e in entries}
     for name in sorted(set(existing) - listed):
         current = existing[name]
@@ -298,19 +299,9 @@ def converge_channels(api, entries, project, env, check, prune=False, only_prune
                     monitoring.delete(
                         api, current["name"], "notification channel %s (delete)" % name, force=True
                     )
-                diffs.append(_diff("notification_channel %s" % name, result, current, before, None))
+                diffs.append(field_diff("notification_channel %s" % name, result, current, before, None))
         results.append(result)
     return dict(changed=any(r["changed"] for r in results), channels=results, diff=diffs)
-
-
-def _diff(header, result, current, before, after):
-    fields = result["changed_fields"]
-    return dict(
-        before={k: before[k] for k in fields if k in before} if current else {},
-        after={k: after[k] for k in fields if k in (after or {})},
-        before_header=header,
-        after_header=header,
-    )
 
 
 def create_channel(api, project, env, body):
@@ -495,7 +486,7 @@ def converge_policies(api, entries, project, env, check, prune=False):
             update_policy(api, current["name"], body, mask, after, names)
         results.append(result)
         if result["changed"]:
-            diffs.append(_diff("alert_policy %s" % entry["name"], result, current, before, after))
+            diffs.append(field_diff("alert_policy %s" % entry["name"], result, current, before, after))
     listed = {e["name"] for e in entries}
     for name in sorted(set(existing) - listed):
         current = existing[name]
@@ -506,7 +497,7 @@ def converge_policies(api, entries, project, env, check, prune=False):
             monitoring.delete(api, current["name"], "alert policy %s (delete)" % name)
         results.append(result)
         if result["changed"]:
-            diffs.append(_diff("alert_policy %s" % name, result, current, before, None))
+            diffs.append(field_diff("alert_policy %s" % name, result, current, before, None))
     return dict(changed=any(r["changed"] for r in results), policies=results, diff=diffs)
 
 
