@@ -107,6 +107,18 @@ def _apply_mask(
     return merged
 
 
+def _listed(items: list[dict], request, key: str) -> dict[str, Any]:
+    """A list answer: `filter` and `orderBy` applied (by name first), a page of up to 1,000, totalSize."""
+    items = flt.select(items, request.args.get("filter", ""))
+    items = flt.order(sorted(items, key=lambda r: r["name"]), request.args.get("orderBy", ""))
+    chunk, token = page(items, request.args, default=1000, maximum=1000)
+    out: dict[str, Any] = {key: chunk} if chunk else {}
+    if token:
+        out["nextPageToken"] = token
+    out["totalSize"] = len(items)
+    return out
+
+
 def _mask(request) -> list[str]:
     return [p.strip() for p in (request.args.get("updateMask") or "").split(",") if p.strip()]
 
@@ -157,14 +169,7 @@ class PoliciesApi(MonitoringState):
                 for n, p in self._state["policies"].items()
                 if n.startswith(f"projects/{project}/")
             ]
-        items = flt.select(items, request.args.get("filter", ""))
-        items = flt.order(sorted(items, key=lambda p: p["name"]), request.args.get("orderBy", ""))
-        chunk, token = page(items, request.args, default=1000, maximum=1000)
-        out: dict[str, Any] = {"alertPolicies": chunk} if chunk else {}
-        if token:
-            out["nextPageToken"] = token
-        out["totalSize"] = len(items)
-        return out
+        return _listed(items, request, "alertPolicies")
 
     def _patch_policy(self, request, body, project, policy, principal):
         name = f"projects/{project}/alertPolicies/{policy}"
@@ -291,14 +296,7 @@ class PoliciesApi(MonitoringState):
                 for n, c in self._state["channels"].items()
                 if n.startswith(f"projects/{project}/")
             ]
-        items = flt.select(items, request.args.get("filter", ""))
-        items = flt.order(sorted(items, key=lambda c: c["name"]), request.args.get("orderBy", ""))
-        chunk, token = page(items, request.args, default=1000, maximum=1000)
-        out: dict[str, Any] = {"notificationChannels": chunk} if chunk else {}
-        if token:
-            out["nextPageToken"] = token
-        out["totalSize"] = len(items)
-        return out
+        return _listed(items, request, "notificationChannels")
 
     def _patch_channel(self, request, body, project, channel, principal):
         name = f"projects/{project}/notificationChannels/{channel}"
