@@ -43,7 +43,9 @@ attributes:
     support: none
 """
 
-    # A controller-side action that works on the run's environment (project, region, credentials).
+    # A controller-side action that works on the run's environment (project, region, credentials): the
+    # controller fragment's note and attributes and its own (a module lists one of the two, never both;
+    # Ansible refuses a fragment without options or attributes, so this one repeats them).
     ENVIRONMENT = r"""
 notes:
   - An action plugin that runs on the controller (no module is sent to a host), like

@@ -39,7 +39,6 @@ attributes:
   diff_mode:
     support: none
 extends_documentation_fragment:
-  - cloudact.gcp.gcp.controller
   - cloudact.gcp.gcp.environment
   - ansible.builtin.action_common_attributes
 seealso:

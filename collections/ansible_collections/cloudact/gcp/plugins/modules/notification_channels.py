@@ -78,7 +78,6 @@ attributes:
     support: full
     details: A sensitive label is shown as V((sensitive)); its change only through C(cloudact_digest).
 extends_documentation_fragment:
-  - cloudact.gcp.gcp.controller
   - cloudact.gcp.gcp.environment
   - ansible.builtin.action_common_attributes
 seealso:

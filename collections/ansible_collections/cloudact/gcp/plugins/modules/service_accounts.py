@@ -47,7 +47,6 @@ attributes:
   diff_mode:
     support: full
 extends_documentation_fragment:
-  - cloudact.gcp.gcp.controller
   - cloudact.gcp.gcp.environment
   - ansible.builtin.action_common_attributes
 seealso:
